@@ -1,0 +1,641 @@
+"""The Loader: owns plugins, limits, handlers and the lifecycle of every request.
+
+How one request flows (``_Transfer.run``)::
+
+    HANDLE_CREATED ─▶ finish at once? (data: URL, already fetched) ─▶ REQUEST_COMPLETE(synchronous)
+                  └▶ loader_allow ─▶ handler for scheme ─▶ attempt loop:
+                        acquire global + per-host limiters
+                        loader_prepare_request hooks
+                        handler.open(request, channel)  (plugin emits its phases)
+                        stream body ─▶ sink, PROGRESS per chunk
+                        transient error & attempts left ─▶ RETRY, backoff, again
+                  ─▶ REQUEST_COMPLETE | FAILED | CANCELLED   (always exactly one, always last)
+
+Every request runs in two cancel scopes: one carrying the total deadline,
+one the caller (or a callback, through ``Event.cancel``) can cancel.  Sinks
+are aborted on any failure, so a file never appears half-written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import pluggy
+
+from ._control import CallControl, Control
+from ._dispatch import Callback, CallbackMode, Delivery
+from ._errors import (
+    DeadlineExceeded,
+    HTTPStatusError,
+    InvalidURL,
+    LoaderError,
+    PluginError,
+    PolicyDenied,
+    RequestCancelled,
+    UnsupportedScheme,
+)
+from ._events import Event, Phase
+from ._models import Limits, Origin, Request, Result, Retries, Timeouts
+from ._plugins import call_each, make_plugin_manager
+from ._protocol import ProtocolHandler
+from ._saving import CallerSink, ExistsPolicy, FileSink, MemorySink
+
+__all__ = ["Loader"]
+
+log = logging.getLogger("loader")
+
+Sink = MemorySink | FileSink
+Destination = None | str | Path | Callable[[bytes], Awaitable[None] | None]
+
+#: Bodies up to this size are kept by the loader so a second request for the
+#: same URL completes synchronously from memory.
+_CACHE_ENTRY_MAX = 1 << 20
+_CACHE_TOTAL_MAX = 64 << 20
+
+
+class _Call:
+    """State shared by every request one public call starts (its callback, context, cancel)."""
+
+    def __init__(self, delivery: Delivery, context: Any) -> None:
+        self.delivery = delivery
+        self.context = context
+        self.control = CallControl()
+
+
+class _Transfer:
+    """One request's lifecycle; also the :class:`~loader.Channel` its handler sees."""
+
+    def __init__(
+        self,
+        loader: Loader,
+        call: _Call,
+        url: str,
+        *,
+        parent_id: int | None,
+        kind: str | None,
+        purpose: str,
+    ) -> None:
+        self._loader = loader
+        self.call = call
+        self.url = url
+        self.request_id = next(loader._ids)
+        self.parent_id = parent_id
+        self.kind = kind
+        self.purpose = purpose
+        self.attempt = 1
+        self.timeouts = loader.timeouts
+        self.control = Control(call.control)
+        self.t0 = time.monotonic()
+        self.timings: dict[str, float] = {}
+        self.synchronous = False
+        self.final_url = url
+        self.redirects = 0
+
+    @property
+    def loader(self) -> Loader:
+        return self._loader
+
+    async def emit(self, phase: Phase, **data: Any) -> None:
+        """Report a phase of this request (the Channel API)."""
+        self.timings.setdefault(phase.name, time.monotonic() - self.t0)
+        event = Event(
+            request_id=self.request_id,
+            parent_id=self.parent_id,
+            url=self.url,
+            phase=phase,
+            time=time.time(),
+            context=self.call.context,
+            attempt=self.attempt,
+            kind=self.kind,
+            synchronous=self.synchronous,
+            _control=self.control,
+            **data,
+        )
+        await self.call.delivery.deliver(event)
+
+    async def redirect(self, new_url: str) -> None:
+        """Report a redirect and check the target against policy hooks (the Channel API)."""
+        self.redirects += 1
+        await self.emit(Phase.REDIRECT, new_url=new_url)
+        self._loader._check_allowed(new_url, "redirect")
+        self.final_url = new_url
+
+    def result(self, ok: bool, **fields: Any) -> Result:
+        return Result(
+            request_id=self.request_id,
+            url=self.url,
+            final_url=fields.pop("final_url", self.final_url),
+            ok=ok,
+            attempts=self.attempt,
+            elapsed=time.monotonic() - self.t0,
+            timings=dict(self.timings),
+            kind=self.kind,
+            parent_id=self.parent_id,
+            context=self.call.context,
+            **fields,
+        )
+
+
+class Loader:
+    """Fetches resources through protocol plugins, reporting status events.
+
+    Use it as ``async with Loader(...) as loader:``.  Each loader owns its
+    plugin manager, limiters, protocol handlers (and so their connection
+    pools); two loaders in one process never share state.
+
+    ``plugins`` adds plugin objects (or ``(name, plugin)`` pairs) to those
+    found through the ``loader`` entry-point group; ``disable`` blocks plugins
+    by name (so does ``LOADER_DISABLE_PLUGINS=name,name``).  ``headers`` are
+    sent with every HTTP request; ``verify`` turns TLS verification off when
+    false; ``max_redirects`` bounds redirect chains.  ``reuse`` lets a URL
+    fetched once complete synchronously the next time.
+    """
+
+    def __init__(
+        self,
+        *,
+        limits: Limits | None = None,
+        timeouts: Timeouts | None = None,
+        retries: Retries | None = None,
+        headers: Mapping[str, str] | None = None,
+        user_agent: str | None = None,
+        verify: bool = True,
+        max_redirects: int = 10,
+        plugins: Iterable[Any] = (),
+        disable: Iterable[str] = (),
+        entry_points: bool = True,
+        reuse: bool = True,
+        http2: bool = False,
+    ) -> None:
+        self.limits = limits or Limits()
+        self.timeouts = timeouts or Timeouts()
+        self.retries = retries or Retries()
+        self.headers = dict(headers or {})
+        if user_agent:
+            self.headers["User-Agent"] = user_agent
+        self.verify = verify
+        self.max_redirects = max_redirects
+        self.reuse = reuse
+        self.http2 = http2
+        self.pm: pluggy.PluginManager = make_plugin_manager(
+            plugins=plugins, disable=disable, entry_points=entry_points
+        )
+        self._ids = itertools.count(1)
+        self._handlers: dict[str, tuple[str, ProtocolHandler]] = {}
+        self._host_limiters: dict[str, anyio.CapacityLimiter] = {}
+        self._cache: dict[str, Result] = {}
+        self._cache_bytes = 0
+        self._observers = self._collect_observers()
+        self._entered = False
+        self._resolved: dict[tuple[str, int], tuple[float, str]] = {}
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def __aenter__(self) -> Loader:
+        self._global = anyio.CapacityLimiter(self.limits.total)
+        self._long_limiter = anyio.CapacityLimiter(self.limits.long_callbacks)
+        self._entered = True
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every protocol handler (connection pools) this loader created."""
+        handlers, self._handlers = self._handlers, {}
+        with anyio.CancelScope(shield=True):
+            for name, handler in handlers.values():
+                try:
+                    await handler.aclose()
+                except Exception:
+                    log.exception("plugin %r failed to close its handler", name)
+        self._entered = False
+
+    def register(self, plugin: Any, name: str | None = None) -> None:
+        """Register one more plugin object on this loader."""
+        self.pm.register(plugin, name=name)
+        self._observers = self._collect_observers()
+
+    def _collect_observers(self) -> list[tuple[str, Callable[..., Any]]]:
+        impls = reversed(self.pm.hook.loader_event.get_hookimpls())
+        return [(impl.plugin_name, impl.function) for impl in impls]
+
+    # -- plugins -----------------------------------------------------------------
+
+    def handler(self, scheme: str) -> ProtocolHandler:
+        """This loader's handler for ``scheme`` (created on first use by ``loader_protocol``)."""
+        return self._handler_entry(scheme, None)[1]
+
+    def _handler_entry(self, scheme: str, url: str | None) -> tuple[str, ProtocolHandler]:
+        scheme = scheme.lower()
+        entry = self._handlers.get(scheme)
+        if entry is None:
+            for name, handler in call_each(self.pm, "loader_protocol", url, scheme=scheme, loader=self):
+                if handler is not None:
+                    entry = (name, handler)
+                    break
+            else:
+                known = ", ".join(sorted(self.schemes())) or "none"
+                raise UnsupportedScheme(
+                    f"no plugin handles the {scheme!r} scheme (installed: {known})", url=url
+                )
+            self._handlers[scheme] = entry
+        return entry
+
+    def schemes(self) -> dict[str, str]:
+        """Every scheme an enabled plugin declares, mapped to the plugin's name."""
+        found: dict[str, str] = {}
+        for name, schemes in call_each(self.pm, "loader_schemes"):
+            for scheme in schemes or ():
+                found.setdefault(scheme, name)
+        return found
+
+    def _check_allowed(self, url: str, purpose: str) -> None:
+        for name, verdict in call_each(self.pm, "loader_allow", url, url=url, purpose=purpose):
+            if verdict is False or isinstance(verdict, str):
+                reason = verdict if isinstance(verdict, str) else "denied"
+                raise PolicyDenied(f"plugin {name!r} refused it: {reason}", url=url)
+
+    def _prepare(self, request: Request) -> Request:
+        if self.headers:
+            merged = {**self.headers, **request.headers}
+            request = dataclasses.replace(request, headers=merged)
+        for _name, changed in call_each(self.pm, "loader_prepare_request", request.url, request=request):
+            if changed is not None:
+                request = changed
+        return request
+
+    def _host_limiter(self, url: str) -> anyio.CapacityLimiter:
+        key = urlsplit(url).netloc.lower()
+        limiter = self._host_limiters.get(key)
+        if limiter is None:
+            limiter = self._host_limiters[key] = anyio.CapacityLimiter(self.limits.per_host)
+        return limiter
+
+    # -- public API --------------------------------------------------------------
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        to: Destination = None,
+        callback: Callback | None = None,
+        context: Any = None,
+        callback_mode: CallbackMode = "short",
+        kind: str | None = None,
+        resume: bool = False,
+        exists: ExistsPolicy = "overwrite",
+        headers: Mapping[str, str] | None = None,
+    ) -> Result:
+        """Fetch one resource and return its :class:`Result` (never raises for a failed fetch).
+
+        ``to`` is ``None`` (keep the body in ``Result.content``), a path (written
+        atomically), or a function called with each chunk (sync or async).
+        ``callback`` receives every :class:`Event` of the request, each carrying
+        ``context``.  ``resume`` continues a partial file at ``to`` where the
+        protocol allows it (HTTP ranges, FTP REST).
+        """
+        async with self._call(callback, callback_mode, context) as call:
+            return await self._fetch_in(call, url, to=to, kind=kind, resume=resume, exists=exists, headers=headers)
+
+    async def fetch_all(
+        self,
+        urls: Iterable[str],
+        *,
+        callback: Callback | None = None,
+        context: Any = None,
+        callback_mode: CallbackMode = "short",
+        on_result: Callable[[Result], Awaitable[None] | None] | None = None,
+    ) -> list[Result]:
+        """Fetch many URLs to memory concurrently; results come back in the order of ``urls``.
+
+        ``on_result`` is called with each result as soon as it completes (a
+        crawler's streaming hook); failures are results too.
+        """
+        urls = list(urls)
+        results: list[Result | None] = [None] * len(urls)
+        async with self._call(callback, callback_mode, context) as call:
+            async with anyio.create_task_group() as tg:
+                for index, url in enumerate(urls):
+                    tg.start_soon(self._fetch_into, call, url, results, index, on_result)
+        return [r for r in results if r is not None]
+
+    async def _fetch_into(
+        self,
+        call: _Call,
+        url: str,
+        results: list[Result | None],
+        index: int,
+        on_result: Callable[[Result], Awaitable[None] | None] | None,
+    ) -> None:
+        result = await self._fetch_in(call, url)
+        results[index] = result
+        if on_result is not None:
+            outcome = on_result(result)
+            if outcome is not None:
+                await outcome
+
+    @asynccontextmanager
+    async def operation(
+        self,
+        url: str,
+        *,
+        callback: Callback | None = None,
+        context: Any = None,
+        callback_mode: CallbackMode = "short",
+        kind: str | None = None,
+    ) -> AsyncIterator[_Transfer]:
+        """A channel for a plugin operation that is not a plain fetch (FTP mkdir, Gopher menu …).
+
+        Emits ``HANDLE_CREATED`` on entry and ``REQUEST_COMPLETE`` on a normal
+        exit; on an exception it emits ``FAILED`` (or ``CANCELLED``) and re-raises.
+        """
+        async with self._call(callback, callback_mode, context) as call:
+            transfer = _Transfer(self, call, url, parent_id=None, kind=kind, purpose="operation")
+            await transfer.emit(Phase.HANDLE_CREATED)
+            try:
+                self._check_allowed(url, "operation")
+                yield transfer
+            except LoaderError as exc:
+                with anyio.CancelScope(shield=True):
+                    await transfer.emit(Phase.FAILED, error=exc)
+                raise
+            except anyio.get_cancelled_exc_class():
+                with anyio.CancelScope(shield=True):
+                    await transfer.emit(Phase.CANCELLED, error=RequestCancelled("cancelled", url=url))
+                raise
+            except Exception as exc:
+                with anyio.CancelScope(shield=True):
+                    await transfer.emit(Phase.FAILED, error=exc)
+                raise
+            else:
+                await transfer.emit(Phase.REQUEST_COMPLETE)
+            finally:
+                transfer.control.done()
+
+    @asynccontextmanager
+    async def _call(
+        self, callback: Callback | None, mode: CallbackMode, context: Any
+    ) -> AsyncIterator[_Call]:
+        if not self._entered:
+            raise RuntimeError("use the Loader as 'async with Loader(...) as loader:'")
+        delivery = Delivery(self, callback, mode)
+        call = _Call(delivery, context)
+        if mode == "long" and callback is not None:
+            async with anyio.create_task_group() as tg:
+                await delivery.start(tg)
+                try:
+                    yield call
+                finally:
+                    await delivery.aclose()
+        else:
+            yield call
+
+    # -- one request -------------------------------------------------------------
+
+    def _make_sink(
+        self, url: str, to: Destination, *, resume: bool, exists: ExistsPolicy, root: Path | None = None
+    ) -> Sink:
+        max_body = self.limits.max_body
+        if to is None:
+            return MemorySink(url, max_body)
+        if isinstance(to, (str, Path)):
+            return FileSink(url, Path(to), root=root, exists=exists, max_body=max_body, resume=resume)
+        if callable(to):
+            return CallerSink(url, to, max_body)
+        raise TypeError(f"unsupported destination {to!r}")
+
+    async def _fetch_in(
+        self,
+        call: _Call,
+        url: str,
+        *,
+        to: Destination = None,
+        kind: str | None = None,
+        resume: bool = False,
+        exists: ExistsPolicy = "overwrite",
+        headers: Mapping[str, str] | None = None,
+        parent_id: int | None = None,
+        purpose: str = "fetch",
+        root: Path | None = None,
+    ) -> Result:
+        transfer = _Transfer(self, call, url, parent_id=parent_id, kind=kind, purpose=purpose)
+        try:
+            sink = self._make_sink(url, to, resume=resume, exists=exists, root=root)
+        except Exception:
+            transfer.control.done()
+            raise
+        try:
+            return await self._run(transfer, sink, headers)
+        finally:
+            transfer.control.done()
+
+    async def _run(self, t: _Transfer, sink: Sink, headers: Mapping[str, str] | None) -> Result:
+        url = t.url
+        at_once = self._at_once(t, sink)
+        if at_once is not None:
+            return await self._finish_at_once(t, sink, *at_once)
+        await t.emit(Phase.HANDLE_CREATED)
+        deadline = (
+            anyio.current_time() + self.timeouts.total if self.timeouts.total is not None else float("inf")
+        )
+        outcome: Result | None = None
+        error: BaseException | None = None
+        try:
+            with anyio.CancelScope(deadline=deadline) as deadline_scope:
+                with anyio.CancelScope() as cancel_scope:
+                    t.control.scope = cancel_scope
+                    if t.control.cancelled:
+                        cancel_scope.cancel()
+                    outcome = await self._attempts(t, sink, headers)
+            if outcome is None:
+                if cancel_scope.cancelled_caught or t.control.cancelled:
+                    error = RequestCancelled("cancelled", url=url)
+                elif deadline_scope.cancelled_caught:
+                    error = DeadlineExceeded(
+                        f"total deadline of {self.timeouts.total:g}s exceeded", url=url
+                    )
+        except LoaderError as exc:
+            error = exc
+        finally:
+            t.control.scope = None
+            if outcome is None:
+                sink.abort()
+                if error is None:  # cancelled from outside: report, then let it propagate
+                    with anyio.CancelScope(shield=True):
+                        await t.emit(Phase.CANCELLED, error=RequestCancelled("cancelled", url=url))
+        assert error is not None or outcome is not None
+        if outcome is not None:
+            return outcome
+        phase = Phase.CANCELLED if isinstance(error, RequestCancelled) else Phase.FAILED
+        await t.emit(phase, error=error)
+        status = getattr(error, "status", None)
+        return t.result(False, error=error, status=status)
+
+    async def _attempts(self, t: _Transfer, sink: Sink, headers: Mapping[str, str] | None) -> Result:
+        url = t.url
+        try:
+            scheme = urlsplit(url).scheme
+        except ValueError as exc:
+            raise InvalidURL(f"cannot parse URL: {exc}", url=url) from exc
+        if not scheme:
+            raise InvalidURL("not an absolute URL (no scheme)", url=url)
+        self._check_allowed(url, t.purpose)
+        plugin, handler = self._handler_entry(scheme, url)
+        request = Request(url=url, headers=dict(headers or {}), kind=t.kind)
+        retries = self.retries
+        while True:
+            try:
+                return await self._attempt(t, plugin, handler, request, sink)
+            except LoaderError as exc:
+                delay = self._retry_delay(exc, t.attempt, retries)
+                if delay is None:
+                    raise
+                await t.emit(Phase.RETRY, error=exc, message=f"retrying in {delay:.2f}s")
+                await anyio.sleep(delay)
+                t.attempt += 1
+                t.final_url = url
+
+    @staticmethod
+    def _retry_delay(exc: LoaderError, attempt: int, retries: Retries) -> float | None:
+        if not exc.transient or attempt >= retries.attempts:
+            return None
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(exc, HTTPStatusError) and retry_after is not None:
+            return retry_after if retry_after <= retries.max_retry_after else None
+        cap = min(retries.max_backoff, retries.backoff * 2 ** (attempt - 1))
+        return random.uniform(0, cap)
+
+    async def _attempt(
+        self, t: _Transfer, plugin: str, handler: ProtocolHandler, request: Request, sink: Sink
+    ) -> Result:
+        async with self._global, self._host_limiter(request.url):
+            request = self._prepare(request)
+            offset = sink.resume_offset() if isinstance(sink, FileSink) else 0
+            if offset:
+                request = dataclasses.replace(request, offset=offset)
+            try:
+                async with handler.open(request, t) as response:
+                    start = response.offset if offset and response.offset == offset else 0
+                    sink.start(start)
+                    done = start
+                    total = None if response.length is None else response.length + start
+                    async for chunk in response.stream:
+                        if chunk:
+                            await sink.write(chunk)
+                            done += len(chunk)
+                            await t.emit(Phase.PROGRESS, bytes_done=done, bytes_total=total)
+                    stored = sink.commit()
+            except LoaderError:
+                sink.abort()
+                raise
+            except Exception as exc:
+                sink.abort()
+                raise PluginError(f"{type(exc).__name__}: {exc}", plugin=plugin, url=t.url) from exc
+        result = t.result(
+            True,
+            final_url=response.url or t.final_url,
+            status=response.status,
+            content_type=response.content_type,
+            size=done,
+            path=stored if isinstance(stored, Path) else None,
+            content=stored if isinstance(sink, MemorySink) and not isinstance(sink, CallerSink) else None,
+            headers=dict(response.headers),
+            document=response.document,
+        )
+        await t.emit(Phase.REQUEST_COMPLETE, bytes_done=done, bytes_total=done, status=response.status)
+        self._remember(result)
+        return result
+
+    # -- completing at once ------------------------------------------------------
+
+    def _remember(self, result: Result) -> None:
+        if not self.reuse:
+            return
+        content = result.content
+        if content is not None and (
+            len(content) > _CACHE_ENTRY_MAX or self._cache_bytes + len(content) > _CACHE_TOTAL_MAX
+        ):
+            result = dataclasses.replace(result, content=None)
+            if result.path is None:
+                return
+        self._cache_bytes += len(result.content or b"")
+        self._cache[result.url] = result
+
+    def _at_once(self, t: _Transfer, sink: Sink) -> tuple[bytes | Path, Result | None, Origin] | None:
+        """What a request can complete from without the network, if anything."""
+        if t.url.startswith("data:"):
+            from .discovery.dataurl import decode_data_url
+
+            try:
+                body, content_type = decode_data_url(t.url)
+            except LoaderError:
+                return None  # fails through the normal path with a clear error
+            fake = Result(request_id=0, url=t.url, final_url=t.url, ok=True, content_type=content_type)
+            return body, fake, Origin.DATA
+        if isinstance(sink, FileSink) and sink.should_skip():
+            return sink.path, None, Origin.CACHE
+        cached = self._cache.get(t.url) if self.reuse else None
+        if cached is None:
+            return None
+        if cached.content is not None:
+            return cached.content, cached, Origin.CACHE
+        if cached.path is not None and cached.path.is_file():
+            return cached.path, cached, Origin.CACHE
+        return None
+
+    async def _finish_at_once(
+        self, t: _Transfer, sink: Sink, body: bytes | Path, cached: Result | None, origin: Origin
+    ) -> Result:
+        """Complete without touching the network.
+
+        Exactly two events: ``HANDLE_CREATED`` and ``REQUEST_COMPLETE``, both
+        with ``synchronous=True`` (or ``FAILED`` if writing the copy fails).
+        """
+        t.synchronous = True
+        await t.emit(Phase.HANDLE_CREATED)
+        stored: bytes | Path | None = None
+        try:
+            if isinstance(sink, FileSink) and isinstance(body, Path) and body == sink.path:
+                stored, size = body, body.stat().st_size  # already there
+            else:
+                sink.start(0)
+                if isinstance(body, Path):
+                    with open(body, "rb") as src:
+                        while chunk := src.read(1 << 20):
+                            await sink.write(chunk)
+                else:
+                    await sink.write(body)
+                stored, size = sink.commit(), sink.size
+        except LoaderError as exc:
+            sink.abort()
+            await t.emit(Phase.FAILED, error=exc)
+            return t.result(False, error=exc)
+        except OSError as exc:
+            sink.abort()
+            error = LoaderError(f"cannot reuse the earlier copy: {exc}", url=t.url)
+            await t.emit(Phase.FAILED, error=error)
+            return t.result(False, error=error)
+        await t.emit(Phase.REQUEST_COMPLETE, bytes_done=size, bytes_total=size)
+        return t.result(
+            True,
+            final_url=cached.final_url if cached else t.url,
+            status=cached.status if cached else None,
+            content_type=cached.content_type if cached else None,
+            size=size,
+            path=stored if isinstance(stored, Path) else None,
+            content=stored if isinstance(sink, MemorySink) and not isinstance(sink, CallerSink) else None,
+            origin=origin,
+            headers=dict(cached.headers) if cached else {},
+            document=cached.document if cached else None,
+        )

@@ -1,0 +1,146 @@
+"""Configuration objects, requests and results (all immutable, keyword-only)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Limits", "Request", "Result", "Retries", "Timeouts"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Limits:
+    """How much may run at once, and how much one page may ask for.
+
+    ``total``: concurrent requests across the loader (default 32).
+    ``per_host``: concurrent requests to one host and port (default 6, what
+    browsers allow per HTTP/1.1 origin, and polite to servers).
+    ``per_page``: requisites one page may fetch (default 1000); further ones
+    are reported as skipped.  ``max_body``: bytes one response may have
+    (default ``None``, unlimited; bodies stream, so memory stays bounded).
+    ``long_callbacks``: worker threads for long callbacks (default 4).
+    """
+
+    total: int = 32
+    per_host: int = 6
+    per_page: int = 1000
+    max_body: int | None = None
+    long_callbacks: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("total", "per_host", "per_page", "long_callbacks"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"Limits.{name} must be at least 1")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Timeouts:
+    """Time limits in seconds (``None`` disables one).
+
+    ``connect``: establishing a connection (including name resolution).
+    ``idle``: longest wait for the next bytes once connected.
+    ``total``: deadline for the whole request, retries and redirects included.
+    """
+
+    connect: float | None = 10.0
+    idle: float | None = 30.0
+    total: float | None = 300.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Retries:
+    """Retry transient failures with exponential backoff and full jitter.
+
+    Only transient errors are retried: connection failures, idle timeouts and
+    HTTP 429/502/503/504 (see ``LoaderError.transient``); never other 4xx.
+    The delay before attempt *n+1* is ``uniform(0, min(max_backoff,
+    backoff * 2**(n-1)))``, or the server's ``Retry-After`` when that is no
+    more than ``max_retry_after`` (a longer one is not waited for).
+    """
+
+    attempts: int = 3
+    backoff: float = 0.25
+    max_backoff: float = 8.0
+    max_retry_after: float = 30.0
+
+
+class Origin(enum.Enum):
+    """Where a result came from."""
+
+    NETWORK = "network"
+    CACHE = "cache"  # already fetched by this loader: completed synchronously
+    DATA = "data"  # a data: URL, decoded locally: completed synchronously
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Request:
+    """What a protocol handler is asked to fetch.
+
+    Plugins may return a modified copy from ``loader_prepare_request``
+    (use :meth:`with_headers`).  ``offset`` asks for the body from that byte on
+    (resume); handlers that cannot resume ignore it and report ``offset=0``.
+    """
+
+    url: str
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    offset: int = 0
+    kind: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def with_headers(self, **headers: str) -> Request:
+        """A copy with these headers added (underscores become dashes)."""
+        merged = dict(self.headers)
+        merged.update({k.replace("_", "-"): v for k, v in headers.items()})
+        return replace(self, headers=merged)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Result:
+    """The outcome of one request: a value, whether it succeeded or not.
+
+    ``content`` holds the body when fetched to memory; ``path`` where it was
+    saved when fetched to a file.  ``error`` is set exactly when ``ok`` is
+    false.  ``timings`` maps phase names to seconds since the request began.
+    """
+
+    request_id: int
+    url: str
+    final_url: str
+    ok: bool
+    status: int | None = None
+    content_type: str | None = None
+    size: int = 0
+    path: Path | None = None
+    content: bytes | None = None
+    error: BaseException | None = None
+    attempts: int = 1
+    elapsed: float = 0.0
+    timings: Mapping[str, float] = field(default_factory=dict)
+    origin: Origin = Origin.NETWORK
+    kind: str | None = None
+    parent_id: int | None = None
+    context: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    document: str | None = None
+
+    @property
+    def completed_synchronously(self) -> bool:
+        """True when the result was produced without touching the network."""
+        return self.origin is not Origin.NETWORK
+
+    @property
+    def text(self) -> str:
+        """The in-memory body decoded as text (charset from the content type, else UTF-8)."""
+        if self.content is None:
+            raise ValueError(f"{self.url}: the body was not kept in memory")
+        charset = "utf-8"
+        if self.content_type and "charset=" in self.content_type:
+            charset = self.content_type.split("charset=", 1)[1].split(";")[0].strip(" \"'")
+        try:
+            return self.content.decode(charset, errors="replace")
+        except LookupError:
+            return self.content.decode("utf-8", errors="replace")

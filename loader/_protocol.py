@@ -1,0 +1,97 @@
+"""The one seam protocol plugins implement.
+
+Data flow for one request (the core owns the lifecycle, the plugin only the
+middle)::
+
+    Loader ──HANDLE_CREATED──▶ policy / prepare hooks
+           ──▶ handler.open(request, channel)   (plugin: resolve, connect, send,
+               │                                 receive headers; emits its phases
+               │                                 through channel.emit)
+               ▼
+           Response(stream=…)  ──chunks──▶ core sink (memory / temp file / caller)
+                                            core emits PROGRESS
+           ──REQUEST_COMPLETE | FAILED | CANCELLED──▶
+
+A handler is created once per :class:`~loader.Loader` and scheme (by the
+``loader_protocol`` hook), so it may own connection pools; ``aclose`` is
+called when the loader closes.  ``open`` is an async context manager: on exit
+the handler releases the connection (back to its pool or closed).
+
+Handlers raise :mod:`loader` errors (``NotFound``, ``ConnectError`` …) with the
+URL set; anything else is reported as a ``PluginError`` naming the plugin.
+Timeouts: the core enforces the total deadline; handlers apply
+``channel.timeouts.connect`` and ``channel.timeouts.idle`` to their own I/O
+(:func:`idle_timeout` helps).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ._events import Phase
+    from ._models import Request, Timeouts
+
+__all__ = ["Channel", "ProtocolHandler", "Response"]
+
+
+@dataclass(kw_only=True)
+class Response:
+    """What a handler's ``open`` yields: metadata plus a body stream.
+
+    ``length`` is the expected number of body bytes still to come (``None``
+    when unknown); ``offset`` is where the body starts when the handler honoured
+    ``Request.offset`` (resume).  ``document`` says whether the body is a
+    document whose requisites discovery should look for (``"html"``, ``"css"``,
+    ``"gopher-menu"``, ``"ftp-listing"`` …) or ``None``.
+    """
+
+    url: str
+    stream: AsyncIterator[bytes]
+    status: int | None = None
+    reason: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+    length: int | None = None
+    offset: int = 0
+    document: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Channel(Protocol):
+    """The core's side of a transfer, handed to ``ProtocolHandler.open``."""
+
+    request_id: int
+    timeouts: Timeouts
+    attempt: int
+
+    async def emit(self, phase: Phase, **data: Any) -> None:
+        """Report a phase (``status=``, ``message=``, ``new_url=`` …) to callbacks and observers."""
+
+    async def redirect(self, new_url: str) -> None:
+        """Report a redirect and check the target against policy hooks.
+
+        Raises ``PolicyDenied`` when a ``loader_allow`` hook refuses the target.
+        """
+
+    @property
+    def loader(self) -> Any:
+        """The owning :class:`~loader.Loader` (for options such as ``verify``)."""
+
+
+class ProtocolHandler(abc.ABC):
+    """Fetches URLs of one or more schemes.  Subclass it in a plugin."""
+
+    #: Schemes this handler serves, for listings and error messages.
+    schemes: tuple[str, ...] = ()
+
+    @abc.abstractmethod
+    def open(self, request: Request, channel: Channel) -> AbstractAsyncContextManager[Response]:
+        """Start the request and yield its :class:`Response` once the body can be read."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook for subclasses
+        """Release pools and connections; called once when the loader closes."""

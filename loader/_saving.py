@@ -1,0 +1,284 @@
+"""Where bodies go: memory, a file written atomically, or the caller.
+
+Safe names
+    :func:`local_path` maps a URL to ``host/path`` under the output directory.
+    Every path segment is percent-decoded and then made safe: ``.``/``..``
+    segments are dropped, separators (``/`` and ``\\``), NUL, control and
+    reserved characters become ``_``, Windows device names get a ``_`` prefix,
+    over-long names are shortened with a hash, a query string becomes a short
+    hash before the extension.  The result is checked to lie inside the output
+    directory after resolving symlinks already there; a path that would escape
+    raises :class:`~loader.SaveError` rather than being written.
+
+Atomic files
+    :class:`FileSink` writes to a hidden temporary file in the destination
+    directory (``.NAME.part-XXXX``), opened with ``O_EXCL|O_NOFOLLOW``, and
+    renames it to the final name only when the body is complete.  A failed or
+    cancelled transfer removes the temporary file; nothing ever sits under the
+    final name half-written.  Existing files follow the ``exists`` policy:
+    ``"overwrite"`` (default, replaced atomically), ``"skip"`` (not fetched
+    again) or ``"unique"`` (``name-1.ext``, ``name-2.ext`` …).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from ._errors import SaveError, SizeLimitExceeded
+
+__all__ = ["ExistsPolicy", "FileSink", "MemorySink", "PathAllocator", "local_path"]
+
+ExistsPolicy = Literal["overwrite", "skip", "unique"]
+
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"|?*\\/]')
+_RESERVED = {"con", "prn", "aux", "nul"} | {f"{p}{i}" for p in ("com", "lpt") for i in range(1, 10)}
+_MAX_NAME = 150  # bytes; leaves room for the temporary-file prefix and suffix under 255
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def safe_segment(segment: str) -> str:
+    """One path segment made safe to use as a file or directory name ('' if nothing is left)."""
+    name = _UNSAFE.sub("_", unquote(segment, errors="replace")).strip()
+    if name in ("", ".", ".."):
+        return ""
+    name = name.rstrip(". ") or "_"  # Windows drops trailing dots and spaces
+    if name.split(".", 1)[0].lower() in _RESERVED:
+        name = "_" + name
+    if len(name.encode("utf-8", "surrogatepass")) > _MAX_NAME:
+        stem, ext = os.path.splitext(name)
+        ext = ext if len(ext) <= 16 else ""
+        keep = stem.encode("utf-8", "surrogatepass")[: _MAX_NAME - 10 - len(ext)]
+        name = keep.decode("utf-8", "ignore") + "-" + _short_hash(name) + ext
+    return name
+
+
+def relative_path(url: str, *, index: str = "index.html") -> str:
+    """The ``host/path`` a URL is saved under, relative to the output directory."""
+    if url.startswith("data:"):
+        return f"data/{_short_hash(url)}"
+    parts = urlsplit(url)
+    host = safe_segment((parts.hostname or "local") + (f"_{parts.port}" if parts.port else ""))
+    if parts.scheme not in ("http", "https", ""):
+        host = f"{parts.scheme}_{host}"
+    raw = parts.path
+    segments = [safe_segment(s) for s in raw.split("/")]
+    segments = [s for s in segments if s]
+    if not segments or raw.endswith("/"):
+        segments.append(index)
+    if parts.query:
+        stem, ext = os.path.splitext(segments[-1])
+        segments[-1] = f"{stem}.q-{_short_hash(parts.query)}{ext}"
+    return "/".join([host, *segments])
+
+
+def _inside(root: Path, path: Path) -> bool:
+    root_real = os.path.realpath(root)
+    real = os.path.realpath(path)
+    return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+
+
+def local_path(url: str, root: Path) -> Path:
+    """The safe destination for ``url`` under ``root``; raises ``SaveError`` if it would escape."""
+    path = root / relative_path(url)
+    if not _inside(root, path):
+        raise SaveError(f"refusing to write outside {root}: {path}", url=url)
+    return path
+
+
+class PathAllocator:
+    """Gives each URL of one page its own path, even when two URLs map to the same name."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._taken: dict[Path, str] = {}
+        self._by_url: dict[str, Path] = {}
+
+    def path_for(self, url: str, *, suffix: str = "") -> Path:
+        if url in self._by_url:
+            return self._by_url[url]
+        path = local_path(url, self.root)
+        if suffix and not path.name.lower().endswith(suffix):
+            path = path.with_name(path.name + suffix)
+        candidate, n = path, 1
+        while candidate in self._taken or str(candidate).lower() in self._lower():
+            stem, ext = os.path.splitext(path.name)
+            candidate = path.with_name(f"{stem}-{n}{ext}")
+            n += 1
+        self._taken[candidate] = url
+        self._by_url[url] = candidate
+        return candidate
+
+    def _lower(self) -> set[str]:
+        # Case-insensitive file systems would merge Foo.png and foo.png.
+        return {str(p).lower() for p in self._taken}
+
+
+class MemorySink:
+    """Keeps the body in memory, up to ``max_body`` bytes."""
+
+    def __init__(self, url: str, max_body: int | None = None) -> None:
+        self.url = url
+        self.max_body = max_body
+        self._chunks: list[bytes] = []
+        self.size = 0
+
+    def start(self, offset: int) -> None:
+        self._chunks.clear()
+        self.size = 0
+
+    async def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.max_body is not None and self.size > self.max_body:
+            raise SizeLimitExceeded(f"body larger than {self.max_body} bytes", url=self.url)
+        self._chunks.append(chunk)
+
+    def commit(self) -> bytes:
+        return b"".join(self._chunks)
+
+    def abort(self) -> None:
+        self._chunks.clear()
+
+
+class CallerSink(MemorySink):
+    """Hands each chunk to the caller's ``async def write(chunk)`` (or sync function)."""
+
+    def __init__(self, url: str, write: Callable[[bytes], Awaitable[None] | None], max_body: int | None = None) -> None:
+        super().__init__(url, max_body)
+        self._write = write
+
+    async def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.max_body is not None and self.size > self.max_body:
+            raise SizeLimitExceeded(f"body larger than {self.max_body} bytes", url=self.url)
+        result = self._write(chunk)
+        if result is not None:
+            await result
+
+    def commit(self) -> bytes:
+        return b""
+
+
+class FileSink:
+    """Streams the body into a temporary file and renames it into place when complete."""
+
+    def __init__(
+        self,
+        url: str,
+        path: Path,
+        *,
+        root: Path | None = None,
+        exists: ExistsPolicy = "overwrite",
+        max_body: int | None = None,
+        resume: bool = False,
+    ) -> None:
+        self.url = url
+        self.path = path
+        self.root = root
+        self.exists = exists
+        self.max_body = max_body
+        self.resume = resume
+        self.size = 0
+        self._fd: int | None = None
+        self._tmp: Path | None = None
+
+    def resume_offset(self) -> int:
+        """Bytes already on disk under the final name that a resume may keep."""
+        if self.resume and self.path.is_file() and not self.path.is_symlink():
+            return self.path.stat().st_size
+        return 0
+
+    def should_skip(self) -> bool:
+        return self.exists == "skip" and self.path.exists()
+
+    def start(self, offset: int) -> None:
+        """Open a fresh temporary file; with ``offset`` > 0 it starts as a copy of the partial file."""
+        self.abort()
+        directory = self.path.parent
+        try:
+            if self.root is not None and not _inside(self.root, directory):
+                raise SaveError(f"refusing to write outside {self.root}: {self.path}", url=self.url)
+            directory.mkdir(parents=True, exist_ok=True)
+            if self.root is not None and not _inside(self.root, directory):
+                raise SaveError(f"refusing to write outside {self.root}: {self.path}", url=self.url)
+            self._tmp = directory / f".{self.path.name[:180]}.part-{secrets.token_hex(4)}"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+            self._fd = os.open(self._tmp, flags, 0o644)
+            self.size = 0
+            if offset:
+                with open(self.path, "rb") as partial, os.fdopen(os.dup(self._fd), "wb") as out:
+                    shutil.copyfileobj(partial, out, 1 << 20)
+                os.ftruncate(self._fd, offset)
+                os.lseek(self._fd, offset, os.SEEK_SET)
+                self.size = offset
+        except OSError as exc:
+            self.abort()
+            raise SaveError(f"cannot write {self.path}: {exc.strerror or exc}", url=self.url) from exc
+
+    async def write(self, chunk: bytes) -> None:
+        assert self._fd is not None, "start() first"
+        self.size += len(chunk)
+        if self.max_body is not None and self.size > self.max_body:
+            raise SizeLimitExceeded(f"body larger than {self.max_body} bytes", url=self.url)
+        view = memoryview(chunk)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as exc:
+            raise SaveError(f"cannot write {self.path}: {exc.strerror or exc}", url=self.url) from exc
+
+    def commit(self) -> Path:
+        """Move the complete body to its final name (following the ``exists`` policy)."""
+        assert self._fd is not None and self._tmp is not None, "start() first"
+        os.close(self._fd)
+        self._fd = None
+        tmp, self._tmp = self._tmp, None
+        try:
+            if self.exists == "unique":
+                self.path = _link_unique(tmp, self.path)
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, self.path)
+        except OSError as exc:
+            _unlink(tmp)
+            raise SaveError(f"cannot move into place {self.path}: {exc.strerror or exc}", url=self.url) from exc
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the temporary file (no-op when nothing was started)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._tmp is not None:
+            _unlink(self._tmp)
+            self._tmp = None
+
+
+def _link_unique(tmp: Path, path: Path) -> Path:
+    stem, ext = os.path.splitext(path.name)
+    candidate, n = path, 1
+    while True:
+        try:
+            os.link(tmp, candidate)  # atomic, never replaces an existing name
+            return candidate
+        except FileExistsError:
+            candidate = path.with_name(f"{stem}-{n}{ext}")
+            n += 1
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

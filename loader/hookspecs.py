@@ -1,0 +1,104 @@
+"""Every hook a loader plugin can implement, declared once.
+
+Plugins are modules or objects with functions decorated by ``loader.hookimpl``
+and registered through the ``loader`` entry-point group::
+
+    [project.entry-points.loader]
+    gemini = "loader_gemini"
+
+Hooks are plain functions (never coroutines): anything that awaits is a method
+of an object a hook returned (a :class:`~loader.ProtocolHandler`).  Each
+:class:`~loader.Loader` owns its plugin manager, so two loaders never share
+plugin state.  An exception raised by a hook fails only the request it was
+called for, as a ``PluginError`` naming the plugin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from ._events import Event
+    from ._models import Request
+    from ._protocol import ProtocolHandler
+    from .discovery import Document, Found
+
+hookspec = pluggy.HookspecMarker("loader")
+hookimpl = pluggy.HookimplMarker("loader")
+
+
+@hookspec
+def loader_schemes() -> Sequence[str]:
+    """Return the URL schemes this plugin can handle.
+
+    Called by ``loader plugins`` and when reporting an unsupported scheme.
+    All results are collected; it does not decide dispatch (``loader_protocol`` does).
+    """
+
+
+@hookspec(firstresult=True)
+def loader_protocol(scheme: str, loader: Any) -> ProtocolHandler | None:
+    """Return a protocol handler for ``scheme``, or ``None`` if this plugin does not handle it.
+
+    Called by the loader the first time it needs ``scheme``; the handler is kept
+    for the loader's lifetime and closed with it.  Stops at the first non-None
+    result; plugins registered later are asked first, so a plugin can override
+    a built-in one.
+    """
+
+
+@hookspec
+def loader_event(event: Event) -> None:
+    """Observe every status event of every request of the loader.
+
+    Called by the core, in order per request, on the event loop: keep it short
+    (log, count, update a display).  The return value is ignored; an exception
+    is logged and reported as a ``CALLBACK_ERROR`` event, never fails the transfer.
+    """
+
+
+@hookspec
+def loader_prepare_request(request: Request) -> Request | None:
+    """Adjust a request before it is sent (headers, credentials, options).
+
+    Called by the core before every attempt's first byte, once per plugin in
+    turn; each receives the request as the previous one left it.  Return a
+    modified copy (``request.with_headers(...)``) or ``None`` to leave it alone.
+    """
+
+
+@hookspec
+def loader_allow(url: str, purpose: str) -> bool | str | None:
+    """Decide whether ``url`` may be fetched at all.
+
+    Called by the core before a request starts and for every redirect target.
+    ``purpose`` is ``"fetch"``, ``"page"``, ``"requisite"`` or ``"redirect"``.
+    Return ``False`` (or a string giving the reason) to deny, ``True`` or ``None``
+    to allow.  Any single denial wins; the request fails with ``PolicyDenied``.
+    """
+
+
+@hookspec
+def loader_extract(document: Document) -> Iterable[Found] | None:
+    """Find more requisites in a parsed document (a site's own lazy attribute, say).
+
+    Called by discovery once per document after the built-in extractors.
+    ``document.tree`` is the selectolax tree for HTML (``None`` for other
+    document types).  Return :class:`~loader.discovery.Found` items; their
+    URLs are resolved against the document's base URL and deduplicated.
+    """
+
+
+@hookspec
+def loader_add_commands(subparsers: Any) -> None:
+    """Add subcommands to the ``loader`` command line (``loader ftp …``, ``loader gopher …``).
+
+    Called once by the CLI with argparse's sub-parsers object.  Create a parser
+    with ``subparsers.add_parser(name, help=...)``, give it the shared options
+    with ``loader.cli.add_common_options(parser)``, and set
+    ``parser.set_defaults(run=coro_fn)`` where ``async def coro_fn(args, loader)
+    -> int`` does the work with a ready ``Loader`` and returns the exit code.
+    """

@@ -1,0 +1,1 @@
+"""The built-in ftp protocol plugin for loader."""

@@ -1,0 +1,231 @@
+"""Directory listings, without I/O: MLSD, LIST (Unix and DOS/IIS styles) and NLST.
+
+Servers answer a listing in one of three shapes:
+
+* ``MLSD`` (RFC 3659), machine-readable: ``type=file;size=42;modify=20240101120000; name``;
+* ``LIST``, meant for people: ``-rw-r--r-- 1 ftp ftp 42 Jan  1 12:00 name``
+  (Unix ``ls -l``) or ``01-01-24  12:00PM  42 name`` (DOS / IIS);
+* ``NLST``, bare names.
+
+All become :class:`Entry` objects.  A directory fetched through the protocol
+handler is served as an ``ftp-listing`` document whose body is one JSON
+object per line (see :func:`dump_listing`), whatever the server sent, so the
+extractor (and any other reader) parses one format.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+
+from ._reply import decode_text
+
+__all__ = [
+    "Entry",
+    "dump_listing",
+    "kind_for_name",
+    "load_listing",
+    "parse_list",
+    "parse_list_line",
+    "parse_mlsd",
+    "parse_nlst",
+]
+
+#: Content type of a listing body (JSON Lines).
+LISTING_CONTENT_TYPE = "application/jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One directory entry.
+
+    ``type`` is ``"file"``, ``"dir"``, ``"link"``, ``"other"`` or ``None``
+    when the server did not say (NLST).  ``modified`` is ISO 8601 when the
+    listing gave a full timestamp (MLSD), else the listing's own text.
+    ``target`` is where a symbolic link points (Unix LIST only).
+    """
+
+    name: str
+    type: str | None = None
+    size: int | None = None
+    modified: str | None = None
+    target: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict without the fields that are ``None``."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def _lines(raw: bytes) -> Iterator[str]:
+    for line in decode_text(raw).splitlines():
+        if line.strip():
+            yield line
+
+
+def parse_mlsd(raw: bytes) -> list[Entry]:
+    """Entries of an MLSD body; ``cdir``/``pdir`` entries (``.`` and ``..``) are dropped."""
+    entries = []
+    for line in _lines(raw):
+        facts_text, sep, name = line.partition(" ")
+        if not sep:  # no facts at all: the whole line is a name
+            facts_text, name = "", line
+        facts: dict[str, str] = {}
+        for fact in facts_text.split(";"):
+            key, eq, value = fact.partition("=")
+            if eq:
+                facts[key.strip().lower()] = value
+        kind = facts.get("type", "").lower()
+        if kind in ("cdir", "pdir") or name in (".", ".."):
+            continue
+        if kind.startswith("os.unix=slink") or kind == "os.unix=symlink":
+            kind = "link"
+        elif kind not in ("file", "dir"):
+            kind = "other" if kind else ""
+        size = facts.get("size")
+        entries.append(
+            Entry(
+                name=name,
+                type=kind or None,
+                size=int(size) if size and size.isdigit() else None,
+                modified=_mlsd_time(facts.get("modify")),
+            )
+        )
+    return entries
+
+
+def _mlsd_time(value: str | None) -> str | None:
+    """``YYYYMMDDHHMMSS[.sss]`` (UTC) to ISO 8601, or ``None`` when it is not that."""
+    if not value or len(value) < 14 or not value[:14].isdigit():
+        return None
+    v = value
+    return f"{v[0:4]}-{v[4:6]}-{v[6:8]}T{v[8:10]}:{v[10:12]}:{v[12:14]}Z"
+
+
+_UNIX = re.compile(
+    r"^(?P<mode>[-dlbcpsD?][-rwxsStTlL@+.]{9}\S*)\s+"
+    r"(?:.*?\s)?"
+    r"(?P<size>\d+)\s+"
+    r"(?P<date>[A-Za-z]{3}\s+\d{1,2}\s+(?:\d{1,2}:\d{2}|\d{4}))\s"
+    r"(?P<name>.+)$"
+)
+_DOS = re.compile(
+    r"^(?P<date>\d{1,2}[-/]\d{1,2}[-/]\d{2,4})\s+"
+    r"(?P<time>\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AaPp][Mm])?)\s+"
+    r"(?P<size><DIR>|\d+)\s+"
+    r"(?P<name>.+)$"
+)
+
+
+def parse_list_line(line: str) -> Entry | None:
+    """One LIST line (Unix or DOS style, or a bare name) as an entry; ``None`` to skip it.
+
+    Skipped: ``total N`` lines, ``.`` and ``..``, and lines with spaces that
+    match neither style (a heading, say) — a listing is read for names, and a
+    guessed name would be fetched.
+    """
+    if line.startswith("total ") and line[6:].strip().isdigit():
+        return None
+    match = _UNIX.match(line)
+    if match:
+        mode = match.group("mode")[0]
+        name = match.group("name")
+        target = None
+        kind = {"-": "file", "d": "dir", "l": "link"}.get(mode, "other")
+        if kind == "link" and " -> " in name:
+            name, target = name.split(" -> ", 1)
+        if name in (".", ".."):
+            return None
+        return Entry(
+            name=name,
+            type=kind,
+            size=int(match.group("size")) if kind == "file" else None,
+            modified=" ".join(match.group("date").split()),
+            target=target,
+        )
+    match = _DOS.match(line)
+    if match:
+        is_dir = match.group("size").upper() == "<DIR>"
+        name = match.group("name")
+        if name in (".", ".."):
+            return None
+        return Entry(
+            name=name,
+            type="dir" if is_dir else "file",
+            size=None if is_dir else int(match.group("size")),
+            modified=f"{match.group('date')} {match.group('time').replace(' ', '')}",
+        )
+    name = line.strip()
+    if " " in name or name in (".", ".."):
+        return None
+    return Entry(name=posixpath.basename(name.rstrip("/")) or name)
+
+
+def parse_list(raw: bytes) -> list[Entry]:
+    """Entries of a LIST body, each line parsed on its own (servers mix styles rarely,
+    but a Unix ``total`` line or a bare name must not derail the rest)."""
+    return [e for e in (parse_list_line(line) for line in _lines(raw)) if e is not None]
+
+
+def parse_nlst(raw: bytes) -> list[Entry]:
+    """Entries of an NLST body: names only (some servers prefix the directory)."""
+    entries = []
+    for line in _lines(raw):
+        name = posixpath.basename(line.rstrip("/")) if "/" in line.rstrip("/") else line.rstrip("/")
+        if name and name not in (".", ".."):
+            entries.append(Entry(name=name))
+    return entries
+
+
+def dump_listing(entries: Iterable[Entry]) -> bytes:
+    """The ``ftp-listing`` document body: one JSON object per entry and line (JSON Lines).
+
+    Example line: ``{"name": "a.png", "type": "file", "size": 42}``.
+    """
+    return b"".join(
+        json.dumps(e.to_json(), ensure_ascii=False).encode("utf-8", "surrogateescape") + b"\n"
+        for e in entries
+    )
+
+
+def load_listing(body: bytes) -> list[Entry]:
+    """Read an ``ftp-listing`` body back into entries; lines that are not entries are skipped."""
+    entries = []
+    for line in body.decode("utf-8", "surrogateescape").splitlines():
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and isinstance(data.get("name"), str):
+            size = data.get("size")
+            entries.append(
+                Entry(
+                    name=data["name"],
+                    type=data.get("type") if isinstance(data.get("type"), str) else None,
+                    size=size if isinstance(size, int) else None,
+                    modified=data.get("modified") if isinstance(data.get("modified"), str) else None,
+                    target=data.get("target") if isinstance(data.get("target"), str) else None,
+                )
+            )
+    return entries
+
+
+_KINDS_BY_EXTENSION: dict[str, str] = {}
+for _kind, _extensions in {
+    "image": "png jpg jpeg jpe jfif pjpeg gif webp svg svgz bmp ico cur tif tiff avif apng heic heif jxl xbm pcx",
+    "sound": "mp3 wav wave ogg oga opus flac m4a aac mid midi kar au snd aif aiff aifc ra wma weba mka amr",
+    "video": "mp4 m4v webm mkv mov avi ogv mpg mpeg wmv flv 3gp",
+    "style": "css",
+    "script": "js mjs",
+    "font": "woff woff2 ttf otf eot",
+}.items():
+    for _ext in _extensions.split():
+        _KINDS_BY_EXTENSION[_ext] = _kind
+
+
+def kind_for_name(name: str) -> str | None:
+    """The discovery kind (``image``, ``sound`` …) a file name's extension says, or ``None``."""
+    _, dot, ext = name.rpartition(".")
+    return _KINDS_BY_EXTENSION.get(ext.lower()) if dot and _ else None

@@ -1,0 +1,1 @@
+"""The built-in gopher protocol plugin for loader."""

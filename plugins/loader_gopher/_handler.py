@@ -1,0 +1,364 @@
+"""The gopher protocol handler: RFC 1436 on anyio streams (asyncio and trio).
+
+One request is one connection: resolve, connect (TLS for ``gophers://``),
+send ``selector[TAB search]CRLF``, read until the server closes.  The handler
+emits the phases in between (the core emits the lifecycle around them)::
+
+    RESOLVING_NAME, NAME_RESOLVED          (host names only, not IP literals)
+    CONNECTING_TO_SERVER, CONNECTED_TO_SERVER
+    SENDING_REQUEST, REQUEST_SENT
+    RECEIVING_RESPONSE, RESPONSE_RECEIVED  (when the first bytes, or the end, arrive)
+    … the core reads the body and emits PROGRESS …
+    CLOSING_CONNECTION, CONNECTION_CLOSED
+
+Gopher has no status line, so failures are recognised from the body: a short
+reply made only of error (``3``) items is a :class:`~loader.NotFound` naming
+the selector, whatever item type was asked for.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import mimetypes
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from loader._errors import (
+    ConnectError,
+    ConnectTimeout,
+    IdleTimeout,
+    InvalidURL,
+    LoaderError,
+    NameResolutionError,
+    NetworkError,
+    NotFound,
+)
+from loader._events import Phase
+from loader._models import Request
+from loader._protocol import Channel, ProtocolHandler, Response
+
+from ._menu import parse_menu
+from ._text import TextDecoder
+from ._urls import SCHEMES, GopherURL, parse_url
+
+__all__ = ["GopherHandler", "content_type_for"]
+
+#: Bytes asked of the socket per read.
+CHUNK = 64 * 1024
+# A reply that starts with "3" is read up to this size to see whether it is
+# nothing but an error item (such replies are one short line).
+_ERROR_SNIFF = 4096
+# Types that name a session or a query protocol rather than a document.
+_SESSIONS = {"2": "a CSO phone-book query", "8": "a telnet session", "T": "a tn3270 session"}
+
+_FIXED_TYPES = {
+    "1": "text/x-gopher-menu",
+    "7": "text/x-gopher-menu",
+    "g": "image/gif",
+    "p": "image/png",
+    "P": "application/pdf",
+    "4": "application/mac-binhex40",
+    "6": "text/x-uuencode",
+    "c": "text/calendar",
+    "x": "text/xml",
+}
+# Types whose exact format the selector's extension tells best, with the
+# family it must belong to.
+_GUESSED_FAMILY = {"I": "image/", "s": "audio/", ";": "video/"}
+
+
+def content_type_for(item_type: str, selector: str) -> tuple[str, str | None]:
+    """The content type and discovery document type (``"gopher-menu"``, ``"html"``
+    or ``None``) for an item of ``item_type`` at ``selector``.
+
+    ``h`` items are HTML unless the selector's extension says otherwise (an
+    image a gopher-served page refers to by a relative URL inherits the page's
+    ``h``); type ``0`` with an ``.html`` selector is HTML too.
+    """
+    if item_type in ("1", "7"):
+        return "text/x-gopher-menu", "gopher-menu"
+    fixed = _FIXED_TYPES.get(item_type)
+    if fixed is not None:
+        return fixed, None
+    guess = mimetypes.guess_type("x" + selector.split("?", 1)[0], strict=False)[0]
+    if item_type == "h":
+        if guess is None or guess in ("text/html", "application/xhtml+xml", "text/plain"):
+            return "text/html", "html"
+        return guess, None
+    if item_type == "0":
+        if guess == "text/html":
+            return "text/html", "html"
+        return "text/plain", None
+    family = _GUESSED_FAMILY.get(item_type)
+    if family is not None:
+        return (guess if guess and guess.startswith(family) else "application/octet-stream"), None
+    if item_type == "M":
+        return "message/rfc822", None
+    return guess or "application/octet-stream", None
+
+
+def _error_item(body: bytes) -> tuple[str, str] | None:
+    """``(display, selector)`` when ``body`` is nothing but error items (and info lines)."""
+    if not body.startswith(b"3") or b"\t" not in body.split(b"\n", 1)[0]:
+        return None
+    items = parse_menu(body)
+    if not items or any(item.type not in "3i" for item in items):
+        return None
+    first = next(item for item in items if item.is_error)
+    return first.display.strip(), first.selector
+
+
+class _Body:
+    """The response stream: chunks from the socket, with idle timeout and error mapping.
+
+    A plain async iterator rather than an async generator, so that it needs
+    no finalisation when the reader stops early.
+    """
+
+    def __init__(
+        self,
+        stream: anyio.abc.ByteStream,
+        *,
+        url: str,
+        first: bytes,
+        eof: bool,
+        idle: float | None,
+        text: bool,
+    ) -> None:
+        self._stream = stream
+        self._url = url
+        self._pending = first
+        self._eof = eof
+        self._idle = idle
+        self._decoder = TextDecoder() if text else None
+
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while True:
+            if self._pending:
+                data, self._pending = self._pending, b""
+            elif self._eof:
+                raise StopAsyncIteration
+            else:
+                data = await _receive(self._stream, self._idle, self._url)
+                if not data:
+                    self._eof = True
+                    continue
+            if self._decoder is None:
+                return data
+            data = self._decoder.feed(data)
+            if self._decoder.done:
+                # The terminator line ends the document; whatever follows is not part of it.
+                self._eof = True
+            if data:
+                return data
+
+
+async def _receive(stream: anyio.abc.ByteStream, idle: float | None, url: str) -> bytes:
+    """The next chunk, or ``b""`` at the end of the stream."""
+    try:
+        with anyio.fail_after(idle):
+            return await stream.receive(CHUNK)
+    except (anyio.EndOfStream, anyio.ClosedResourceError):
+        return b""
+    except TimeoutError as exc:
+        raise IdleTimeout(f"no data for {idle:g} seconds", url=url) from exc
+    except (anyio.BrokenResourceError, OSError, ssl.SSLError) as exc:
+        raise NetworkError(f"connection broke while receiving: {exc}", url=url) from exc
+
+
+def _ssl_context(verify: Any) -> ssl.SSLContext:
+    """An SSL context from a ``verify`` setting: ``True``, ``False``, a CA bundle path or a context."""
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class GopherHandler(ProtocolHandler):
+    """Fetches ``gopher://`` and ``gophers://`` URLs.
+
+    TLS verification follows ``request.options["verify"]`` when set, else the
+    loader's ``verify`` attribute (``True`` by default); either may be a bool,
+    a CA bundle path or an :class:`ssl.SSLContext`.
+    """
+
+    schemes = SCHEMES
+
+    def __init__(self, loader: Any = None) -> None:
+        self._loader = loader
+        self._contexts: dict[Any, ssl.SSLContext] = {}
+
+    def _context_for(self, request: Request, channel: Channel) -> ssl.SSLContext:
+        loader = self._loader if self._loader is not None else getattr(channel, "loader", None)
+        verify = request.options.get("verify", getattr(loader, "verify", True))
+        key = verify if isinstance(verify, (bool, str)) else id(verify)
+        context = self._contexts.get(key)
+        if context is None:
+            context = self._contexts[key] = _ssl_context(verify)
+        return context
+
+    @asynccontextmanager
+    async def open(self, request: Request, channel: Channel) -> AsyncIterator[Response]:
+        """Connect, send the selector and yield the response once its first bytes arrive."""
+        target = parse_url(request.url)
+        url = request.url
+        if target.type in _SESSIONS:
+            raise InvalidURL(f"item type {target.type!r} names {_SESSIONS[target.type]}, not a document", url=url)
+        if target.type in ("i", "3"):
+            raise InvalidURL(f"item type {target.type!r} names nothing to fetch", url=url)
+        context = self._context_for(request, channel) if target.secure else None
+        async with AsyncExitStack() as stack:
+            stream = await connect(target, channel, url=url, ssl_context=context)
+            stack.push_async_callback(_close, stream, channel)
+            await channel.emit(Phase.SENDING_REQUEST, message=target.selector)
+            line = target.request_line()
+            try:
+                with anyio.fail_after(channel.timeouts.idle):
+                    await stream.send(line)
+            except TimeoutError as exc:
+                raise IdleTimeout("the server would not take the request", url=url) from exc
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, ssl.SSLError) as exc:
+                raise NetworkError(f"connection broke while sending: {exc}", url=url) from exc
+            await channel.emit(Phase.REQUEST_SENT, message=f"{len(line)} bytes")
+            await channel.emit(Phase.RECEIVING_RESPONSE)
+            first, eof = await _first_bytes(stream, channel.timeouts.idle, url)
+            if target.type in ("1", "7") and not first and eof:
+                raise NetworkError("the server closed the connection without sending a menu", url=url)
+            failure = _error_item(first) if eof else None
+            if failure is not None:
+                display, selector = failure
+                raise NotFound(
+                    f"{display or 'error'} (server error item for selector {target.selector!r})",
+                    url=url,
+                )
+            content_type, document = content_type_for(target.type, target.selector)
+            await channel.emit(Phase.RESPONSE_RECEIVED, message=f"item type {target.type!r}")
+            yield Response(
+                url=url,
+                stream=_Body(
+                    stream,
+                    url=url,
+                    first=first,
+                    eof=eof,
+                    idle=channel.timeouts.idle,
+                    text=target.type == "0",
+                ),
+                content_type=content_type,
+                document=document,
+                extra={"gopher_type": target.type},
+            )
+
+
+async def _first_bytes(stream: anyio.abc.ByteStream, idle: float | None, url: str) -> tuple[bytes, bool]:
+    """The first chunk, read further when it may be a lone error item; and whether the end came."""
+    data = await _receive(stream, idle, url)
+    if not data:
+        return b"", True
+    if not data.startswith(b"3"):
+        return data, False
+    chunks = [data]
+    size = len(data)
+    while size <= _ERROR_SNIFF:
+        more = await _receive(stream, idle, url)
+        if not more:
+            return b"".join(chunks), True
+        chunks.append(more)
+        size += len(more)
+    return b"".join(chunks), False
+
+
+async def _close(stream: anyio.abc.ByteStream, channel: Channel) -> None:
+    # Shielded: the connection is released even when the request was cancelled.
+    with anyio.CancelScope(shield=True):
+        await channel.emit(Phase.CLOSING_CONNECTION)
+        try:
+            await stream.aclose()
+        except (OSError, ssl.SSLError, anyio.BrokenResourceError):
+            pass  # the peer is gone already; nothing left to release
+        await channel.emit(Phase.CONNECTION_CLOSED)
+
+
+async def connect(
+    target: GopherURL, channel: Channel, *, url: str, ssl_context: ssl.SSLContext | None
+) -> anyio.abc.ByteStream:
+    """Resolve and connect (with TLS for ``gophers://``) within the connect timeout, emitting phases."""
+    try:
+        with anyio.fail_after(channel.timeouts.connect):
+            return await _connect(target, channel, url=url, ssl_context=ssl_context)
+    except TimeoutError as exc:
+        if isinstance(exc, LoaderError):
+            raise
+        raise ConnectTimeout(
+            f"could not connect within {channel.timeouts.connect:g} seconds", url=url
+        ) from exc
+
+
+async def _connect(
+    target: GopherURL, channel: Channel, *, url: str, ssl_context: ssl.SSLContext | None
+) -> anyio.abc.ByteStream:
+    host, port = target.host, target.port
+    if _is_ip(host):
+        addresses = [host]
+    else:
+        await channel.emit(Phase.RESOLVING_NAME, message=host)
+        try:
+            infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, OSError, UnicodeError) as exc:
+            raise NameResolutionError(f"cannot resolve {host!r}: {exc}", url=url) from exc
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        if not addresses:
+            raise NameResolutionError(f"{host!r} has no address", url=url)
+        await channel.emit(Phase.NAME_RESOLVED, message=addresses[0])
+    last: BaseException | None = None
+    for address in addresses:
+        where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+        await channel.emit(Phase.CONNECTING_TO_SERVER, message=where)
+        try:
+            if ssl_context is None:
+                stream: anyio.abc.ByteStream = await anyio.connect_tcp(address, port)
+            else:
+                # Gopher servers end a document by closing the connection, often
+                # without a TLS close_notify: that is the end of the body, not an attack.
+                stream = await anyio.connect_tcp(
+                    address,
+                    port,
+                    ssl_context=ssl_context,
+                    tls_hostname=host,
+                    tls_standard_compatible=False,
+                )
+        except ssl.SSLCertVerificationError as exc:
+            error = ConnectError(f"TLS certificate rejected: {exc.verify_message or exc}", url=url)
+            error.transient = False  # retrying will not make the certificate valid
+            raise error from exc
+        except (ssl.SSLError, anyio.BrokenResourceError) as exc:
+            error = ConnectError(f"TLS handshake with {where} failed: {exc}", url=url)
+            error.transient = False
+            raise error from exc
+        except OSError as exc:
+            last = exc
+            continue
+        await channel.emit(Phase.CONNECTED_TO_SERVER, message=where)
+        return stream
+    raise ConnectError(f"cannot connect to {host}:{port}: {last}", url=url) from last

@@ -1,0 +1,310 @@
+"""Gopher menus (RFC 1436 directory listings), parsed without any I/O.
+
+A menu is a series of lines ``<type><display>\\t<selector>\\t<host>\\t<port>``
+ending with CRLF, closed by a line holding a single ``.``.  Real servers bend
+every part of that, so the parser is tolerant (bytes in, items out, in the
+spirit of h11):
+
+* bare LF line ends are accepted, and a menu that simply stops without the
+  ``.`` line is complete;
+* missing fields default to the menu's own host and port (selector ``""``);
+  a bad port becomes 70;
+* a line without any TAB is kept as an informational item showing the whole
+  line (many servers send plain text lines that way), except ``i``/``3``
+  lines, which keep their type;
+* blank lines and bytes after the terminator are ignored; an endless line is
+  cut at :data:`MAX_LINE` bytes and the rest of it dropped;
+* Gopher+ servers add a fifth field (``+``), kept in :attr:`MenuItem.gopher_plus`.
+
+:class:`MenuParser` is incremental (feed it chunks as they arrive);
+:func:`parse_menu` parses a complete body.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ._urls import DEFAULT_PORT, format_url
+
+__all__ = [
+    "MAX_LINE",
+    "ItemKind",
+    "Menu",
+    "MenuItem",
+    "MenuParser",
+    "item_kind",
+    "parse_menu",
+]
+
+#: Longest menu line kept, in bytes; the rest of a longer line is discarded.
+MAX_LINE = 64 * 1024
+
+
+class ItemKind(str, enum.Enum):
+    """What an item type character means (RFC 1436 plus the common extensions)."""
+
+    TEXT = "text"
+    MENU = "menu"
+    CSO = "cso"
+    ERROR = "error"
+    BINHEX = "binhex"
+    DOS = "dos"
+    UUENCODED = "uuencoded"
+    SEARCH = "search"
+    TELNET = "telnet"
+    BINARY = "binary"
+    MIRROR = "mirror"
+    GIF = "gif"
+    IMAGE = "image"
+    TN3270 = "tn3270"
+    PNG = "png"
+    SOUND = "sound"
+    VIDEO = "video"
+    DOCUMENT = "document"
+    HTML = "html"
+    INFO = "info"
+    CALENDAR = "calendar"
+    MIME = "mime"
+    PDF = "pdf"
+    XML = "xml"
+    UNKNOWN = "unknown"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_KINDS: dict[str, ItemKind] = {
+    "0": ItemKind.TEXT,
+    "1": ItemKind.MENU,
+    "2": ItemKind.CSO,
+    "3": ItemKind.ERROR,
+    "4": ItemKind.BINHEX,
+    "5": ItemKind.DOS,
+    "6": ItemKind.UUENCODED,
+    "7": ItemKind.SEARCH,
+    "8": ItemKind.TELNET,
+    "9": ItemKind.BINARY,
+    "+": ItemKind.MIRROR,
+    "g": ItemKind.GIF,
+    "I": ItemKind.IMAGE,
+    "T": ItemKind.TN3270,
+    "p": ItemKind.PNG,
+    "s": ItemKind.SOUND,
+    ";": ItemKind.VIDEO,
+    "d": ItemKind.DOCUMENT,
+    "h": ItemKind.HTML,
+    "i": ItemKind.INFO,
+    "c": ItemKind.CALENDAR,
+    "M": ItemKind.MIME,
+    "P": ItemKind.PDF,
+    "x": ItemKind.XML,
+}
+
+# Item types with no document to fetch (informational lines, errors, and the
+# sessions RFC 1436 hands to other programs).
+_NOT_FETCHABLE = frozenset("i328T")
+
+
+def item_kind(item_type: str) -> ItemKind:
+    """The kind of an item type character; ``ItemKind.UNKNOWN`` for types nobody defined."""
+    return _KINDS.get(item_type, ItemKind.UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class MenuItem:
+    """One line of a menu.
+
+    ``selector`` is decoded as UTF-8 with ``surrogateescape`` so the exact
+    bytes can be sent back; ``display`` is decoded leniently for people.
+    ``gopher_plus`` is the optional fifth field.  ``secure`` says whether the
+    item should be fetched over TLS (inherited from the menu for items on the
+    menu's own server).
+    """
+
+    type: str
+    display: str
+    selector: str
+    host: str
+    port: int
+    gopher_plus: str | None = None
+    secure: bool = False
+
+    @property
+    def kind(self) -> ItemKind:
+        """What the item is (``ItemKind.IMAGE`` for ``I`` …)."""
+        return item_kind(self.type)
+
+    @property
+    def is_info(self) -> bool:
+        """True for informational (``i``) lines, which name nothing to fetch."""
+        return self.type == "i"
+
+    @property
+    def is_error(self) -> bool:
+        """True for error (``3``) items."""
+        return self.type == "3"
+
+    @property
+    def fetchable(self) -> bool:
+        """True when :attr:`url` names something a loader can fetch."""
+        if self.type in _NOT_FETCHABLE or not self.host:
+            return False
+        return True
+
+    @property
+    def url(self) -> str:
+        """The item as a gopher URL (RFC 4266), whatever :attr:`target` says."""
+        return format_url(self.host, self.port, self.type, self.selector, secure=self.secure)
+
+    @property
+    def target(self) -> str:
+        """Where the item leads: the ``URL:`` selector's address for links to
+        other schemes (the convention for ``h`` items), else :attr:`url`."""
+        if self.selector[:4].upper() == "URL:" and len(self.selector) > 4:
+            return self.selector[4:].strip()
+        return self.url
+
+
+class Menu:
+    """A parsed menu: its URL and its items, in order (``i`` lines included).
+
+    Iterating yields every item; :attr:`links` only the ones that lead somewhere.
+    """
+
+    __slots__ = ("items", "url")
+
+    def __init__(self, url: str, items: list[MenuItem] | tuple[MenuItem, ...]) -> None:
+        self.url = url
+        self.items: tuple[MenuItem, ...] = tuple(items)
+
+    @property
+    def links(self) -> list[MenuItem]:
+        """The items that name something to fetch (no ``i``, ``3`` or session items)."""
+        return [item for item in self.items if item.fetchable]
+
+    @property
+    def errors(self) -> list[MenuItem]:
+        """The error (``3``) items."""
+        return [item for item in self.items if item.is_error]
+
+    def __iter__(self) -> Iterator[MenuItem]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> MenuItem:
+        return self.items[index]
+
+    def __repr__(self) -> str:
+        return f"<Menu {self.url} ({len(self.items)} items)>"
+
+
+class MenuParser:
+    """Incremental menu parser: :meth:`feed` bytes, get the items completed so far.
+
+    ``host``/``port`` are the server the menu came from, used for items whose
+    host or port field is missing; ``secure`` marks items on that same server
+    as reachable over TLS.  After the ``.`` line, :attr:`done` is true and
+    further input is ignored.  :attr:`malformed` counts lines that needed
+    guessing (no TAB, bad port, cut at :data:`MAX_LINE`).
+    """
+
+    def __init__(self, *, host: str = "", port: int = DEFAULT_PORT, secure: bool = False) -> None:
+        self.host = host
+        self.port = port
+        self.secure = secure
+        self.done = False
+        self.malformed = 0
+        self._buffer = b""
+        self._skipping = False  # inside the tail of an over-long line
+
+    def feed(self, data: bytes) -> list[MenuItem]:
+        """Parse ``data`` (any chunk size); return the items whose lines are complete."""
+        if self.done or not data:
+            return []
+        buffer = self._buffer + data if self._buffer else data
+        lines = buffer.split(b"\n")
+        self._buffer = lines.pop()
+        items: list[MenuItem] = []
+        for line in lines:
+            if self._skipping:
+                # The tail of a line that was already cut: drop it.
+                self._skipping = False
+                continue
+            if self._line(line, items):
+                return items
+        if len(self._buffer) > MAX_LINE:
+            if not self._skipping:
+                self._line(self._buffer[:MAX_LINE], items)
+                self.malformed += 1
+            self._buffer = b""
+            self._skipping = True
+        return items
+
+    def close(self) -> list[MenuItem]:
+        """Signal the end of the body; return the item on an unterminated last line, if any."""
+        items: list[MenuItem] = []
+        if not self.done and self._buffer and not self._skipping:
+            self._line(self._buffer, items)
+        self._buffer = b""
+        self.done = True
+        return items
+
+    def _line(self, line: bytes, items: list[MenuItem]) -> bool:
+        """Parse one line into ``items``; return True at the terminator."""
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line == b".":
+            self.done = True
+            self._buffer = b""
+            return True
+        if not line.strip():
+            return False
+        item = self._item(line)
+        if item is not None:
+            items.append(item)
+        return False
+
+    def _item(self, line: bytes) -> MenuItem | None:
+        fields = line.split(b"\t")
+        if len(fields) == 1:
+            self.malformed += 1
+            text = line.decode("utf-8", "replace")
+            if text[0] in "i3":
+                return MenuItem(text[0], text[1:], "", "", 0)
+            return MenuItem("i", text, "", "", 0)
+        head = fields[0].decode("utf-8", "replace")
+        if not head:
+            self.malformed += 1
+            return None
+        item_type, display = head[0], head[1:]
+        selector = fields[1].decode("utf-8", "surrogateescape")
+        host = fields[2].decode("ascii", "replace").strip().lower() if len(fields) > 2 else ""
+        port = self.port
+        if len(fields) > 3:
+            text = fields[3].strip()
+            if text.isdigit() and 0 < int(text) < 65536:
+                port = int(text)
+            elif item_type != "i":
+                self.malformed += 1
+        gopher_plus = fields[4].decode("utf-8", "replace") if len(fields) > 4 else None
+        if item_type == "i":
+            # Informational lines carry placeholder fields ("fake", "(NULL)", 0).
+            return MenuItem("i", display, "", "", 0)
+        if not host:
+            host = self.host
+        secure = self.secure and host == self.host and port == self.port
+        return MenuItem(item_type, display, selector, host, port, gopher_plus, secure)
+
+
+def parse_menu(
+    data: bytes, *, host: str = "", port: int = DEFAULT_PORT, secure: bool = False
+) -> list[MenuItem]:
+    """Parse a complete menu body into items (see :class:`MenuParser` for the leniency rules)."""
+    parser = MenuParser(host=host, port=port, secure=secure)
+    items = parser.feed(data)
+    items.extend(parser.close())
+    return items

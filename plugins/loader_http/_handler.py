@@ -1,0 +1,258 @@
+"""HTTP/HTTPS through one httpx client per loader.
+
+Phases come from httpx's ``trace`` extension (httpcore's connection events),
+plus name resolution reported on its own before connecting (httpcore hides
+it inside ``connect_tcp``).  Redirects are followed here, not by httpx, so
+each one is reported and checked against policy; httpx's ``next_request``
+builds the next request, which drops ``Authorization`` when the origin changes
+and re-applies cookies from the jar by domain, so neither leaks to another host.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from loader import (
+    ConnectError,
+    ConnectTimeout,
+    HTTPStatusError,
+    IdleTimeout,
+    InvalidURL,
+    LoaderError,
+    NetworkError,
+    Phase,
+    ProtocolError,
+    ProtocolHandler,
+    RedirectError,
+    Request,
+    Response,
+    UnsupportedScheme,
+)
+from loader._net import resolve_host
+from loader._protocol import Channel
+
+__all__ = ["HttpHandler"]
+
+_TRACE_PHASES = {
+    "connection.connect_tcp.started": Phase.CONNECTING_TO_SERVER,
+    "connection.connect_tcp.complete": Phase.CONNECTED_TO_SERVER,
+    "http11.send_request_headers.started": Phase.SENDING_REQUEST,
+    "http11.send_request_body.complete": Phase.REQUEST_SENT,
+    "http11.receive_response_headers.started": Phase.RECEIVING_RESPONSE,
+    "http11.receive_response_headers.complete": Phase.RESPONSE_RECEIVED,
+    "http2.send_request_headers.started": Phase.SENDING_REQUEST,
+    "http2.send_request_body.complete": Phase.REQUEST_SENT,
+    "http2.receive_response_headers.started": Phase.RECEIVING_RESPONSE,
+    "http2.receive_response_headers.complete": Phase.RESPONSE_RECEIVED,
+    "connection.close.started": Phase.CLOSING_CONNECTION,
+    "connection.close.complete": Phase.CONNECTION_CLOSED,
+}
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def _h2_available() -> bool:
+    try:
+        import h2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def map_error(exc: httpx.HTTPError, url: str) -> LoaderError:
+    """Translate an httpx error into the loader hierarchy (with the URL and the cause)."""
+    reason = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return ConnectTimeout(f"connecting timed out: {reason}", url=url)
+    if isinstance(exc, httpx.TimeoutException):
+        return IdleTimeout(f"no data for too long: {reason}", url=url)
+    if isinstance(exc, httpx.ConnectError | httpx.ProxyError):
+        error = ConnectError(f"cannot connect: {reason}", url=url)
+        if "CERTIFICATE" in reason.upper() or "SSL" in reason.upper():
+            error.transient = False  # a bad certificate will not get better by retrying
+        return error
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return UnsupportedScheme(reason, url=url)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return NetworkError(f"connection broke: {reason}", url=url)
+    if isinstance(exc, httpx.NetworkError):
+        return NetworkError(f"network error: {reason}", url=url)
+    if isinstance(exc, httpx.DecodingError):
+        return ProtocolError(f"cannot decode the body: {reason}", url=url)
+    return ProtocolError(reason, url=url)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _uses_proxy(url: httpx.URL) -> bool:
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(url.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(url.host)
+
+
+class HttpHandler(ProtocolHandler):
+    """Serves ``http`` and ``https`` for one loader, with one pooled httpx client."""
+
+    schemes = ("http", "https")
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            t = self._loader.timeouts
+            limits = self._loader.limits
+            self._client = httpx.AsyncClient(
+                verify=self._loader.verify,
+                http2=bool(self._loader.http2) and _h2_available(),
+                follow_redirects=False,
+                trust_env=True,
+                timeout=httpx.Timeout(connect=t.connect, read=t.idle, write=t.idle, pool=None),
+                limits=httpx.Limits(
+                    max_connections=limits.total, max_keepalive_connections=limits.total
+                ),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @asynccontextmanager
+    async def open(self, request: Request, channel: Channel) -> AsyncIterator[Response]:
+        url = request.url
+        client = self.client
+
+        async def trace(name: str, info: dict[str, Any]) -> None:
+            phase = _TRACE_PHASES.get(name)
+            if phase is None:
+                return
+            data: dict[str, Any] = {}
+            if phase is Phase.RESPONSE_RECEIVED:
+                value = info.get("return_value")
+                if isinstance(value, tuple) and len(value) > 1 and isinstance(value[1], int):
+                    data["status"] = value[1]
+            elif phase is Phase.CONNECTED_TO_SERVER:
+                stream = info.get("return_value")
+                peer = stream.get_extra_info("server_addr") if stream is not None else None
+                if peer:
+                    data["message"] = f"{peer[0]}:{peer[1]}"
+            await channel.emit(phase, **data)
+
+        headers = dict(request.headers)
+        if request.offset:
+            headers["Range"] = f"bytes={request.offset}-"
+        try:
+            http_request = client.build_request(
+                request.method, url, headers=headers, extensions={"trace": trace}
+            )
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise InvalidURL(f"invalid URL: {exc}", url=url) from exc
+        seen = {str(http_request.url)}
+        max_redirects = self._loader.max_redirects
+        while True:
+            await self._resolve(http_request.url, channel, url)
+            try:
+                response = await client.send(http_request, stream=True)
+            except httpx.HTTPError as exc:
+                raise map_error(exc, url) from exc
+            try:
+                location = response.headers.get("location")
+                if response.status_code in _REDIRECTS and location:
+                    http_request = self._next(response, url, seen, max_redirects)
+                    await response.aclose()
+                    await channel.redirect(str(http_request.url))
+                    http_request.extensions["trace"] = trace
+                    continue
+                if response.status_code >= 400:
+                    raise HTTPStatusError(
+                        f"HTTP {response.status_code} {response.reason_phrase}".rstrip(),
+                        url=url,
+                        status=response.status_code,
+                        retry_after=_retry_after(response.headers.get("retry-after")),
+                    )
+                yield self._response(response, request, url)
+            finally:
+                await response.aclose()
+            return
+
+    def _next(
+        self, response: httpx.Response, url: str, seen: set[str], max_redirects: int
+    ) -> httpx.Request:
+        try:
+            target = response.next_request
+        except (httpx.HTTPError, ValueError) as exc:
+            raise RedirectError(f"bad redirect location {response.headers.get('location')!r}: {exc}", url=url) from exc
+        if target is None:
+            raise RedirectError("redirect without a usable Location", url=url)
+        if target.url.scheme not in ("http", "https"):
+            raise RedirectError(f"refusing to follow a redirect to {target.url.scheme}: {target.url}", url=url)
+        if len(seen) > max_redirects:
+            raise RedirectError(f"more than {max_redirects} redirects", url=url)
+        key = str(target.url)
+        if key in seen:
+            raise RedirectError(f"redirect loop back to {key}", url=url)
+        seen.add(key)
+        return target
+
+    async def _resolve(self, target: httpx.URL, channel: Channel, url: str) -> None:
+        if _uses_proxy(target):
+            return  # the proxy resolves the name
+        port = target.port or (443 if target.scheme == "https" else 80)
+        await resolve_host(channel, target.host, port, url=url)
+
+    def _response(self, response: httpx.Response, request: Request, url: str) -> Response:
+        headers = response.headers
+        encoded = headers.get("content-encoding", "identity").lower() not in ("", "identity")
+        length: int | None = None
+        raw_length = headers.get("content-length")
+        if raw_length and raw_length.isdigit() and not encoded:
+            length = int(raw_length)
+        offset = 0
+        if request.offset and response.status_code == 206:
+            crange = headers.get("content-range", "")
+            try:
+                offset = int(crange.split()[1].split("-")[0])
+            except (IndexError, ValueError):
+                offset = 0
+        return Response(
+            url=str(response.url),
+            stream=self._body(response, url),
+            status=response.status_code,
+            reason=response.reason_phrase,
+            headers=dict(headers.items()),
+            content_type=headers.get("content-type"),
+            length=length,
+            offset=offset,
+            extra={"http_version": response.http_version},
+        )
+
+    @staticmethod
+    async def _body(response: httpx.Response, url: str) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in response.aiter_bytes():
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise map_error(exc, url) from exc
