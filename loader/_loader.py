@@ -33,6 +33,7 @@ import anyio
 import pluggy
 
 from ._control import CallControl, Control
+from ._dataurl import decode_data_url
 from ._dispatch import Callback, CallbackMode, Delivery
 from ._errors import (
     DeadlineExceeded,
@@ -575,8 +576,6 @@ class Loader:
     def _at_once(self, t: _Transfer, sink: Sink) -> tuple[bytes | Path, Result | None, Origin] | None:
         """What a request can complete from without the network, if anything."""
         if t.url.startswith("data:"):
-            from .discovery.dataurl import decode_data_url
-
             try:
                 body, content_type = decode_data_url(t.url)
             except LoaderError:

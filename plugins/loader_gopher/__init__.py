@@ -1,1 +1,53 @@
-"""The built-in gopher protocol plugin for loader."""
+"""The built-in Gopher protocol plugin for loader (RFC 1436, URLs per RFC 4266).
+
+Registered through the ``loader`` entry-point group exactly as a third-party
+plugin is (``gopher = "loader_gopher"``).  It provides:
+
+* a protocol handler for ``gopher://`` and ``gophers://`` (TLS) URLs;
+* discovery of a menu's requisites (``I``/``g``/``p`` images, ``s`` sounds,
+  ``;`` videos), so a menu is a page;
+* ``loader gopher ls URL`` and ``loader gopher search URL TERMS``;
+* a library API: :func:`read_menu` / :func:`open_menu` (menus as typed
+  items), :func:`search`, and :func:`open_item` (any item as a stream);
+* the I/O-free pieces it is built from: :func:`parse_url`,
+  :class:`MenuParser` / :func:`parse_menu`, :class:`TextDecoder`.
+"""
+
+from ._api import MenuReader, open_item, open_menu, read_menu, search
+from ._extract import REQUISITE_KINDS, extract_menu
+from ._handler import GopherHandler, content_type_for
+from ._menu import MAX_LINE, ItemKind, Menu, MenuItem, MenuParser, item_kind, parse_menu
+from ._plugin import loader_add_commands, loader_extract, loader_protocol, loader_schemes
+from ._text import TextDecoder, decode_text
+from ._urls import DEFAULT_PORT, SCHEMES, GopherURL, check_selector, format_url, parse_url
+
+__all__ = [
+    "DEFAULT_PORT",
+    "MAX_LINE",
+    "REQUISITE_KINDS",
+    "SCHEMES",
+    "GopherHandler",
+    "GopherURL",
+    "ItemKind",
+    "Menu",
+    "MenuItem",
+    "MenuParser",
+    "MenuReader",
+    "TextDecoder",
+    "check_selector",
+    "content_type_for",
+    "decode_text",
+    "extract_menu",
+    "format_url",
+    "item_kind",
+    "open_item",
+    "open_menu",
+    "parse_menu",
+    "parse_url",
+    "read_menu",
+    "search",
+]
+
+# The hook implementations must be attributes of this module for pluggy to
+# find them; they are not part of the library API.
+_HOOKS = (loader_add_commands, loader_extract, loader_protocol, loader_schemes)

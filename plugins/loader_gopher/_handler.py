@@ -18,9 +18,7 @@ the selector, whatever item type was asked for.
 
 from __future__ import annotations
 
-import ipaddress
 import mimetypes
-import socket
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -29,19 +27,21 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from loader._errors import (
+from loader import (
+    Channel,
     ConnectError,
     ConnectTimeout,
     IdleTimeout,
     InvalidURL,
     LoaderError,
-    NameResolutionError,
     NetworkError,
     NotFound,
+    Phase,
+    ProtocolHandler,
+    Request,
+    Response,
+    resolve_host,
 )
-from loader._events import Phase
-from loader._models import Request
-from loader._protocol import Channel, ProtocolHandler, Response
 
 from ._menu import parse_menu
 from ._text import TextDecoder
@@ -188,14 +188,6 @@ def _ssl_context(verify: Any) -> ssl.SSLContext:
     return context
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 class GopherHandler(ProtocolHandler):
     """Fetches ``gopher://`` and ``gophers://`` URLs.
 
@@ -319,46 +311,31 @@ async def _connect(
     target: GopherURL, channel: Channel, *, url: str, ssl_context: ssl.SSLContext | None
 ) -> anyio.abc.ByteStream:
     host, port = target.host, target.port
-    if _is_ip(host):
-        addresses = [host]
-    else:
-        await channel.emit(Phase.RESOLVING_NAME, message=host)
-        try:
-            infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, OSError, UnicodeError) as exc:
-            raise NameResolutionError(f"cannot resolve {host!r}: {exc}", url=url) from exc
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-        if not addresses:
-            raise NameResolutionError(f"{host!r} has no address", url=url)
-        await channel.emit(Phase.NAME_RESOLVED, message=addresses[0])
-    last: BaseException | None = None
-    for address in addresses:
-        where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-        await channel.emit(Phase.CONNECTING_TO_SERVER, message=where)
-        try:
-            if ssl_context is None:
-                stream: anyio.abc.ByteStream = await anyio.connect_tcp(address, port)
-            else:
-                # Gopher servers end a document by closing the connection, often
-                # without a TLS close_notify: that is the end of the body, not an attack.
-                stream = await anyio.connect_tcp(
-                    address,
-                    port,
-                    ssl_context=ssl_context,
-                    tls_hostname=host,
-                    tls_standard_compatible=False,
-                )
-        except ssl.SSLCertVerificationError as exc:
-            error = ConnectError(f"TLS certificate rejected: {exc.verify_message or exc}", url=url)
-            error.transient = False  # retrying will not make the certificate valid
-            raise error from exc
-        except (ssl.SSLError, anyio.BrokenResourceError) as exc:
-            error = ConnectError(f"TLS handshake with {where} failed: {exc}", url=url)
-            error.transient = False
-            raise error from exc
-        except OSError as exc:
-            last = exc
-            continue
-        await channel.emit(Phase.CONNECTED_TO_SERVER, message=where)
-        return stream
-    raise ConnectError(f"cannot connect to {host}:{port}: {last}", url=url) from last
+    await resolve_host(channel, host, port, url=url)
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    await channel.emit(Phase.CONNECTING_TO_SERVER, message=where)
+    try:
+        if ssl_context is None:
+            stream: anyio.abc.ByteStream = await anyio.connect_tcp(host, port)
+        else:
+            # Gopher servers end a document by closing the connection, often
+            # without a TLS close_notify: that is the end of the body, not an attack.
+            stream = await anyio.connect_tcp(
+                host,
+                port,
+                ssl_context=ssl_context,
+                tls_hostname=host,
+                tls_standard_compatible=False,
+            )
+    except ssl.SSLCertVerificationError as exc:
+        error = ConnectError(f"TLS certificate rejected: {exc.verify_message or exc}", url=url)
+        error.transient = False  # retrying will not make the certificate valid
+        raise error from exc
+    except (ssl.SSLError, anyio.BrokenResourceError) as exc:
+        error = ConnectError(f"TLS handshake with {where} failed: {exc}", url=url)
+        error.transient = False
+        raise error from exc
+    except OSError as exc:
+        raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}", url=url) from exc
+    await channel.emit(Phase.CONNECTED_TO_SERVER, message=where)
+    return stream

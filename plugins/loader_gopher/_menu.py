@@ -42,7 +42,7 @@ __all__ = [
 MAX_LINE = 64 * 1024
 
 
-class ItemKind(str, enum.Enum):
+class ItemKind(enum.StrEnum):
     """What an item type character means (RFC 1436 plus the common extensions)."""
 
     TEXT = "text"
@@ -70,9 +70,6 @@ class ItemKind(str, enum.Enum):
     PDF = "pdf"
     XML = "xml"
     UNKNOWN = "unknown"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _KINDS: dict[str, ItemKind] = {

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, replace
 from urllib.parse import quote, unquote
 
-from loader._errors import InvalidURL
+from loader import InvalidURL
 
 __all__ = [
     "DEFAULT_PORT",

@@ -1,0 +1,121 @@
+"""``loader gopher ls URL`` and ``loader gopher search URL TERMS`` (added through ``loader_add_commands``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+from loader import Loader, LoaderError
+
+from ._api import read_menu
+from ._menu import Menu
+
+__all__ = ["add_commands", "format_menu"]
+
+# Exit codes: the operation succeeded, or it failed (one operation cannot fail partially).
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+# Longest display column before it stops pushing the URLs to the right.
+_DISPLAY_WIDTH = 40
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    try:
+        from loader.cli import add_common_options
+    except ImportError:  # TODO(lead): loader.cli is not written yet; drop this fallback then.
+        return
+    add_common_options(parser)
+
+
+def add_commands(subparsers: Any) -> None:
+    """Add ``gopher ls`` and ``gopher search`` to the ``loader`` command line."""
+    gopher = subparsers.add_parser(
+        "gopher", help="read Gopher menus and run Gopher searches", description=__doc__
+    )
+    commands = gopher.add_subparsers(dest="gopher_command", metavar="COMMAND", required=True)
+
+    ls = commands.add_parser("ls", help="print a menu: type, display string and URL of each item")
+    ls.add_argument("url", help="a gopher:// or gophers:// menu URL")
+    _add_output_options(ls)
+    _add_common(ls)
+    ls.set_defaults(run=_run_ls)
+
+    find = commands.add_parser("search", help="run a type-7 search and print the result menu")
+    find.add_argument("url", help="the search item's URL (gopher://host/7/selector)")
+    find.add_argument("terms", nargs="+", help="search terms (joined with spaces)")
+    _add_output_options(find)
+    _add_common(find)
+    find.set_defaults(run=_run_search)
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json", dest="gopher_json", action="store_true", help="one JSON object per item"
+    )
+    parser.add_argument(
+        "--links-only", action="store_true", help="leave out informational (i) and error lines"
+    )
+
+
+def format_menu(menu: Menu, *, links_only: bool = False) -> list[str]:
+    """Readable lines for a menu: kind, display string and target URL, aligned in columns.
+
+    Informational lines show only their text, indented to the display column.
+    """
+    items = [item for item in menu if not links_only or item.fetchable]
+    width = min(_DISPLAY_WIDTH, max((len(i.display) for i in items if not i.is_info), default=0))
+    lines = []
+    for item in items:
+        if item.is_info:
+            lines.append(f"{'':<10}{item.display}".rstrip())
+        elif item.fetchable:
+            lines.append(f"{item.type} {item.kind.value:<8}{item.display:<{width}}  {item.target}")
+        else:
+            lines.append(f"{item.type} {item.kind.value:<8}{item.display}".rstrip())
+    return lines
+
+
+def _print(menu: Menu, args: argparse.Namespace, out: TextIO) -> None:
+    links_only = getattr(args, "links_only", False)
+    if getattr(args, "gopher_json", False):
+        for item in menu:
+            if links_only and not item.fetchable:
+                continue
+            record = {
+                "type": item.type,
+                "kind": item.kind.value,
+                "display": item.display,
+                "selector": item.selector,
+                "host": item.host,
+                "port": item.port,
+                "url": item.url if item.fetchable else None,
+                "target": item.target if item.fetchable else None,
+            }
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return
+    for line in format_menu(menu, links_only=links_only):
+        out.write(line + "\n")
+
+
+async def _run_ls(args: argparse.Namespace, loader: Loader) -> int:
+    try:
+        menu = await read_menu(loader, args.url)
+    except LoaderError as exc:
+        print(f"loader gopher ls: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    _print(menu, args, sys.stdout)
+    return EXIT_OK
+
+
+async def _run_search(args: argparse.Namespace, loader: Loader) -> int:
+    terms = " ".join(args.terms)
+    try:
+        menu = await read_menu(loader, args.url, search=terms)
+    except LoaderError as exc:
+        print(f"loader gopher search: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    _print(menu, args, sys.stdout)
+    return EXIT_OK

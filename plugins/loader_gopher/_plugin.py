@@ -1,0 +1,44 @@
+"""The hook implementations that make this package a ``loader`` plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from loader import ProtocolHandler, hookimpl
+from loader.discovery import Document, Found
+
+from ._cli import add_commands
+from ._extract import extract_menu
+from ._handler import GopherHandler
+from ._urls import SCHEMES
+
+__all__ = ["loader_add_commands", "loader_extract", "loader_protocol", "loader_schemes"]
+
+
+@hookimpl
+def loader_schemes() -> Sequence[str]:
+    """``gopher`` and ``gophers`` (Gopher over TLS)."""
+    return SCHEMES
+
+
+@hookimpl
+def loader_protocol(scheme: str, loader: Any) -> ProtocolHandler | None:
+    """A :class:`GopherHandler` for the gopher schemes."""
+    if scheme in SCHEMES:
+        return GopherHandler(loader)
+    return None
+
+
+@hookimpl
+def loader_extract(document: Document) -> Iterable[Found] | None:
+    """The images, sounds and videos a gopher menu lists."""
+    if document.type == "gopher-menu":
+        return extract_menu(document)
+    return None
+
+
+@hookimpl
+def loader_add_commands(subparsers: Any) -> None:
+    """``loader gopher ls`` and ``loader gopher search``."""
+    add_commands(subparsers)
