@@ -26,7 +26,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -49,6 +49,9 @@ from ._events import Event, Phase
 from ._models import Limits, Origin, Request, Result, Retries, Timeouts
 from ._plugins import call_each, make_plugin_manager
 from ._protocol import ProtocolHandler
+
+if TYPE_CHECKING:
+    from ._page import PageResult
 from ._saving import CallerSink, ExistsPolicy, FileSink, MemorySink
 
 __all__ = ["Loader"]
@@ -345,6 +348,44 @@ class Loader:
             outcome = on_result(result)
             if outcome is not None:
                 await outcome
+
+    async def fetch_page(
+        self,
+        url: str,
+        *,
+        output: str | Path | None = None,
+        kinds: Iterable[str] | None = None,
+        same_host: bool = False,
+        convert_links: bool = False,
+        exists: ExistsPolicy = "overwrite",
+        callback: Callback | None = None,
+        context: Any = None,
+        callback_mode: CallbackMode = "short",
+        on_result: Callable[[Result], Awaitable[None] | None] | None = None,
+        list_only: bool = False,
+        manifest: bool = True,
+    ) -> PageResult:
+        """Fetch a page and, concurrently, every requisite of the chosen ``kinds``.
+
+        ``kinds`` defaults to images and sounds (see ``loader.discovery.KINDS``).
+        With ``output`` the page and its requisites are saved under safe names
+        there (plus a manifest); without it bodies stay in memory.
+        ``same_host`` skips requisites on other hosts; ``convert_links``
+        rewrites the saved page to point at the local copies; ``list_only``
+        discovers without fetching requisites.  ``callback`` sees the events of
+        the page and of every resource (``Event.parent_id`` is the page's id);
+        ``on_result`` gets each resource's result as it completes.
+        """
+        from ._page import fetch_page
+        from .discovery import DEFAULT_KINDS
+
+        chosen = DEFAULT_KINDS if kinds is None else frozenset(kinds)
+        async with self._call(callback, callback_mode, context) as call:
+            return await fetch_page(
+                self, call, url, output=None if output is None else Path(output), kinds=chosen,
+                same_host=same_host, convert_links=convert_links, exists=exists,
+                on_result=on_result, list_only=list_only, manifest=manifest,
+            )
 
     @asynccontextmanager
     async def operation(

@@ -68,7 +68,11 @@ def relative_path(url: str, *, index: str = "index.html") -> str:
     if url.startswith("data:"):
         return f"data/{_short_hash(url)}"
     parts = urlsplit(url)
-    host = safe_segment((parts.hostname or "local") + (f"_{parts.port}" if parts.port else ""))
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = safe_segment((parts.hostname or "local") + (f"_{port}" if port else "")) or "_"
     if parts.scheme not in ("http", "https", ""):
         host = f"{parts.scheme}_{host}"
     raw = parts.path
@@ -88,9 +92,9 @@ def _inside(root: Path, path: Path) -> bool:
     return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
 
 
-def local_path(url: str, root: Path) -> Path:
+def local_path(url: str, root: Path, *, index: str = "index.html") -> Path:
     """The safe destination for ``url`` under ``root``; raises ``SaveError`` if it would escape."""
-    path = root / relative_path(url)
+    path = root / relative_path(url, index=index)
     if not _inside(root, path):
         raise SaveError(f"refusing to write outside {root}: {path}", url=url)
     return path
@@ -101,27 +105,24 @@ class PathAllocator:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._taken: dict[Path, str] = {}
+        self._taken: set[str] = set()  # lower-cased: case-insensitive disks merge Foo and foo
         self._by_url: dict[str, Path] = {}
 
-    def path_for(self, url: str, *, suffix: str = "") -> Path:
+    def path_for(self, url: str, *, suffix: str = "", index: str = "index.html") -> Path:
+        """The path reserved for ``url`` (the same one every time it is asked for)."""
         if url in self._by_url:
             return self._by_url[url]
-        path = local_path(url, self.root)
+        path = local_path(url, self.root, index=index)
         if suffix and not path.name.lower().endswith(suffix):
             path = path.with_name(path.name + suffix)
         candidate, n = path, 1
-        while candidate in self._taken or str(candidate).lower() in self._lower():
+        while str(candidate).lower() in self._taken:
             stem, ext = os.path.splitext(path.name)
             candidate = path.with_name(f"{stem}-{n}{ext}")
             n += 1
-        self._taken[candidate] = url
+        self._taken.add(str(candidate).lower())
         self._by_url[url] = candidate
         return candidate
-
-    def _lower(self) -> set[str]:
-        # Case-insensitive file systems would merge Foo.png and foo.png.
-        return {str(p).lower() for p in self._taken}
 
 
 class MemorySink:

@@ -1,0 +1,385 @@
+"""Fetching a page with its requisites (``Loader.fetch_page``).
+
+Data flow::
+
+    page URL ──fetch to memory──▶ Document (html / css / gopher-menu / ftp-listing)
+        │                             │ discover(): built-in extractors + loader_extract hooks
+        │                             ▼
+        │                  found (requested kinds)   stylesheets (always, for discovery)
+        │                             │                     │ fetched; their url()/@import
+        │                             │                     │ found the same way (depth ≤ 3)
+        ▼                             ▼                     ▼
+    saved atomically     one task per resource in a task group, bounded by the
+    (rewritten at the    loader's global / per-host limiters and Limits.per_page
+    end with --convert-  ──▶ Result per resource, passed to on_result as it completes
+    links)               ──▶ manifest JSON beside the page
+
+One failed resource is a failed Result in the list; it never sinks the page.
+Every resource request carries the page's request id as ``parent_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import anyio
+
+from ._errors import LoaderError, PluginError
+from ._models import Result
+from ._plugins import call_each
+from ._saving import ExistsPolicy, FileSink, PathAllocator
+from .discovery import DEFAULT_KINDS, Document, Found
+
+if TYPE_CHECKING:
+    from ._loader import Loader, _Call
+
+__all__ = ["PageResult", "fetch_page"]
+
+log = logging.getLogger("loader")
+
+#: How deep ``@import`` chains are followed.
+MAX_IMPORT_DEPTH = 3
+#: Largest document parsed for discovery (bigger ones are saved, not parsed).
+MAX_DOCUMENT = 64 << 20
+
+_INDEX_BY_TYPE = {"gopher-menu": "index.gophermap", "ftp-listing": "index.listing"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageResult:
+    """A page and its requisites.
+
+    ``document`` is the page's own result; ``resources`` one result per
+    requisite fetched (in completion order); ``found`` everything discovery
+    reported (with provenance); ``skipped`` how many were left out by
+    ``Limits.per_page``; ``manifest`` where the manifest was written.
+    """
+
+    url: str
+    document: Result
+    resources: tuple[Result, ...] = ()
+    found: tuple[Found, ...] = ()
+    skipped: int = 0
+    path: Path | None = None
+    manifest: Path | None = None
+    warnings: tuple[str, ...] = ()
+    by_url: dict[str, Found] = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when the page and every requisite arrived."""
+        return self.document.ok and all(r.ok for r in self.resources)
+
+    @property
+    def failed(self) -> list[Result]:
+        """The results that failed (the page's own first, if it failed)."""
+        return [r for r in (self.document, *self.resources) if not r.ok]
+
+
+def document_type(result: Result) -> str | None:
+    """What kind of document a result is, for discovery (``None``: not a page)."""
+    if result.document:
+        return result.document
+    ctype = (result.content_type or "").split(";")[0].strip().lower()
+    if ctype in ("text/html", "application/xhtml+xml"):
+        return "html"
+    if ctype == "text/css":
+        return "css"
+    if not ctype:
+        path = urlsplit(result.final_url).path.lower()
+        if path.endswith((".html", ".htm", "/")):
+            return "html"
+        if path.endswith(".css"):
+            return "css"
+    return None
+
+
+class _PageRun:
+    """The state of one ``fetch_page`` call."""
+
+    def __init__(
+        self,
+        loader: Loader,
+        call: _Call,
+        *,
+        output: Path | None,
+        kinds: frozenset[str],
+        same_host: bool,
+        exists: ExistsPolicy,
+        on_result: Callable[[Result], Awaitable[None] | None] | None,
+        list_only: bool,
+    ) -> None:
+        self.loader = loader
+        self.call = call
+        self.output = output
+        self.kinds = kinds
+        self.same_host = same_host
+        self.exists = exists
+        self.on_result = on_result
+        self.list_only = list_only
+        self.alloc = PathAllocator(output) if output is not None else None
+        self.seen: set[str] = set()
+        self.found: list[Found] = []
+        self.results: list[Result] = []
+        self.skipped = 0
+        self.budget = loader.limits.per_page
+        self.warnings: list[str] = []
+        self.page_host = ""
+        self.page_id: int | None = None
+        self.stylesheets: dict[str, tuple[Result, Document | None]] = {}
+
+    # -- discovery -------------------------------------------------------------------
+
+    def parse(self, result: Result, doc_type: str) -> Document:
+        from .discovery import parse_document
+
+        content = result.content or b""
+        if doc_type in ("html", "css"):
+            return parse_document(content, result.final_url, result.content_type if doc_type == "html" else "text/css")
+        return Document(url=result.final_url, type=doc_type, content=content, base_url=result.final_url,
+                        content_type=result.content_type)
+
+    def _hook_extractor(self, document: Document) -> Iterable[Found]:
+        try:
+            for _name, items in call_each(self.loader.pm, "loader_extract", document.url, document=document):
+                yield from items or ()
+        except PluginError as exc:
+            self.warnings.append(str(exc))
+            log.warning("%s", exc)
+
+    def discover(self, document: Document) -> tuple[list[Found], list[Found]]:
+        from .discovery import discover
+
+        found = discover(
+            document,
+            kinds=self.kinds,
+            extractors=[self._hook_extractor],
+            max_found=max(self.budget * 2, 16),
+        )
+        items = [f for f in found.found if self._wanted(f)]
+        sheets = [f for f in found.stylesheets if self._wanted(f)]
+        self.skipped += found.skipped
+        return items, sheets
+
+    def _wanted(self, item: Found) -> bool:
+        if self.same_host and not item.url.startswith("data:"):
+            if (urlsplit(item.url).hostname or "").lower() != self.page_host:
+                return False
+        return True
+
+    def claim(self, item: Found) -> bool:
+        """Record a found item; False when it was seen already or the page's budget is spent."""
+        if item.url in self.seen:
+            return False
+        self.seen.add(item.url)
+        if self.budget <= 0:
+            self.skipped += 1
+            return False
+        self.budget -= 1
+        self.found.append(item)
+        return True
+
+    # -- fetching ---------------------------------------------------------------------
+
+    def dest(self, url: str, *, index: str = "index.html") -> Path | None:
+        return self.alloc.path_for(url, index=index) if self.alloc is not None else None
+
+    async def requisite(self, item: Found) -> None:
+        path = self.dest(item.url)
+        result = await self.loader._fetch_in(
+            self.call, item.url, to=path, kind=item.kind, parent_id=self.page_id,
+            purpose="requisite", root=self.output, exists=self.exists,
+        )
+        await self._done(result)
+
+    async def stylesheet(self, item: Found, depth: int, tg: Any) -> None:
+        """Fetch a stylesheet for its images (and save it when styles were asked for)."""
+        result = await self.loader._fetch_in(
+            self.call, item.url, kind="style", parent_id=self.page_id, purpose="requisite"
+        )
+        document = None
+        if result.ok and result.content is not None:
+            document = self.parse(result, "css")
+            items, sheets = self.discover(document)
+            self.schedule(items, sheets, depth + 1, tg)
+        save = "style" in self.kinds and self.alloc is not None
+        if save and result.ok:
+            path = self.dest(item.url)
+            assert path is not None
+            result = await self._save_bytes(result, path)
+        self.stylesheets[item.url] = (result, document)
+        if save or not result.ok:
+            await self._done(result)
+
+    async def _save_bytes(self, result: Result, path: Path, content: bytes | None = None) -> Result:
+        sink = FileSink(result.url, path, root=self.output, exists="overwrite")
+        try:
+            sink.start(0)
+            await sink.write(result.content if content is None else content)
+            stored = sink.commit()
+        except LoaderError as exc:
+            sink.abort()
+            return Result(**{**_fields(result), "ok": False, "error": exc})
+        return Result(**{**_fields(result), "path": stored})
+
+    def schedule(self, items: list[Found], sheets: list[Found], depth: int, tg: Any) -> None:
+        for item in items:
+            if self.claim(item) and not self.list_only:
+                tg.start_soon(self.requisite, item)
+        for sheet in sheets:
+            if depth > MAX_IMPORT_DEPTH:
+                self.warnings.append(f"{sheet.url}: @import nested deeper than {MAX_IMPORT_DEPTH}, not followed")
+                continue
+            if self.claim(sheet):
+                tg.start_soon(self.stylesheet, sheet, depth, tg)
+
+    async def _done(self, result: Result) -> None:
+        self.results.append(result)
+        if self.on_result is not None:
+            outcome = self.on_result(result)
+            if outcome is not None:
+                await outcome
+
+    # -- offline copies and the manifest --------------------------------------------
+
+    def local_mapping(self, from_path: Path) -> dict[str, str]:
+        mapping: dict[str, str] = {}
+        for result in self.results:
+            if result.ok and result.path is not None:
+                rel = os.path.relpath(result.path, from_path.parent).replace(os.sep, "/")
+                mapping[result.url] = quote(rel, safe="/._-~")
+                if result.final_url != result.url:
+                    mapping.setdefault(result.final_url, mapping[result.url])
+        return mapping
+
+    async def convert_links(self, document: Document, page_path: Path) -> None:
+        from .discovery import rewrite_css, rewrite_html
+
+        for result, sheet_doc in self.stylesheets.values():
+            if result.ok and result.path is not None and sheet_doc is not None:
+                text = rewrite_css(result.content.decode("utf-8", "replace") if result.content else "",
+                                   sheet_doc.base_url, self.local_mapping(result.path))
+                await self._save_bytes(result, result.path, text.encode("utf-8"))
+        if document.type == "html":
+            body = rewrite_html(document, self.local_mapping(page_path))
+        elif document.type == "css":
+            body = rewrite_css(document.content.decode("utf-8", "replace"), document.base_url,
+                               self.local_mapping(page_path)).encode("utf-8")
+        else:
+            return
+        sink = FileSink(document.url, page_path, root=self.output)
+        sink.start(0)
+        await sink.write(body)
+        sink.commit()
+
+    async def write_manifest(self, page: Result, page_path: Path) -> Path:
+        by_url = {f.url: f for f in self.found}
+
+        def entry(result: Result) -> dict[str, Any]:
+            item = by_url.get(result.url)
+            provenance = []
+            if item is not None:
+                provenance = [{"element": item.element, "attribute": item.attribute, "source": item.source}]
+                provenance += [{"element": e, "attribute": a, "source": s} for e, a, s in item.also]
+            return {
+                "url": result.url,
+                "final_url": result.final_url,
+                "kind": result.kind,
+                "found_by": provenance,
+                "path": None if result.path is None else os.path.relpath(result.path, self.output),
+                "size": result.size,
+                "content_type": result.content_type,
+                "status": result.status,
+                "ok": result.ok,
+                "error": None if result.error is None else str(result.error),
+                "attempts": result.attempts,
+                "elapsed": round(result.elapsed, 6),
+                "synchronous": result.completed_synchronously,
+            }
+
+        manifest = {
+            "page": entry(page),
+            "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "kinds": sorted(self.kinds),
+            "resources": [entry(r) for r in self.results],
+            "skipped": self.skipped,
+            "warnings": self.warnings,
+        }
+        path = page_path.with_name(page_path.name + ".manifest.json")
+        sink = FileSink(page.url, path, root=self.output)
+        sink.start(0)
+        await sink.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
+        return sink.commit()
+
+
+def _fields(result: Result) -> dict[str, Any]:
+    return {name: getattr(result, name) for name in result.__dataclass_fields__}
+
+
+async def fetch_page(
+    loader: Loader,
+    call: _Call,
+    url: str,
+    *,
+    output: Path | None = None,
+    kinds: frozenset[str] = DEFAULT_KINDS,
+    same_host: bool = False,
+    convert_links: bool = False,
+    exists: ExistsPolicy = "overwrite",
+    on_result: Callable[[Result], Awaitable[None] | None] | None = None,
+    list_only: bool = False,
+    manifest: bool = True,
+) -> PageResult:
+    """The body of :meth:`Loader.fetch_page` (see the module docstring)."""
+    if output is not None:
+        output = Path(output)
+        output.mkdir(parents=True, exist_ok=True)
+    run = _PageRun(loader, call, output=output, kinds=kinds, same_host=same_host, exists=exists,
+                   on_result=on_result, list_only=list_only)
+    run.page_host = (urlsplit(url).hostname or "").lower()
+    page = await loader._fetch_in(call, url, kind="document", purpose="page")
+    run.page_id = page.request_id
+    if not page.ok:
+        return PageResult(url=url, document=page)
+    doc_type = document_type(page)
+    document: Document | None = None
+    if doc_type is not None and page.size <= MAX_DOCUMENT:
+        document = run.parse(page, doc_type)
+    page_path: Path | None = None
+    if output is not None and not list_only:
+        page_path = run.dest(page.url, index=_INDEX_BY_TYPE.get(doc_type or "", "index.html"))
+        assert page_path is not None
+        if doc_type == "html" and not page_path.name.lower().endswith((".html", ".htm")):
+            page_path = page_path.with_name(page_path.name + ".html")
+        page = await run._save_bytes(page, page_path)
+    if document is not None:
+        items, sheets = run.discover(document)
+        async with anyio.create_task_group() as tg:
+            run.schedule(items, sheets, 1, tg)
+    if run.skipped:
+        run.warnings.append(f"{run.skipped} resources over the per-page cap of {loader.limits.per_page} were not fetched")
+    manifest_path = None
+    if page_path is not None and page.ok:
+        if convert_links and document is not None:
+            await run.convert_links(document, page_path)
+        if manifest:
+            manifest_path = await run.write_manifest(page, page_path)
+    return PageResult(
+        url=url,
+        document=page,
+        resources=tuple(run.results),
+        found=tuple(run.found),
+        skipped=run.skipped,
+        path=page_path,
+        manifest=manifest_path,
+        warnings=tuple(run.warnings),
+        by_url={f.url: f for f in run.found},
+    )

@@ -1,0 +1,144 @@
+"""What the shell shows: a live rich display, plain log lines, or a JSON-lines event log.
+
+Each is an ordinary observer plugin (a ``loader_event`` hook) registered on the
+command's Loader, so the CLI sees exactly what any other plugin sees.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import IO, Any
+
+from ._events import Event, Phase
+from .hookspecs import hookimpl
+
+__all__ = ["EventLog", "LiveProgress", "PlainProgress", "Tally"]
+
+
+class Tally:
+    """Counts resources and bytes from events (shared by both displays and the summary)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.total = 0
+        self.done = 0
+        self.failed = 0
+        self.bytes = 0
+        self._bytes_by_request: dict[int, int] = {}
+
+    def update(self, event: Event) -> None:
+        phase = event.phase
+        if phase is Phase.HANDLE_CREATED:
+            self.total += 1
+        elif phase is Phase.PROGRESS and event.bytes_done is not None:
+            previous = self._bytes_by_request.get(event.request_id, 0)
+            self._bytes_by_request[event.request_id] = event.bytes_done
+            self.bytes += event.bytes_done - previous
+        elif phase is Phase.RETRY:
+            self.bytes -= self._bytes_by_request.pop(event.request_id, 0)
+        elif phase.terminal:
+            self.done += 1
+            if phase is not Phase.REQUEST_COMPLETE:
+                self.failed += 1
+            elif event.synchronous and event.bytes_done:
+                self.bytes += event.bytes_done
+            self._bytes_by_request.pop(event.request_id, None)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+class EventLog:
+    """Writes every event as one JSON object per line (``--events FILE`` or ``-``)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    @hookimpl
+    def loader_event(self, event: Event) -> None:
+        self.stream.write(json.dumps(event.to_json()) + "\n")
+
+
+class PlainProgress:
+    """One log line per finished request, for logs and pipes (not a terminal)."""
+
+    def __init__(self, tally: Tally, stream: IO[str] | None = None) -> None:
+        self.tally = tally
+        self.stream = stream or sys.stderr
+
+    @hookimpl
+    def loader_event(self, event: Event) -> None:
+        self.tally.update(event)
+        if event.phase is Phase.REQUEST_COMPLETE:
+            size = event.bytes_done or 0
+            note = " (at once)" if event.synchronous else ""
+            self.stream.write(f"[{self.tally.done}/{self.tally.total}] ok {event.url} {size} bytes{note}\n")
+        elif event.phase is Phase.RETRY:
+            self.stream.write(f"retry {event.url}: {event.error} ({event.message})\n")
+
+
+class LiveProgress:
+    """A rich live display: the page's overall progress and a bar per active transfer."""
+
+    def __init__(self, tally: Tally, console: Any = None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TransferSpeedColumn,
+        )
+
+        self.tally = tally
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description}", justify="left"),
+            BarColumn(bar_width=30),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=False,
+            refresh_per_second=10,
+        )
+        self.overall = self.progress.add_task("resources 0/0", total=None)
+        self.tasks: dict[int, Any] = {}
+
+    def __enter__(self) -> LiveProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.progress.stop()
+
+    @staticmethod
+    def _label(url: str) -> str:
+        name = url.rstrip("/").rsplit("/", 1)[-1] or url
+        return (name[:37] + "…") if len(name) > 38 else name
+
+    @hookimpl
+    def loader_event(self, event: Event) -> None:
+        self.tally.update(event)
+        rid = event.request_id
+        phase = event.phase
+        if phase is Phase.PROGRESS:
+            task = self.tasks.get(rid)
+            if task is None:
+                task = self.tasks[rid] = self.progress.add_task(self._label(event.url), total=event.bytes_total)
+            self.progress.update(task, completed=event.bytes_done, total=event.bytes_total)
+        elif phase.terminal:
+            task = self.tasks.pop(rid, None)
+            if task is not None:
+                self.progress.remove_task(task)
+        elif phase is Phase.RETRY:
+            self.progress.console.print(f"[yellow]retry[/yellow] {event.url}: {event.error}", highlight=False)
+        self.progress.update(
+            self.overall,
+            description=f"resources {self.tally.done}/{self.tally.total}",
+            completed=self.tally.bytes,
+        )

@@ -1,0 +1,365 @@
+"""The ``loader`` command.
+
+Exit codes (the same for every subcommand):
+
+====  =====================================================================
+0     everything requested arrived
+1     partial failure: the page (or some items) arrived, some resources failed
+2     bad usage (unknown option, malformed value)
+3     total failure: the page / resource itself could not be fetched
+130   interrupted (Ctrl-C); nothing is left half-written
+====  =====================================================================
+
+Plugins add subcommands with the ``loader_add_commands`` hook; they take the
+shared options from :func:`add_common_options`, so an option name means the
+same on every subcommand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1
+EXIT_USAGE = 2
+EXIT_FAILED = 3
+EXIT_INTERRUPTED = 130
+
+__all__ = ["add_common_options", "build_parser", "main", "make_loader", "run_with_loader"]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float | None:
+    if text.lower() in ("none", "off", "0"):
+        return None
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text!r}")
+    return name.strip(), value.strip()
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every subcommand that fetches (concurrency, timeouts, output modes)."""
+    g = parser.add_argument_group("connection options")
+    g.add_argument("-j", "--jobs", type=_positive_int, default=32, metavar="N",
+                   help="concurrent requests in total (default 32)")
+    g.add_argument("--per-host", type=_positive_int, default=6, metavar="N",
+                   help="concurrent requests per host (default 6)")
+    g.add_argument("--connect-timeout", type=_seconds, default=10.0, metavar="S",
+                   help="seconds to connect, name resolution included (default 10)")
+    g.add_argument("--idle-timeout", type=_seconds, default=30.0, metavar="S",
+                   help="seconds without data before giving up (default 30)")
+    g.add_argument("--timeout", type=_seconds, default=300.0, metavar="S",
+                   help="total deadline per request, retries included (default 300; 'none' disables)")
+    g.add_argument("--retries", type=int, default=2, metavar="N",
+                   help="retries of transient failures (default 2, so 3 attempts)")
+    g.add_argument("--max-redirects", type=int, default=10, metavar="N", help="default 10")
+    g.add_argument("-H", "--header", type=_header, action="append", default=[], metavar="'NAME: VALUE'",
+                   help="extra request header (repeatable)")
+    g.add_argument("-A", "--user-agent", metavar="UA", help="User-Agent header")
+    g.add_argument("-k", "--insecure", action="store_true", help="do not verify TLS certificates")
+    g.add_argument("--http2", action="store_true", help="offer HTTP/2 (needs the 'h2' package)")
+    g.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
+                   help="do not load this plugin (repeatable; also LOADER_DISABLE_PLUGINS)")
+    o = parser.add_argument_group("output options")
+    o.add_argument("-q", "--quiet", action="store_true", help="no progress, only errors and the summary")
+    o.add_argument("--no-progress", action="store_true", help="plain log lines even on a terminal")
+    o.add_argument("--events", metavar="FILE", help="write every status event as JSON lines to FILE ('-' for stdout)")
+
+
+def make_loader(args: argparse.Namespace, *, per_page: int | None = None) -> Any:
+    """A Loader configured from the common options."""
+    from . import Limits, Loader, Retries, Timeouts
+
+    limits = Limits(total=args.jobs, per_host=args.per_host, **({"per_page": per_page} if per_page else {}))
+    return Loader(
+        limits=limits,
+        timeouts=Timeouts(connect=args.connect_timeout, idle=args.idle_timeout, total=args.timeout),
+        retries=Retries(attempts=max(1, args.retries + 1)),
+        headers=dict(args.header),
+        user_agent=args.user_agent,
+        verify=not args.insecure,
+        max_redirects=args.max_redirects,
+        disable=args.disable_plugin,
+        http2=args.http2,
+    )
+
+
+class _Output:
+    """Progress display and event log for one command run."""
+
+    def __init__(self, args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> None:
+        from ._progress import Tally
+
+        self.args = args
+        self.stdout = stdout
+        self.stderr = stderr
+        self.tally = Tally()
+        self.stack = contextlib.ExitStack()
+        self.plugins: list[tuple[str, Any]] = []
+
+    def __enter__(self) -> _Output:
+        from ._progress import EventLog, LiveProgress, PlainProgress
+
+        args = self.args
+        if getattr(args, "events", None):
+            stream = self.stdout if args.events == "-" else self.stack.enter_context(open(args.events, "w"))
+            self.plugins.append(("cli-events", EventLog(stream)))
+        if not args.quiet:
+            if self.stderr.isatty() and not args.no_progress:
+                self.plugins.append(("cli-progress", self.stack.enter_context(LiveProgress(self.tally))))
+            else:
+                self.plugins.append(("cli-progress", PlainProgress(self.tally, self.stderr)))
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stack.close()
+
+
+async def run_with_loader(args: argparse.Namespace, coro_fn: Any, out: _Output) -> int:
+    """Create the Loader, register the display observers, run ``coro_fn(args, loader)``."""
+    loader = make_loader(args, per_page=getattr(args, "per_page", None))
+    for name, plugin in out.plugins:
+        loader.register(plugin, name=name)
+    async with loader:
+        return int(await coro_fn(args, loader))
+
+
+def _print_failures(results: Sequence[Any], stderr: IO[str]) -> None:
+    for result in results:
+        if not result.ok:
+            stderr.write(f"error: {result.error}\n")
+
+
+# -- fetch -----------------------------------------------------------------------------
+
+
+async def _cmd_fetch(args: argparse.Namespace, loader: Any) -> int:
+    from .discovery import parse_kinds
+
+    kinds = parse_kinds(args.kinds)
+    if "meta" not in kinds and args.meta_images:
+        kinds = kinds | {"meta"}
+    output = Path(args.output)
+    worst = EXIT_OK
+    for url in args.urls:
+        page = await loader.fetch_page(
+            url,
+            output=None if args.list else output,
+            kinds=kinds,
+            same_host=args.same_host,
+            convert_links=args.convert_links,
+            exists=args.exists,
+            list_only=args.list,
+        )
+        if isinstance(getattr(args, "_pages", None), list):
+            args._pages.append(page)
+        if args.list:
+            if not page.document.ok:
+                args._stderr.write(f"error: {page.document.error}\n")
+                worst = max(worst, EXIT_FAILED)
+                continue
+            for item in page.found:
+                args._stdout.write(f"{item.kind}\t{item.url}\t{item.provenance()}\n")
+            if page.skipped:
+                args._stderr.write(f"note: {page.skipped} more resources over the per-page cap were not listed\n")
+            continue
+        failures = page.failed
+        _print_failures(failures, args._stderr)
+        for warning in page.warnings:
+            args._stderr.write(f"warning: {warning}\n")
+        if not page.document.ok:
+            worst = max(worst, EXIT_FAILED)
+            continue
+        fetched = sum(1 for r in page.resources if r.ok)
+        size = page.document.size + sum(r.size for r in page.resources if r.ok)
+        args._stderr.write(
+            f"{url}: saved to {page.path}; {fetched} of {len(page.resources)} resources, "
+            f"{size} bytes, {len(failures)} failed\n"
+        )
+        if failures:
+            worst = max(worst, EXIT_PARTIAL)
+    return worst
+
+
+# -- get -------------------------------------------------------------------------------
+
+
+async def _cmd_get(args: argparse.Namespace, loader: Any) -> int:
+    url = args.url
+    target = args.output
+    if target == "-":
+        out = args._stdout_bytes
+
+        def write(chunk: bytes) -> None:
+            out.write(chunk)
+
+        result = await loader.fetch(url, to=write)
+        out.flush()
+    else:
+        if target is None:
+            from ._saving import safe_segment
+
+            name = safe_segment(url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]) or "index.html"
+            target = name
+        result = await loader.fetch(url, to=Path(target), resume=args.resume, exists=args.exists)
+    if not result.ok:
+        args._stderr.write(f"error: {result.error}\n")
+        return EXIT_FAILED
+    if target != "-" and not args.quiet:
+        args._stderr.write(f"{url}: {result.size} bytes saved to {result.path}\n")
+    return EXIT_OK
+
+
+# -- plugins ---------------------------------------------------------------------------
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    from ._plugins import disabled_names, make_plugin_manager
+
+    pm = make_plugin_manager()
+    blocked = disabled_names()
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
+        schemes: Sequence[str] = ()
+        impl = getattr(plugin, "loader_schemes", None)
+        if callable(impl):
+            schemes = impl() or ()
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        module = getattr(plugin, "__name__", type(plugin).__name__)
+        args._stdout.write(f"{name}\t{module}\tschemes: {', '.join(schemes) or '-'}\thooks: {', '.join(hooks)}\n")
+    for name in sorted(blocked):
+        args._stdout.write(f"{name}\t(disabled)\n")
+    return EXIT_OK
+
+
+# -- parser ----------------------------------------------------------------------------
+
+
+def build_parser(pm: Any = None) -> argparse.ArgumentParser:
+    """The full argument parser, with plugin subcommands when ``pm`` is given."""
+    parser = argparse.ArgumentParser(
+        prog="loader",
+        description="Fetch pages with their images and sounds over HTTP, FTP and Gopher, concurrently.",
+        epilog="Exit codes: 0 ok, 1 some resources failed, 2 bad usage, 3 failed, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version="loader 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    fetch = sub.add_parser("fetch", help="a page plus its images and sounds (like wget -p)",
+                           description="Fetch each page and, concurrently, the resources it uses.")
+    fetch.add_argument("urls", nargs="+", metavar="URL")
+    fetch.add_argument("-o", "--output", default=".", metavar="DIR", help="output directory (default .)")
+    fetch.add_argument("--list", action="store_true", help="discover only: print each resource and why it was found")
+    fetch.add_argument("--kinds", default="images,sounds", metavar="KINDS",
+                       help="comma list of image,sound,style,script,font,video,frame,meta or 'all' (default images,sounds)")
+    fetch.add_argument("--meta-images", action="store_true", help="also og:image-style images from <meta>")
+    fetch.add_argument("--same-host", action="store_true", help="skip resources on other hosts")
+    fetch.add_argument("--convert-links", action="store_true", help="rewrite the saved page to use the local copies")
+    fetch.add_argument("--exists", choices=["overwrite", "skip", "unique"], default="overwrite",
+                       help="what to do with files already there (default overwrite)")
+    fetch.add_argument("--max-resources", dest="per_page", type=_positive_int, metavar="N",
+                       help="cap on resources per page (default 1000)")
+    add_common_options(fetch)
+    fetch.set_defaults(run=_cmd_fetch)
+
+    get = sub.add_parser("get", help="one resource, any scheme", description="Fetch one resource.")
+    get.add_argument("url", metavar="URL")
+    get.add_argument("-o", "--output", metavar="FILE", help="file to write, '-' for stdout (default: name from the URL)")
+    get.add_argument("-c", "--continue", dest="resume", action="store_true", help="resume a partial file")
+    get.add_argument("--exists", choices=["overwrite", "skip", "unique"], default="overwrite")
+    add_common_options(get)
+    get.set_defaults(run=_cmd_get)
+
+    plugins = sub.add_parser("plugins", help="installed plugins, their schemes and hooks")
+    plugins.set_defaults(sync=_cmd_plugins)
+
+    demo = sub.add_parser("demo", help="serve the bundled demo site locally and fetch it")
+    demo.add_argument("-o", "--output", default="demo-output", metavar="DIR")
+    demo.add_argument("--serve", action="store_true", help="only serve the demo until Ctrl-C; print its URLs")
+    add_common_options(demo)
+    demo.set_defaults(demo=True)
+
+    if pm is not None:
+        pm.hook.loader_add_commands(subparsers=sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    argv = list(sys.argv[1:] if argv is None else argv)
+    pm = None
+    if not argv or argv[0] not in ("fetch", "get", "plugins", "demo", "--version"):
+        from ._plugins import make_plugin_manager
+
+        pm = make_plugin_manager()  # plugin subcommands (ftp, gopher …) and the full help
+    parser = build_parser(pm)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    args._stdout = stdout
+    args._stderr = stderr
+    args._stdout_bytes = getattr(stdout, "buffer", None) or _TextAsBytes(stdout)
+    if getattr(args, "sync", None):
+        return int(args.sync(args))
+    if getattr(args, "demo", False):
+        from .demo import run_demo
+
+        return run_demo(args)
+    if not getattr(args, "run", None):
+        parser.print_help(stderr)
+        return EXIT_USAGE
+    return run_async(args, args.run, stdout, stderr)
+
+
+def run_async(args: argparse.Namespace, coro_fn: Any, stdout: IO[str], stderr: IO[str]) -> int:
+    """Run a subcommand's coroutine on anyio with the display set up; map Ctrl-C to 130."""
+    import anyio
+
+    try:
+        with _Output(args, stdout, stderr) as out:
+            code = anyio.run(run_with_loader, args, coro_fn, out)
+            if not args.quiet and out.tally.total and args.command == "fetch":
+                t = out.tally
+                stderr.write(f"done: {t.done - t.failed} ok, {t.failed} failed, {t.bytes} bytes in {t.elapsed:.2f}s\n")
+            return code
+    except KeyboardInterrupt:
+        stderr.write("interrupted; partial files were removed\n")
+        return EXIT_INTERRUPTED
+
+
+class _TextAsBytes:
+    """Lets ``-o -`` write bytes to a text stream that has no ``buffer`` (tests)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def write(self, data: bytes) -> None:
+        self.stream.write(data.decode("utf-8", "replace"))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""``loader demo``: serve the bundled demo site on 127.0.0.1 and fetch it, with no internet.
+
+Three real servers start in background threads, each on a free port:
+
+* HTTP (the standard library's threaded server) serving ``fixtures/demo/http``,
+  reachable as ``127.0.0.1`` and as ``localhost`` (the page's "other host");
+  ``{{ALT}}``, ``{{FTP}}`` and ``{{GOPHER}}`` in its HTML and CSS are replaced
+  with the live base URLs;
+* FTP (pyftpdlib, anonymous, read-only) serving ``fixtures/demo/ftp``;
+* Gopher (pygopherd) serving ``fixtures/demo/gopher``, whose menu lists a
+  picture, a GIF and a sound.
+
+Then it fetches the HTML page and the Gopher menu as pages, into ``-o DIR``,
+with the live progress display.  One image on the page is missing on purpose:
+the demo shows it as a clear failure that does not sink the page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import mimetypes
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DEMO_ROOT", "DemoServers", "demo_servers", "run_demo"]
+
+DEMO_ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "demo"
+#: Resources the demo page refers to but that do not exist, on purpose.
+EXPECTED_MISSING = ("img/missing.png",)
+
+
+class _TemplateHandler(SimpleHTTPRequestHandler):
+    """Serves files, filling the ``{{…}}`` placeholders of HTML and CSS with live URLs."""
+
+    protocol_version = "HTTP/1.1"
+    replacements: dict[str, str] = {}
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def send_head(self) -> Any:
+        path = Path(self.translate_path(self.path))
+        if path.suffix in (".html", ".css") and path.is_file():
+            body = path.read_text("utf-8")
+            for key, value in self.replacements.items():
+                body = body.replace("{{" + key + "}}", value)
+            data = body.encode("utf-8")
+            ctype = mimetypes.guess_type(path.name)[0] or "text/plain"
+            self.send_response(200)
+            self.send_header("Content-Type", f"{ctype}; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            import io
+
+            return io.BytesIO(data)
+        return super().send_head()
+
+
+class DemoServers:
+    """The running demo servers and their base URLs."""
+
+    def __init__(self) -> None:
+        self.http = ""
+        self.alt = ""
+        self.ftp = ""
+        self.gopher = ""
+        self._stops: list[Any] = []
+
+    def close(self) -> None:
+        for stop in reversed(self._stops):
+            with contextlib.suppress(Exception):
+                stop()
+
+
+def _thread(target: Any, name: str) -> None:
+    threading.Thread(target=target, name=name, daemon=True).start()
+
+
+def _start_http(servers: DemoServers, root: Path) -> None:
+    handler = type("DemoHandler", (_TemplateHandler,), {"replacements": {}})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(root)))
+    server.daemon_threads = True
+    port = server.server_address[1]
+    servers.http = f"http://127.0.0.1:{port}"
+    servers.alt = f"http://localhost:{port}"
+    handler.replacements.update({"ALT": servers.alt})
+    servers._stops.append(server.server_close)
+    servers._stops.append(server.shutdown)
+    _thread(server.serve_forever, "demo-http")
+    servers._replacements = handler.replacements  # type: ignore[attr-defined]
+
+
+def _start_ftp(servers: DemoServers, root: Path) -> None:
+    import logging
+
+    from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.handlers import FTPHandler
+    from pyftpdlib.servers import ThreadedFTPServer
+
+    logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
+    authorizer = DummyAuthorizer()
+    authorizer.add_anonymous(str(root))
+    handler = type("DemoFTPHandler", (FTPHandler,), {"authorizer": authorizer, "banner": "loader demo FTP"})
+    server = ThreadedFTPServer(("127.0.0.1", 0), handler)
+    port = server.address[1]
+    servers.ftp = f"ftp://127.0.0.1:{port}"
+    servers._stops.append(server.close_all)
+    _thread(partial(server.serve_forever, timeout=0.2, blocking=True, handle_exit=False), "demo-ftp")
+
+
+def _start_gopher(servers: DemoServers, root: Path) -> None:
+    import mimetypes as mt
+    from configparser import ConfigParser
+
+    import pygopherd.fileext
+    from pygopherd import GopherExceptions, initialization, logger
+
+    config = ConfigParser()
+    config.read_dict(
+        {
+            "pygopherd": {
+                "servertype": "ThreadingTCPServer", "interface": "127.0.0.1", "port": "0",
+                "servername": "127.0.0.1", "usechroot": "no", "detach": "no", "tracebacks": "no",
+                "abstract_entries": "never", "abstract_headers": "no", "root": str(root),
+            },
+            "logger": {"logmethod": "none"},
+            "GopherEntry": {
+                "defaultmimetype": "text/plain",
+                "mapping": repr([["text/html", "h"], ["text/.*", "0"], ["image/gif", "g"],
+                                 ["image/.*", "I"], ["audio/.*", "s"],
+                                 ["application/gopher-menu", "1"], [".*", "9"]]),
+                "eaexts": "{}",
+            },
+            "protocols.ProtocolMultiplexer": {"protocols": "[rfc1436.GopherProtocol]"},
+            "handlers.HandlerMultiplexer": {
+                "handlers": "[gophermap.BuckGophermapHandler, dir.DirHandler, file.FileHandler]"
+            },
+            "handlers.dir.DirHandler": {"cachetime": "0", "cachefile": "no-such-folder/.cache"},
+        }
+    )
+    logger.init(config)
+    GopherExceptions.init(False)
+    mt.init()
+    pygopherd.fileext.init()
+    server = initialization.get_server(config)
+    server.daemon_threads = True
+    port = server.server_address[1]
+    servers.gopher = f"gopher://127.0.0.1:{port}"
+    servers._stops.append(server.server_close)
+    servers._stops.append(server.shutdown)
+    _thread(server.serve_forever, "demo-gopher")
+
+
+@contextlib.contextmanager
+def demo_servers(root: Path = DEMO_ROOT) -> Iterator[DemoServers]:
+    """Start the demo's HTTP, FTP and Gopher servers (a server whose library is missing is skipped)."""
+    servers = DemoServers()
+    tmp = Path(tempfile.mkdtemp(prefix="loader-demo-"))
+    try:
+        # Serve copies: pygopherd and friends must never write into the checkout.
+        for part in ("http", "ftp", "gopher"):
+            shutil.copytree(root / part, tmp / part)
+        _start_http(servers, tmp / "http")
+        for start, part in ((_start_ftp, "ftp"), (_start_gopher, "gopher")):
+            try:
+                start(servers, tmp / part)
+            except ImportError as exc:
+                print(f"demo: no {part} server ({exc.name} is not installed); skipping it")
+        replacements = servers._replacements  # type: ignore[attr-defined]
+        replacements.update({"FTP": servers.ftp or "ftp://127.0.0.1:9", "GOPHER": servers.gopher or "gopher://127.0.0.1:9"})
+        yield servers
+    finally:
+        servers.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """``loader demo``: start the servers, fetch the page and the Gopher menu, explain the result."""
+    from .cli import EXIT_OK, _cmd_fetch, run_async
+
+    with demo_servers() as servers:
+        stderr = args._stderr
+        stderr.write(
+            f"demo servers: {servers.http}/ (also {servers.alt}), {servers.ftp or 'no FTP'}, "
+            f"{servers.gopher or 'no Gopher'}\n"
+        )
+        if args.serve:
+            stderr.write("serving until Ctrl-C\n")
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                return EXIT_OK
+        urls = [f"{servers.http}/index.html"]
+        if servers.gopher:
+            urls.append(f"{servers.gopher}/1/")
+        fetch_args = argparse.Namespace(**vars(args))
+        fetch_args.command = "fetch"
+        fetch_args.urls = urls
+        fetch_args.list = False
+        fetch_args.kinds = "images,sounds"
+        fetch_args.meta_images = False
+        fetch_args.same_host = False
+        fetch_args.convert_links = True
+        fetch_args.exists = "overwrite"
+        fetch_args.per_page = None
+        fetch_args._pages = []
+        code = run_async(fetch_args, _cmd_fetch, args._stdout, stderr)
+        unexpected = [
+            r for page in fetch_args._pages for r in page.failed
+            if not r.url.endswith(EXPECTED_MISSING)
+        ]
+        stderr.write(
+            f"demo: {', '.join(EXPECTED_MISSING)} is missing on purpose; open "
+            f"{Path(args.output).resolve()}/127.0.0.1_*/index.html in a browser to view the offline copy\n"
+        )
+        if code == 1 and not unexpected:
+            return EXIT_OK
+        return code

@@ -1,0 +1,173 @@
+"""Finding the URLs in CSS: ``url()``, ``image-set()``, ``@import`` and ``@font-face``.
+
+Not a full CSS parser: a single linear scan over the tokens that matter
+(comments, strings, ``url()`` tokens, function openings, at-keywords, braces,
+parentheses and semicolons), with just enough state to tell
+
+* ``@import "a.css"`` / ``@import url(a.css)`` → kind ``"import"``;
+* ``url()`` inside an ``@font-face`` block → kind ``"font"``;
+* ``@namespace`` URLs → ignored (they name a namespace, not a resource);
+* ``image-set("a.png" 1x, url(b.png) 2x)`` strings → images (but not the
+  MIME type in ``type("image/avif")``);
+* any other ``url()`` → kind ``"image"`` (backgrounds, cursors, list markers,
+  masks, border images …).
+
+Comments are skipped, CSS escapes decoded, and every reference keeps the span
+it occupies in the text so the text can be rewritten around it.  Regexes are
+written so that no input makes them backtrack: the scan is linear in the size
+of the CSS, whatever it contains.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["CSSRef", "css_string", "find_css_urls", "unescape_css"]
+
+_TOKEN = re.compile(
+    r"""
+      (?P<comment>/\*.*?(?:\*/|\Z))
+    | (?P<string>"(?P<body1>(?:[^"\\\n]|\\.)*+)(?P<end1>"?)|'(?P<body2>(?:[^'\\\n]|\\.)*+)(?P<end2>'?))
+    | (?<![\w\-\\])(?P<url>url\(\s*+(?P<unquoted>(?:[^\s"'()\\]|\\[0-9a-fA-F]{1,6}\s?|\\.)*+)\s*+\))
+    | (?<![\w\-\\])(?P<function>-?[a-zA-Z_][\w\-]*+)\(
+    | (?P<at>@-?[a-zA-Z_][\w\-]*+)
+    | (?P<punct>[(){};])
+    """,
+    re.DOTALL | re.VERBOSE | re.IGNORECASE,
+)
+_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|(\r\n|[\n\r\f])|(.)|\Z)", re.DOTALL)
+
+_IMAGE_SET = frozenset({"image-set", "-webkit-image-set", "-moz-image-set", "-o-image-set"})
+
+
+@dataclass(frozen=True, slots=True)
+class CSSRef:
+    """One URL reference in CSS.
+
+    ``url`` is the reference with escapes decoded (still relative);
+    ``kind`` is ``"image"``, ``"font"`` or ``"import"``; ``via`` is how it
+    was written (``"url()"``, ``"image-set()"``, ``"@import"``);
+    ``text[start:end]`` is the token to replace when rewriting (the whole
+    ``url(...)`` for an unquoted URL, else the string including its quotes).
+    """
+
+    url: str
+    kind: str
+    via: str
+    start: int
+    end: int
+
+
+def _unescape_match(m: re.Match[str]) -> str:
+    hex_digits, newline, char = m.group(1), m.group(2), m.group(3)
+    if hex_digits:
+        code = int(hex_digits, 16)
+        if code == 0 or code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+            return "\ufffd"
+        return chr(code)
+    if newline:
+        return ""  # an escaped newline continues a string
+    if char is not None:
+        return char
+    return "\ufffd"  # a backslash at the very end
+
+
+def unescape_css(text: str) -> str:
+    """Decode CSS escapes (``\\41 `` → ``A``, ``\\"`` → ``"``, escaped newlines removed)."""
+    if "\\" not in text:
+        return text
+    return _ESCAPE.sub(_unescape_match, text)
+
+
+def css_string(value: str) -> str:
+    """Serialize ``value`` as a double-quoted CSS string, safe inside ``<style>`` and attributes."""
+    out = []
+    for ch in value:
+        if ch in '"\\' or ch < " " or ch in "<>\x7f":
+            out.append(f"\\{ord(ch):x} ")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def find_css_urls(text: str) -> list[CSSRef]:
+    """Return every URL reference in the stylesheet (or ``style`` attribute) ``text``, in order."""
+    refs: list[CSSRef] = []
+    functions: list[str] = []  # open functions/parentheses, innermost last
+    at_rule: str | None = None  # pending at-rule, until its ';' or '{'
+    at_rule_has_url = False
+    blocks: list[bool] = []  # open '{' blocks: is it an @font-face block?
+    in_font_face = 0
+
+    for m in _TOKEN.finditer(text):
+        group = m.lastgroup
+        if group == "string":
+            top = functions[-1] if functions else None
+            if top is None and at_rule == "import" and not at_rule_has_url:
+                at_rule_has_url = True
+                kind, via = "import", "@import"
+            elif top == "url":
+                kind, via = ("font" if in_font_face else "image"), "url()"
+            elif top == "import-url":
+                kind, via = "import", "@import"
+            elif top in _IMAGE_SET:
+                kind, via = "image", "image-set()"
+            else:
+                continue
+            body, closed = (m.group("body1"), m.group("end1")) if m.group("body1") is not None else (m.group("body2"), m.group("end2"))
+            if not closed and m.end() < len(text):
+                continue  # a "bad string", cut by a newline: browsers drop it
+            refs.append(CSSRef(unescape_css(body), kind, via, m.start(), m.end()))
+        elif group == "url":
+            top = functions[-1] if functions else None
+            if at_rule == "namespace":
+                continue
+            if at_rule == "import" and top is None:
+                if at_rule_has_url:
+                    continue
+                at_rule_has_url = True
+                kind, via = "import", "@import"
+            elif top in _IMAGE_SET:
+                kind, via = "image", "image-set()"
+            else:
+                kind, via = ("font" if in_font_face else "image"), "url()"
+            refs.append(CSSRef(unescape_css(m.group("unquoted")), kind, via, m.start(), m.end()))
+        elif group == "function":
+            name = m.group("function").lower()
+            if name == "url":
+                if at_rule == "namespace":
+                    name = "ignored-url"
+                elif at_rule == "import" and not functions:
+                    name = "ignored-url" if at_rule_has_url else "import-url"
+                    at_rule_has_url = True
+            if len(functions) < 1_000:
+                functions.append(name)
+            else:
+                # Hostile nesting: keep memory bounded; deep levels hold no URL.
+                functions.append("(")
+                del functions[:500]
+        elif group == "at":
+            at_rule = m.group("at")[1:].lower()
+            at_rule_has_url = False
+        elif group == "punct":
+            ch = m.group()
+            if ch == "(":
+                functions.append("(")
+            elif ch == ")":
+                if functions:
+                    functions.pop()
+            elif ch == "{":
+                functions.clear()
+                is_font_face = at_rule == "font-face"
+                blocks.append(is_font_face)
+                in_font_face += is_font_face
+                at_rule = None
+            elif ch == "}":
+                functions.clear()
+                at_rule = None
+                if blocks and blocks.pop():
+                    in_font_face -= 1
+            elif not functions:  # ';'
+                at_rule = None
+    return refs

@@ -1,0 +1,248 @@
+"""Parsing fetched documents and finding the resources they use.
+
+Pure functions, no I/O: the page fetcher calls :func:`parse_document` on the
+bytes it received, then :func:`discover` with the kinds the user asked for and
+the extractors plugins added (``loader_extract``), fetches ``found``, and
+fetches ``stylesheets`` (always: images inside them count as images) to run
+:func:`discover` on each of them in turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from ._types import DEFAULT_KINDS, KINDS, Document, Found
+from .css import find_css_urls
+from .encoding import decode_css, decode_html
+from .html import base_href, extension_kind, iter_slots, parse_html
+from .srcset import parse_srcset
+from .urls import Resolver
+
+__all__ = ["Discovery", "Extractor", "discover", "document_type", "parse_document"]
+
+#: A function that finds more resources in a document (what ``loader_extract`` hooks provide).
+Extractor = Callable[[Document], "Iterable[Found] | None"]
+
+_CSS_TYPES = frozenset({"text/css"})
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "image/svg+xml", "application/xml", "text/xml"})
+
+
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """What :func:`discover` found in one document.
+
+    ``found``: resources of the requested kinds, in document order,
+    deduplicated by URL (the first provenance is the ``Found``'s own, the
+    others are in its ``also``), at most ``max_found`` of them.
+    ``stylesheets``: the document's linked stylesheets and ``@import``\\ s
+    (kind ``"style"``), whatever kinds were requested, so that the caller can
+    fetch them and discover the images inside; when ``"style"`` is requested
+    they are in ``found`` too.  ``skipped``: how many distinct resources the
+    ``max_found`` cap left out (of both lists).  ``base_url``: what relative
+    references resolved against.  ``errors``: exceptions raised by
+    extractors (the built-in results are kept; the caller reports them as
+    plugin errors).
+    """
+
+    found: list[Found]
+    stylesheets: list[Found]
+    skipped: int
+    base_url: str
+    errors: list[Exception] = field(default_factory=list)
+
+
+def _media_type(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    return content_type.split(";", 1)[0].strip().lower() or None
+
+
+def document_type(url: str, content_type: str | None) -> str:
+    """``"css"`` for stylesheets (by ``Content-Type``, else a ``.css`` path), else ``"html"``."""
+    media = _media_type(content_type)
+    if media in _CSS_TYPES:
+        return "css"
+    if media is None or media not in _HTML_TYPES:
+        path = url.split("#", 1)[0].split("?", 1)[0].lower()
+        if path.endswith(".css") and (media is None or media == "text/plain"):
+            return "css"
+    return "html"
+
+
+def parse_document(content: bytes, url: str, content_type: str | None = None) -> Document:
+    """Decode and parse a fetched HTML page or stylesheet into a :class:`Document`.
+
+    HTML is decoded by BOM, ``Content-Type`` charset, ``<meta>`` declaration,
+    else UTF-8 (see :mod:`~loader.discovery.encoding`), parsed with lexbor
+    (``tree``), and ``base_url`` honours the first ``<base href>``.  CSS
+    (``text/css``, or a ``.css`` URL without a type) gets ``tree=None``.
+    The decoded text is kept in ``extra["text"]``, the codec in
+    ``extra["encoding"]``.  Never raises for any content.
+    """
+    if document_type(url, content_type) == "css":
+        text, codec = decode_css(content, content_type)
+        return Document(
+            url=url, type="css", content=content, base_url=url, content_type=content_type,
+            tree=None, extra={"text": text, "encoding": codec},
+        )
+    text, codec = decode_html(content, content_type)
+    tree = parse_html(text)
+    base_url = url
+    href = base_href(tree)
+    if href is not None:
+        resolved = Resolver(url)(href)
+        # A base that is not a place documents live (data:, javascript:) is ignored.
+        if resolved is not None and not resolved.lower().startswith("data:"):
+            base_url = resolved
+    return Document(
+        url=url, type="html", content=content, base_url=base_url, content_type=content_type,
+        tree=tree, extra={"text": text, "encoding": codec},
+    )
+
+
+class _Collector:
+    """Deduplicates by URL, keeps the first provenance, enforces the cap."""
+
+    __slots__ = ("cap", "entries", "overflow")
+
+    def __init__(self, cap: int | None) -> None:
+        self.cap = cap
+        # url -> [kind, element, attribute, source, also (list or None)]
+        self.entries: dict[str, list] = {}
+        # Hashes, not strings, of the URLs left out: a million-image page
+        # should not keep a million URLs alive just to count them.
+        self.overflow: set[int] = set()
+
+    def add(self, url: str, kind: str, element: str, attribute: str, source: str | None) -> None:
+        entry = self.entries.get(url)
+        if entry is not None:
+            if entry[4] is None:
+                entry[4] = []
+            entry[4].append((element, attribute, source))
+        elif self.cap is not None and len(self.entries) >= self.cap:
+            self.overflow.add(hash(url))
+        else:
+            self.entries[url] = [kind, element, attribute, source, None]
+
+    def results(self) -> list[Found]:
+        return [
+            Found(url, kind, element, attribute, source, tuple(also) if also else ())
+            for url, (kind, element, attribute, source, also) in self.entries.items()
+        ]
+
+
+# (raw url, kind, element, attribute); kind "style" = a stylesheet.
+_Ref = tuple[str, str, str, str]
+
+
+def _css_refs(text: str, element: str, attribute: str | None) -> Iterator[_Ref]:
+    for ref in find_css_urls(text):
+        kind = "style" if ref.kind == "import" else ref.kind
+        yield ref.url, kind, element, attribute or ref.via
+
+
+def _html_refs(tree: object) -> Iterator[_Ref]:
+    for slot in iter_slots(tree):  # type: ignore[arg-type]
+        syntax = slot.syntax
+        if syntax == "url":
+            yield slot.value, slot.kind, slot.element, slot.attribute
+        elif syntax == "srcset":
+            for candidate in parse_srcset(slot.value):
+                yield candidate.url, slot.kind, slot.element, slot.attribute
+        elif syntax == "css":
+            yield from _css_refs(slot.value, slot.element, slot.attribute)
+        elif syntax == "css-or-url":
+            if "url(" in slot.value.lower():
+                for url, _kind, element, attribute in _css_refs(slot.value, slot.element, slot.attribute):
+                    yield url, slot.kind, element, attribute
+            else:
+                yield slot.value, slot.kind, slot.element, slot.attribute
+        elif syntax == "bgset":
+            for part in slot.value.split("|"):
+                for candidate in parse_srcset(part):
+                    yield candidate.url, slot.kind, slot.element, slot.attribute
+
+
+def _document_text(document: Document) -> str:
+    text = document.extra.get("text")
+    if isinstance(text, str):
+        return text
+    decode = decode_css if document.type == "css" else decode_html
+    return decode(document.content, document.content_type)[0]
+
+
+def discover(
+    document: Document,
+    *,
+    kinds: frozenset[str] = DEFAULT_KINDS,
+    extractors: Sequence[Extractor] = (),
+    max_found: int | None = None,
+) -> Discovery:
+    """Find the resources ``document`` uses.
+
+    Built-in extraction covers HTML (every construct listed in
+    :mod:`~loader.discovery.html`) and CSS (``url()``, ``image-set()``,
+    ``@font-face`` fonts, ``@import``); other document types (Gopher menus,
+    FTP listings) rely on ``extractors``, which run after the built-in ones.
+    Their URLs may be relative (resolved against ``document.base_url``);
+    items of unknown kinds are ignored; an exception from one extractor is
+    recorded in ``errors`` and does not lose what the others found.
+    ``max_found`` caps each of ``found`` and ``stylesheets``; what it leaves
+    out is counted in ``skipped``.  Never raises for any document content.
+    """
+    source = document.url
+    base_url = document.base_url or document.url
+    resolve = Resolver(base_url, document_scheme=_scheme(document.url))
+    found = _Collector(max_found)
+    stylesheets = _Collector(max_found)
+    want_styles = "style" in kinds
+
+    def accept(raw: str, kind: str, element: str, attribute: str, item_source: str | None) -> None:
+        url = resolve(raw)
+        if url is None:
+            return
+        if kind == "image?":
+            if extension_kind(url) != "image":
+                return
+            kind = "image"
+        if kind == "style":
+            stylesheets.add(url, kind, element, attribute, item_source)
+            if want_styles:
+                found.add(url, kind, element, attribute, item_source)
+        elif kind in kinds:
+            found.add(url, kind, element, attribute, item_source)
+
+    refs: Iterable[_Ref] = ()
+    if document.type == "html":
+        tree = document.tree
+        if tree is None:
+            tree = document.tree = parse_html(_document_text(document))
+        refs = _html_refs(tree)
+    elif document.type == "css":
+        refs = _css_refs(_document_text(document), "css", None)
+    for raw, kind, element, attribute in refs:
+        accept(raw, kind, element, attribute, source)
+
+    errors: list[Exception] = []
+    for extractor in extractors:
+        try:
+            items = extractor(document)
+            for item in items or ():
+                if isinstance(item, Found) and item.kind in KINDS:
+                    accept(item.url, item.kind, item.element, item.attribute, item.source or source)
+        except Exception as exc:  # noqa: BLE001 - a plugin's failure is reported, not raised
+            errors.append(exc)
+
+    return Discovery(
+        found=found.results(),
+        stylesheets=stylesheets.results(),
+        skipped=len(found.overflow | stylesheets.overflow),
+        base_url=base_url,
+        errors=errors,
+    )
+
+
+def _scheme(url: str) -> str | None:
+    head, sep, _ = url.partition(":")
+    return head.lower() if sep else None
