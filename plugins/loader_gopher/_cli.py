@@ -8,46 +8,37 @@ import sys
 from typing import Any, TextIO
 
 from loader import Loader, LoaderError
+from loader.cli import EXIT_FAILED, EXIT_OK, add_common_options
 
 from ._api import read_menu
 from ._menu import Menu
 
 __all__ = ["add_commands", "format_menu"]
 
-# Exit codes: the operation succeeded, or it failed (one operation cannot fail partially).
-EXIT_OK = 0
-EXIT_FAILED = 1
-
 # Longest display column before it stops pushing the URLs to the right.
 _DISPLAY_WIDTH = 40
-
-
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    try:
-        from loader.cli import add_common_options
-    except ImportError:  # TODO(lead): loader.cli is not written yet; drop this fallback then.
-        return
-    add_common_options(parser)
 
 
 def add_commands(subparsers: Any) -> None:
     """Add ``gopher ls`` and ``gopher search`` to the ``loader`` command line."""
     gopher = subparsers.add_parser(
-        "gopher", help="read Gopher menus and run Gopher searches", description=__doc__
+        "gopher",
+        help="read Gopher menus and run Gopher searches",
+        description="Gopher operations: 'ls' prints a menu, 'search' runs a type-7 search.",
     )
     commands = gopher.add_subparsers(dest="gopher_command", metavar="COMMAND", required=True)
 
     ls = commands.add_parser("ls", help="print a menu: type, display string and URL of each item")
     ls.add_argument("url", help="a gopher:// or gophers:// menu URL")
     _add_output_options(ls)
-    _add_common(ls)
+    add_common_options(ls)
     ls.set_defaults(run=_run_ls)
 
     find = commands.add_parser("search", help="run a type-7 search and print the result menu")
     find.add_argument("url", help="the search item's URL (gopher://host/7/selector)")
     find.add_argument("terms", nargs="+", help="search terms (joined with spaces)")
     _add_output_options(find)
-    _add_common(find)
+    add_common_options(find)
     find.set_defaults(run=_run_search)
 
 
@@ -101,21 +92,21 @@ def _print(menu: Menu, args: argparse.Namespace, out: TextIO) -> None:
 
 
 async def _run_ls(args: argparse.Namespace, loader: Loader) -> int:
-    try:
-        menu = await read_menu(loader, args.url)
-    except LoaderError as exc:
-        print(f"loader gopher ls: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    _print(menu, args, sys.stdout)
-    return EXIT_OK
+    return await _run(args, loader, None)
 
 
 async def _run_search(args: argparse.Namespace, loader: Loader) -> int:
-    terms = " ".join(args.terms)
+    return await _run(args, loader, " ".join(args.terms))
+
+
+async def _run(args: argparse.Namespace, loader: Loader, terms: str | None) -> int:
+    # ``main`` hands its streams over on ``args`` (so tests can capture them).
+    stdout: TextIO = getattr(args, "_stdout", sys.stdout)
+    stderr: TextIO = getattr(args, "_stderr", sys.stderr)
     try:
         menu = await read_menu(loader, args.url, search=terms)
     except LoaderError as exc:
-        print(f"loader gopher search: {exc}", file=sys.stderr)
+        stderr.write(f"loader gopher {args.gopher_command}: {exc}\n")
         return EXIT_FAILED
-    _print(menu, args, sys.stdout)
+    _print(menu, args, stdout)
     return EXIT_OK

@@ -217,7 +217,9 @@ class GopherHandler(ProtocolHandler):
         target = parse_url(request.url)
         url = request.url
         if target.type in _SESSIONS:
-            raise InvalidURL(f"item type {target.type!r} names {_SESSIONS[target.type]}, not a document", url=url)
+            raise InvalidURL(
+                f"item type {target.type!r} names {_SESSIONS[target.type]}, not a document", url=url
+            )
         if target.type in ("i", "3"):
             raise InvalidURL(f"item type {target.type!r} names nothing to fetch", url=url)
         context = self._context_for(request, channel) if target.secure else None
@@ -231,16 +233,23 @@ class GopherHandler(ProtocolHandler):
                     await stream.send(line)
             except TimeoutError as exc:
                 raise IdleTimeout("the server would not take the request", url=url) from exc
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, ssl.SSLError) as exc:
+            except (
+                anyio.BrokenResourceError,
+                anyio.ClosedResourceError,
+                OSError,
+                ssl.SSLError,
+            ) as exc:
                 raise NetworkError(f"connection broke while sending: {exc}", url=url) from exc
             await channel.emit(Phase.REQUEST_SENT, message=f"{len(line)} bytes")
             await channel.emit(Phase.RECEIVING_RESPONSE)
             first, eof = await _first_bytes(stream, channel.timeouts.idle, url)
             if target.type in ("1", "7") and not first and eof:
-                raise NetworkError("the server closed the connection without sending a menu", url=url)
+                raise NetworkError(
+                    "the server closed the connection without sending a menu", url=url
+                )
             failure = _error_item(first) if eof else None
             if failure is not None:
-                display, selector = failure
+                display, _selector = failure
                 raise NotFound(
                     f"{display or 'error'} (server error item for selector {target.selector!r})",
                     url=url,
@@ -263,7 +272,9 @@ class GopherHandler(ProtocolHandler):
             )
 
 
-async def _first_bytes(stream: anyio.abc.ByteStream, idle: float | None, url: str) -> tuple[bytes, bool]:
+async def _first_bytes(
+    stream: anyio.abc.ByteStream, idle: float | None, url: str
+) -> tuple[bytes, bool]:
     """The first chunk, read further when it may be a lone error item; and whether the end came."""
     data = await _receive(stream, idle, url)
     if not data:

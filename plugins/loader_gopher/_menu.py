@@ -278,23 +278,37 @@ class MenuParser:
             self.malformed += 1
             return None
         item_type, display = head[0], head[1:]
-        selector = fields[1].decode("utf-8", "surrogateescape")
-        host = fields[2].decode("ascii", "replace").strip().lower() if len(fields) > 2 else ""
-        port = self.port
-        if len(fields) > 3:
-            text = fields[3].strip()
-            if text.isdigit() and 0 < int(text) < 65536:
-                port = int(text)
-            elif item_type != "i":
-                self.malformed += 1
-        gopher_plus = fields[4].decode("utf-8", "replace") if len(fields) > 4 else None
         if item_type == "i":
             # Informational lines carry placeholder fields ("fake", "(NULL)", 0).
             return MenuItem("i", display, "", "", 0)
-        if not host:
-            host = self.host
+        selector = fields[1].decode("utf-8", "surrogateescape")
+        host = self.host
+        raw_host = fields[2].strip() if len(fields) > 2 else b""
+        if raw_host:
+            host = _host(raw_host)
+            if not host:
+                self.malformed += 1  # not a host name: the item leads nowhere
+        port = self.port
+        if len(fields) > 3:
+            digits = fields[3].strip()
+            if digits.isdigit() and 0 < int(digits) < 65536:
+                port = int(digits)
+            else:
+                self.malformed += 1
+        gopher_plus = fields[4].decode("utf-8", "replace") if len(fields) > 4 else None
         secure = self.secure and host == self.host and port == self.port
         return MenuItem(item_type, display, selector, host, port, gopher_plus, secure)
+
+
+def _host(raw: bytes) -> str:
+    """A host field as a lower-case name, or ``""`` when it cannot be one."""
+    try:
+        host = raw.decode("ascii").lower()
+    except UnicodeDecodeError:
+        return ""
+    if not host.isprintable() or " " in host or "/" in host:
+        return ""
+    return host
 
 
 def parse_menu(

@@ -15,7 +15,6 @@ string.  Selectors are byte strings on the wire: they are decoded as UTF-8 with
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, replace
 from urllib.parse import quote, unquote
@@ -42,6 +41,7 @@ DEFAULT_PORT = 70
 # everything that would change how a generic URL parser splits the URL.
 _SAFE = "/:@!$&'()*+,;=-._~"
 _TAB_SPLIT = re.compile("%09", re.IGNORECASE)
+_PLAIN = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~]*")
 _FORBIDDEN = ("\r", "\n", "\t")
 
 
@@ -106,12 +106,14 @@ def check_selector(value: str, *, what: str = "selector", url: str | None = None
 
 
 def _format_host(host: str) -> str:
-    try:
-        if ipaddress.ip_address(host).version == 6:
-            return f"[{host}]"
-    except ValueError:
-        pass
-    return host
+    # Only IPv6 literals contain colons; they need brackets in a URL.
+    return f"[{host}]" if ":" in host else host
+
+
+def _quote(text: str) -> str:
+    if _PLAIN.fullmatch(text):
+        return text  # the common case, and much faster than quote()
+    return quote(text.encode("utf-8", "surrogateescape"), safe=_SAFE)
 
 
 def format_url(
@@ -129,11 +131,11 @@ def format_url(
     authority = _format_host(host)
     if port != DEFAULT_PORT:
         authority += f":{port}"
-    path = item_type + quote(selector.encode("utf-8", "surrogateescape"), safe=_SAFE)
+    path = item_type + _quote(selector)
     if search is not None or gopher_plus is not None:
-        path += "%09" + quote((search or "").encode("utf-8", "surrogateescape"), safe=_SAFE)
+        path += "%09" + _quote(search or "")
     if gopher_plus is not None:
-        path += "%09" + quote(gopher_plus.encode("utf-8", "surrogateescape"), safe=_SAFE)
+        path += "%09" + _quote(gopher_plus)
     return f"{scheme}://{authority}/{path}"
 
 
