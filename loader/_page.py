@@ -135,6 +135,9 @@ class _PageRun:
         self.page_host = ""
         self.page_id: int | None = None
         self.stylesheets: dict[str, tuple[Result, Document | None]] = {}
+        #: Stylesheets are saved when asked for, and for --convert-links (an offline
+        #: copy needs them: their images were fetched anyway).
+        self.save_styles = "style" in kinds
 
     # -- discovery -------------------------------------------------------------------
 
@@ -210,7 +213,7 @@ class _PageRun:
             document = self.parse(result, "css")
             items, sheets = self.discover(document)
             self.schedule(items, sheets, depth + 1, tg)
-        save = "style" in self.kinds and self.alloc is not None
+        save = self.save_styles and self.alloc is not None
         if save and result.ok:
             path = self.dest(item.url)
             assert path is not None
@@ -251,9 +254,12 @@ class _PageRun:
     # -- offline copies and the manifest --------------------------------------------
 
     def local_mapping(self, from_path: Path) -> dict[str, str]:
+        """URL → reference from ``from_path``: relative for local copies, absolute for the rest."""
         mapping: dict[str, str] = {}
         for result in self.results:
-            if result.ok and result.path is not None:
+            if not result.ok:
+                mapping[result.url] = result.url  # still works online from the offline copy
+            elif result.path is not None:
                 rel = os.path.relpath(result.path, from_path.parent).replace(os.sep, "/")
                 mapping[result.url] = quote(rel, safe="/._-~")
                 if result.final_url != result.url:
@@ -345,6 +351,7 @@ async def fetch_page(
     run = _PageRun(loader, call, output=output, kinds=kinds, same_host=same_host, exists=exists,
                    on_result=on_result, list_only=list_only)
     run.page_host = (urlsplit(url).hostname or "").lower()
+    run.save_styles = run.save_styles or convert_links
     page = await loader._fetch_in(call, url, kind="document", purpose="page")
     run.page_id = page.request_id
     if not page.ok:

@@ -56,6 +56,15 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+def _kinds(text: str) -> frozenset[str]:
+    from .discovery import parse_kinds
+
+    try:
+        return parse_kinds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by every subcommand that fetches (concurrency, timeouts, output modes)."""
     g = parser.add_argument_group("connection options")
@@ -153,9 +162,7 @@ def _print_failures(results: Sequence[Any], stderr: IO[str]) -> None:
 
 
 async def _cmd_fetch(args: argparse.Namespace, loader: Any) -> int:
-    from .discovery import parse_kinds
-
-    kinds = parse_kinds(args.kinds)
+    kinds = _kinds(args.kinds) if isinstance(args.kinds, str) else args.kinds
     if "meta" not in kinds and args.meta_images:
         kinds = kinds | {"meta"}
     output = Path(args.output)
@@ -268,7 +275,7 @@ def build_parser(pm: Any = None) -> argparse.ArgumentParser:
     fetch.add_argument("urls", nargs="+", metavar="URL")
     fetch.add_argument("-o", "--output", default=".", metavar="DIR", help="output directory (default .)")
     fetch.add_argument("--list", action="store_true", help="discover only: print each resource and why it was found")
-    fetch.add_argument("--kinds", default="images,sounds", metavar="KINDS",
+    fetch.add_argument("--kinds", type=_kinds, default="images,sounds", metavar="KINDS",
                        help="comma list of image,sound,style,script,font,video,frame,meta or 'all' (default images,sounds)")
     fetch.add_argument("--meta-images", action="store_true", help="also og:image-style images from <meta>")
     fetch.add_argument("--same-host", action="store_true", help="skip resources on other hosts")

@@ -104,7 +104,9 @@ def _start_ftp(servers: DemoServers, root: Path) -> None:
     from pyftpdlib.handlers import FTPHandler
     from pyftpdlib.servers import ThreadedFTPServer
 
-    logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
+    from pyftpdlib.log import config_logging
+
+    config_logging(level=logging.WARNING)  # its per-session INFO lines would drown the progress
     authorizer = DummyAuthorizer()
     authorizer.add_anonymous(str(root))
     handler = type("DemoFTPHandler", (FTPHandler,), {"authorizer": authorizer, "banner": "loader demo FTP"})

@@ -103,21 +103,30 @@ def find_css_urls(text: str) -> list[CSSRef]:
     for m in _TOKEN.finditer(text):
         group = m.lastgroup
         if group == "string":
+            if m.group("body1") is not None:
+                body, closed = m.group("body1"), m.group("end1")
+            else:
+                body, closed = m.group("body2"), m.group("end2")
+            if not closed and m.end() < len(text):
+                # A "bad string", cut by a newline: browsers drop the whole
+                # declaration, so nothing after it in these functions counts.
+                functions.clear()
+                continue
             top = functions[-1] if functions else None
             if top is None and at_rule == "import" and not at_rule_has_url:
                 at_rule_has_url = True
                 kind, via = "import", "@import"
             elif top == "url":
-                kind, via = ("font" if in_font_face else "image"), "url()"
+                if len(functions) > 1 and functions[-2] in _IMAGE_SET:
+                    kind, via = "image", "image-set()"
+                else:
+                    kind, via = ("font" if in_font_face else "image"), "url()"
             elif top == "import-url":
                 kind, via = "import", "@import"
             elif top in _IMAGE_SET:
                 kind, via = "image", "image-set()"
             else:
                 continue
-            body, closed = (m.group("body1"), m.group("end1")) if m.group("body1") is not None else (m.group("body2"), m.group("end2"))
-            if not closed and m.end() < len(text):
-                continue  # a "bad string", cut by a newline: browsers drop it
             refs.append(CSSRef(unescape_css(body), kind, via, m.start(), m.end()))
         elif group == "url":
             top = functions[-1] if functions else None

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ._types import DEFAULT_KINDS, KINDS, Document, Found
 from .css import find_css_urls
 from .encoding import decode_css, decode_html
-from .html import base_href, extension_kind, iter_slots, parse_html
+from .html import Slot, base_href, extension_kind, iter_slots, parse_html
 from .srcset import parse_srcset
 from .urls import Resolver
 
@@ -142,26 +142,28 @@ def _css_refs(text: str, element: str, attribute: str | None) -> Iterator[_Ref]:
         yield ref.url, kind, element, attribute or ref.via
 
 
-def _html_refs(tree: object) -> Iterator[_Ref]:
-    for slot in iter_slots(tree):  # type: ignore[arg-type]
-        syntax = slot.syntax
-        if syntax == "url":
+def _slot_refs(slot: Slot) -> Iterator[_Ref]:
+    """The references one slot of an HTML document holds."""
+    syntax = slot.syntax
+    if syntax == "url":
+        yield slot.value, slot.kind, slot.element, slot.attribute
+    elif syntax == "srcset":
+        for candidate in parse_srcset(slot.value):
+            yield candidate.url, slot.kind, slot.element, slot.attribute
+    elif syntax == "css":
+        # A style attribute is reported as element[style], a <style> block
+        # as style[url()] / style[@import].
+        yield from _css_refs(slot.value, slot.element, slot.attribute or None)
+    elif syntax == "css-or-url":
+        if "url(" in slot.value.lower():
+            for url, _kind, element, attribute in _css_refs(slot.value, slot.element, slot.attribute):
+                yield url, slot.kind, element, attribute
+        else:
             yield slot.value, slot.kind, slot.element, slot.attribute
-        elif syntax == "srcset":
-            for candidate in parse_srcset(slot.value):
+    elif syntax == "bgset":
+        for part in slot.value.split("|"):
+            for candidate in parse_srcset(part):
                 yield candidate.url, slot.kind, slot.element, slot.attribute
-        elif syntax == "css":
-            yield from _css_refs(slot.value, slot.element, slot.attribute)
-        elif syntax == "css-or-url":
-            if "url(" in slot.value.lower():
-                for url, _kind, element, attribute in _css_refs(slot.value, slot.element, slot.attribute):
-                    yield url, slot.kind, element, attribute
-            else:
-                yield slot.value, slot.kind, slot.element, slot.attribute
-        elif syntax == "bgset":
-            for part in slot.value.split("|"):
-                for candidate in parse_srcset(part):
-                    yield candidate.url, slot.kind, slot.element, slot.attribute
 
 
 def _document_text(document: Document) -> str:
@@ -197,6 +199,7 @@ def discover(
     found = _Collector(max_found)
     stylesheets = _Collector(max_found)
     want_styles = "style" in kinds
+    found_add = found.add
 
     def accept(raw: str, kind: str, element: str, attribute: str, item_source: str | None) -> None:
         url = resolve(raw)
@@ -209,20 +212,26 @@ def discover(
         if kind == "style":
             stylesheets.add(url, kind, element, attribute, item_source)
             if want_styles:
-                found.add(url, kind, element, attribute, item_source)
+                found_add(url, kind, element, attribute, item_source)
         elif kind in kinds:
-            found.add(url, kind, element, attribute, item_source)
+            found_add(url, kind, element, attribute, item_source)
 
-    refs: Iterable[_Ref] = ()
     if document.type == "html":
         tree = document.tree
         if tree is None:
             tree = document.tree = parse_html(_document_text(document))
-        refs = _html_refs(tree)
+        for slot in iter_slots(tree):
+            if slot.syntax == "url" and slot.kind in kinds and slot.kind != "style":
+                # The common case, inlined: a million <img> must stay fast.
+                url = resolve(slot.value)
+                if url is not None:
+                    found_add(url, slot.kind, slot.element, slot.attribute, source)
+            else:
+                for raw, kind, element, attribute in _slot_refs(slot):
+                    accept(raw, kind, element, attribute, source)
     elif document.type == "css":
-        refs = _css_refs(_document_text(document), "css", None)
-    for raw, kind, element, attribute in refs:
-        accept(raw, kind, element, attribute, source)
+        for raw, kind, element, attribute in _css_refs(_document_text(document), "css", None):
+            accept(raw, kind, element, attribute, source)
 
     errors: list[Exception] = []
     for extractor in extractors:

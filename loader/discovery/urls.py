@@ -10,7 +10,7 @@ text that cannot become a fetchable URL resolves to ``None``.
 from __future__ import annotations
 
 import re
-from urllib.parse import urljoin, urlsplit, uses_relative
+from urllib.parse import SplitResult, urljoin, urlsplit, uses_relative
 
 __all__ = ["IGNORED_SCHEMES", "MAX_DATA_URL_LENGTH", "MAX_URL_LENGTH", "Resolver", "resolve"]
 
@@ -37,11 +37,29 @@ _TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
 _UNSAFE = re.compile(r"[\x00-\x20\x7f]")
 # A plain relative path with nothing urljoin would have to think about.
 _SIMPLE_RELATIVE = re.compile(r"[\w\-.~!$&'()*+,;=@%/]+")
-_DOT_SEGMENT = re.compile(r"(?:^|/)\.\.?(?:/|$)")
 
 
 def _percent_encode_unsafe(url: str) -> str:
     return _UNSAFE.sub(lambda m: f"%{ord(m.group()):02X}", url)
+
+
+# Default ports of the WHATWG special schemes (others keep theirs as written).
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "ws": 80, "wss": 443}
+
+
+def _normalize_origin(url: str, parts: SplitResult, scheme: str) -> str:
+    """Lower-case the scheme and host and drop a default port, as browsers do."""
+    netloc = parts.netloc
+    userinfo, at, hostport = netloc.rpartition("@")
+    new_hostport = hostport.lower()
+    if parts.port is not None and parts.port == _DEFAULT_PORTS.get(scheme):
+        new_hostport = new_hostport[: new_hostport.rfind(":")]
+    if url.startswith(scheme + ":") and new_hostport == hostport:
+        return url
+    rest = url[len(scheme) + 1 :]
+    if netloc and rest.startswith("//" + netloc):
+        rest = "//" + userinfo + at + new_hostport + rest[2 + len(netloc) :]
+    return scheme + ":" + rest
 
 
 class Resolver:
@@ -76,13 +94,16 @@ class Resolver:
 
     def __call__(self, raw: str) -> str | None:
         """Return the absolute URL ``raw`` refers to (fragment dropped), or ``None``."""
-        if self._dir is not None and _SIMPLE_RELATIVE.fullmatch(raw) and not _DOT_SEGMENT.search(raw):
-            if raw.startswith("//"):
-                pass  # protocol-relative: take the slow path
-            elif raw.startswith("/"):
-                return self._origin + raw  # type: ignore[operator]
-            else:
-                return self._dir + raw
+        if (
+            self._dir is not None
+            and raw[:1] != "."
+            and "/." not in raw
+            and raw[:2] != "//"  # protocol-relative
+            and len(raw) <= MAX_URL_LENGTH
+            and _SIMPLE_RELATIVE.fullmatch(raw)
+        ):
+            # No scheme, no dot segments, nothing to trim or encode: just join.
+            return self._origin + raw if raw[0] == "/" else self._dir + raw  # type: ignore[operator]
         return self._resolve(raw)
 
     def _resolve(self, raw: str) -> str | None:
@@ -131,8 +152,10 @@ class Resolver:
             return None
         if not parts.scheme:
             return None
-        if parts.scheme.lower() in _HOST_REQUIRED and not parts.hostname:
+        scheme = parts.scheme.lower()
+        if scheme in _HOST_REQUIRED and not parts.hostname:
             return None
+        absolute = _normalize_origin(absolute, parts, scheme)
         if _UNSAFE.search(absolute):
             absolute = _percent_encode_unsafe(absolute)
         return absolute

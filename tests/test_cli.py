@@ -1,0 +1,105 @@
+"""The ``loader`` command: ``main([...])`` with its output and exit code."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from loader.cli import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_get_to_a_file(http_server: Any, tmp_path: Path) -> None:
+    target = tmp_path / "hello.txt"
+    code, _, err = run("get", http_server.url("/files/http/hello.txt"), "-o", str(target))
+    assert code == EXIT_OK, err
+    assert target.read_bytes() == b"hello, world\n"
+
+
+def test_get_to_stdout(http_server: Any) -> None:
+    code, out, _ = run("get", http_server.url("/files/http/hello.txt"), "-o", "-", "-q")
+    assert code == EXIT_OK and out == "hello, world\n"
+
+
+def test_get_failure_is_one_clear_line(http_server: Any, tmp_path: Path) -> None:
+    url = http_server.url("/status/404")
+    code, _, err = run("get", url, "-o", str(tmp_path / "x"), "-q")
+    assert code == EXIT_FAILED
+    assert f"error: {url}: HTTP 404" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_usage_exit_code() -> None:
+    assert run("fetch")[0] == EXIT_USAGE
+    assert run("get", "http://x/", "--jobs", "0")[0] == EXIT_USAGE
+    assert run("fetch", "http://x/", "--kinds", "bogus")[0] == EXIT_USAGE
+
+
+def test_events_as_json_lines(http_server: Any, tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    code, _, _ = run("get", http_server.url("/bytes/100"), "-o", str(tmp_path / "b"), "--events", str(events), "-q")
+    assert code == EXIT_OK
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    assert lines[0]["phase"] == "HANDLE_CREATED" and lines[0]["code"] == 60
+    assert lines[-1]["phase"] == "REQUEST_COMPLETE" and lines[-1]["code"] == 100
+    assert set(lines[0]) >= {"phase", "code", "request_id", "parent_id", "url", "kind", "bytes",
+                             "total", "attempt", "error", "time"}
+    progress = [line for line in lines if line["phase"] == "PROGRESS"]
+    assert progress[-1]["bytes"] == 100 and progress[-1]["total"] == 100
+
+
+def test_plain_progress_lines_when_not_a_terminal(http_server: Any, tmp_path: Path) -> None:
+    code, _, err = run("get", http_server.url("/bytes/10"), "-o", str(tmp_path / "b"))
+    assert code == EXIT_OK
+    assert "ok " + http_server.url("/bytes/10") in err
+
+
+def test_plugins_lists_schemes_and_hooks() -> None:
+    code, out, _ = run("plugins")
+    assert code == EXIT_OK
+    lines = {line.split("\t")[0]: line for line in out.splitlines()}
+    assert "http, https" in lines["http"] and "loader_protocol" in lines["http"]
+    assert "ftp" in lines["ftp"] and "gopher" in lines["gopher"]
+
+
+def test_fetch_saves_page_and_requisites(http_server: Any, tmp_path: Path) -> None:
+    code, _, err = run("fetch", http_server.url("/files/http/index.html"), "-o", str(tmp_path), "-q")
+    assert code == EXIT_OK, err
+    site = tmp_path / f"127.0.0.1_{http_server.port}" / "files" / "http"
+    assert (site / "index.html").is_file()
+    assert (site / "logo.png").read_bytes() == (Path(__file__).parents[1] / "fixtures/http/logo.png").read_bytes()
+    assert (site / "sound.wav").is_file()
+    assert (site / "pixel.gif").is_file()  # found in the linked stylesheet
+    assert not (site / "style.css").exists()  # styles are not a default kind
+    manifest = json.loads((site / "index.html.manifest.json").read_text())
+    assert {Path(r["url"]).name for r in manifest["resources"]} == {"logo.png", "sound.wav", "pixel.gif"}
+
+
+def test_fetch_list_prints_provenance(http_server: Any) -> None:
+    code, out, _ = run("fetch", "--list", http_server.url("/files/http/index.html"))
+    assert code == EXIT_OK
+    rows = [line.split("\t") for line in out.splitlines()]
+    by_name = {Path(url).name: (kind, why) for kind, url, why in rows}
+    assert by_name["logo.png"] == ("image", "img[src]")
+    assert by_name["sound.wav"][0] == "sound"
+
+
+def test_fetch_partial_failure_exit_code(http_server: Any, tmp_path: Path) -> None:
+    code, _, err = run("fetch", http_server.url("/files/http/partial.html"), "-o", str(tmp_path), "-q")
+    assert code == EXIT_PARTIAL
+    assert f"error: {http_server.url('/files/http/not-here.png')}: HTTP 404" in err
+    site = tmp_path / f"127.0.0.1_{http_server.port}" / "files" / "http"
+    assert (site / "logo.png").is_file() and not (site / "not-here.png").exists()
+
+
+def test_fetch_page_failure_exit_code(http_server: Any, tmp_path: Path) -> None:
+    url = http_server.url("/status/500")
+    code, _, err = run("fetch", url, "-o", str(tmp_path), "-q", "--retries", "0")
+    assert code == EXIT_FAILED and f"error: {url}: HTTP 500" in err
