@@ -71,7 +71,7 @@ async def serve(args: argparse.Namespace) -> None:
                 line = await reader.readline()
                 if not line:
                     break
-                while (h := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                while (await reader.readline()) not in (b"\r\n", b"\n", b""):
                     pass
                 path = line.split()[1].decode().split("?")[0] if len(line.split()) > 1 else "/"
                 if path == "/stats":

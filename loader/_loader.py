@@ -162,7 +162,8 @@ class Loader:
     by name (so does ``LOADER_DISABLE_PLUGINS=name,name``).  ``headers`` are
     sent with every HTTP request; ``verify`` turns TLS verification off when
     false; ``max_redirects`` bounds redirect chains.  ``reuse`` lets a URL
-    fetched once complete synchronously the next time.
+    fetched once complete synchronously the next time.  ``http2`` offers
+    HTTP/2 over TLS: ``None`` (default) when the ``h2`` package is installed.
     """
 
     def __init__(
@@ -179,7 +180,7 @@ class Loader:
         disable: Iterable[str] = (),
         entry_points: bool = True,
         reuse: bool = True,
-        http2: bool = False,
+        http2: bool | None = None,
     ) -> None:
         self.limits = limits or Limits()
         self.timeouts = timeouts or Timeouts()

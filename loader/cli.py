@@ -85,7 +85,8 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                    help="extra request header (repeatable)")
     g.add_argument("-A", "--user-agent", metavar="UA", help="User-Agent header")
     g.add_argument("-k", "--insecure", action="store_true", help="do not verify TLS certificates")
-    g.add_argument("--http2", action="store_true", help="offer HTTP/2 (needs the 'h2' package)")
+    g.add_argument("--no-http2", dest="http2", action="store_false", default=None,
+                   help="never offer HTTP/2 (offered over TLS when the 'h2' package is installed)")
     g.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
                    help="do not load this plugin (repeatable; also LOADER_DISABLE_PLUGINS)")
     o = parser.add_argument_group("output options")

@@ -102,9 +102,8 @@ def _start_ftp(servers: DemoServers, root: Path) -> None:
 
     from pyftpdlib.authorizers import DummyAuthorizer
     from pyftpdlib.handlers import FTPHandler
-    from pyftpdlib.servers import ThreadedFTPServer
-
     from pyftpdlib.log import config_logging
+    from pyftpdlib.servers import ThreadedFTPServer
 
     config_logging(level=logging.WARNING)  # its per-session INFO lines would drown the progress
     authorizer = DummyAuthorizer()

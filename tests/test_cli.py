@@ -103,3 +103,27 @@ def test_fetch_page_failure_exit_code(http_server: Any, tmp_path: Path) -> None:
     url = http_server.url("/status/500")
     code, _, err = run("fetch", url, "-o", str(tmp_path), "-q", "--retries", "0")
     assert code == EXIT_FAILED and f"error: {url}: HTTP 500" in err
+
+
+def test_ctrl_c_stops_cleanly_without_partial_files(http_server: Any, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    target = tmp_path / "big.bin"
+    url = http_server.url("/bytes/5000000?chunk=5000&delay=0.01")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loader", "get", url, "-o", str(target), "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 20
+    while not any(".part-" in p.name for p in tmp_path.iterdir()):
+        assert time.monotonic() < deadline and proc.poll() is None, "the download never started"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert list(tmp_path.iterdir()) == []

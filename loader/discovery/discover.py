@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ._types import DEFAULT_KINDS, KINDS, Document, Found
 from .css import find_css_urls
@@ -25,7 +26,9 @@ __all__ = ["Discovery", "Extractor", "discover", "document_type", "parse_documen
 Extractor = Callable[[Document], "Iterable[Found] | None"]
 
 _CSS_TYPES = frozenset({"text/css"})
-_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "image/svg+xml", "application/xml", "text/xml"})
+_HTML_TYPES = frozenset(
+    {"text/html", "application/xhtml+xml", "image/svg+xml", "application/xml", "text/xml"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +86,13 @@ def parse_document(content: bytes, url: str, content_type: str | None = None) ->
     if document_type(url, content_type) == "css":
         text, codec = decode_css(content, content_type)
         return Document(
-            url=url, type="css", content=content, base_url=url, content_type=content_type,
-            tree=None, extra={"text": text, "encoding": codec},
+            url=url,
+            type="css",
+            content=content,
+            base_url=url,
+            content_type=content_type,
+            tree=None,
+            extra={"text": text, "encoding": codec},
         )
     text, codec = decode_html(content, content_type)
     tree = parse_html(text)
@@ -96,8 +104,13 @@ def parse_document(content: bytes, url: str, content_type: str | None = None) ->
         if resolved is not None and not resolved.lower().startswith("data:"):
             base_url = resolved
     return Document(
-        url=url, type="html", content=content, base_url=base_url, content_type=content_type,
-        tree=tree, extra={"text": text, "encoding": codec},
+        url=url,
+        type="html",
+        content=content,
+        base_url=base_url,
+        content_type=content_type,
+        tree=tree,
+        extra={"text": text, "encoding": codec},
     )
 
 
@@ -109,7 +122,7 @@ class _Collector:
     def __init__(self, cap: int | None) -> None:
         self.cap = cap
         # url -> [kind, element, attribute, source, also (list or None)]
-        self.entries: dict[str, list] = {}
+        self.entries: dict[str, list[Any]] = {}
         # Hashes, not strings, of the URLs left out: a million-image page
         # should not keep a million URLs alive just to count them.
         self.overflow: set[int] = set()
@@ -156,7 +169,9 @@ def _slot_refs(slot: Slot) -> Iterator[_Ref]:
         yield from _css_refs(slot.value, slot.element, slot.attribute or None)
     elif syntax == "css-or-url":
         if "url(" in slot.value.lower():
-            for url, _kind, element, attribute in _css_refs(slot.value, slot.element, slot.attribute):
+            for url, _kind, element, attribute in _css_refs(
+                slot.value, slot.element, slot.attribute
+            ):
                 yield url, slot.kind, element, attribute
         else:
             yield slot.value, slot.kind, slot.element, slot.attribute

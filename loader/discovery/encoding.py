@@ -20,9 +20,23 @@ __all__ = ["charset_from_content_type", "decode_css", "decode_html", "lookup_enc
 _WHATWG_ALIASES = {
     **dict.fromkeys(
         (
-            "ansi_x3.4-1968", "ascii", "cp1252", "cp819", "csisolatin1", "ibm819",
-            "iso-8859-1", "iso-ir-100", "iso8859-1", "iso88591", "iso_8859-1",
-            "iso_8859-1:1987", "l1", "latin1", "us-ascii", "windows-1252", "x-cp1252",
+            "ansi_x3.4-1968",
+            "ascii",
+            "cp1252",
+            "cp819",
+            "csisolatin1",
+            "ibm819",
+            "iso-8859-1",
+            "iso-ir-100",
+            "iso8859-1",
+            "iso88591",
+            "iso_8859-1",
+            "iso_8859-1:1987",
+            "l1",
+            "latin1",
+            "us-ascii",
+            "windows-1252",
+            "x-cp1252",
         ),
         "cp1252",
     ),
@@ -32,19 +46,47 @@ _WHATWG_ALIASES = {
     ),
     **dict.fromkeys(("iso-8859-11", "iso8859-11", "tis-620", "windows-874", "dos-874"), "cp874"),
     **dict.fromkeys(
-        ("gb2312", "gbk", "x-gbk", "chinese", "csgb2312", "csiso58gb231280", "gb_2312",
-         "gb_2312-80", "iso-ir-58", "gb18030"),
+        (
+            "gb2312",
+            "gbk",
+            "x-gbk",
+            "chinese",
+            "csgb2312",
+            "csiso58gb231280",
+            "gb_2312",
+            "gb_2312-80",
+            "iso-ir-58",
+            "gb18030",
+        ),
         "gb18030",
     ),
     **dict.fromkeys(("big5", "big5-hkscs", "cn-big5", "csbig5", "x-x-big5"), "big5hkscs"),
     **dict.fromkeys(
-        ("shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "ms932", "windows-31j",
-         "csshiftjis"),
+        (
+            "shift_jis",
+            "shift-jis",
+            "sjis",
+            "x-sjis",
+            "ms_kanji",
+            "ms932",
+            "windows-31j",
+            "csshiftjis",
+        ),
         "cp932",
     ),
     **dict.fromkeys(
-        ("euc-kr", "ks_c_5601-1987", "ks_c_5601-1989", "ksc5601", "ksc_5601", "korean",
-         "windows-949", "cseuckr", "csksc56011987", "iso-ir-149"),
+        (
+            "euc-kr",
+            "ks_c_5601-1987",
+            "ks_c_5601-1989",
+            "ksc5601",
+            "ksc_5601",
+            "korean",
+            "windows-949",
+            "cseuckr",
+            "csksc56011987",
+            "iso-ir-149",
+        ),
         "cp949",
     ),
     **dict.fromkeys(("utf-16", "utf-16le", "unicode", "ucs-2", "unicodefeff"), "utf-16-le"),
@@ -56,12 +98,38 @@ _WHATWG_ALIASES = {
 # Python codec names of the WHATWG Encoding Standard's encodings.
 _ALLOWED_CODECS = frozenset(
     {
-        "utf-8", "utf-16-le", "utf-16-be", "cp866", "koi8-r", "koi8-u", "mac-roman",
-        "mac-cyrillic", "gb18030", "big5hkscs", "euc_jp", "iso2022_jp", "cp932", "cp949",
+        "utf-8",
+        "utf-16-le",
+        "utf-16-be",
+        "cp866",
+        "koi8-r",
+        "koi8-u",
+        "mac-roman",
+        "mac-cyrillic",
+        "gb18030",
+        "big5hkscs",
+        "euc_jp",
+        "iso2022_jp",
+        "cp932",
+        "cp949",
         *(f"iso8859-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 10, 13, 14, 15, 16)),
         *(f"cp{n}" for n in (874, 1250, 1251, 1252, 1253, 1254, 1255, 1256, 1257, 1258)),
     }
 )
+
+_CODEC_REMAP = {
+    "ascii": "cp1252",
+    "latin-1": "cp1252",
+    "iso8859-1": "cp1252",
+    "iso8859-9": "cp1254",
+    "iso8859-11": "cp874",
+    "gbk": "gb18030",
+    "gb2312": "gb18030",
+    "big5": "big5hkscs",
+    "shift_jis": "cp932",
+    "euc_kr": "cp949",
+    "utf-16": "utf-16-le",
+}
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
@@ -86,6 +154,8 @@ def lookup_encoding(label: str | None) -> str | None:
         codec = codecs.lookup(name).name
     except (LookupError, ValueError):
         return None
+    # Python spellings of labels the standard maps elsewhere ("latin-1", "ascii" ...).
+    codec = _CODEC_REMAP.get(codec, codec)
     return codec if codec in _ALLOWED_CODECS else None
 
 

@@ -185,7 +185,9 @@ _IMAGE_EXT = frozenset(
     "png jpg jpeg jpe jfif pjpeg pjp gif webp avif svg svgz bmp ico cur tif tiff jxl apng "
     "heic heif".split()
 )
-_SOUND_EXT = frozenset("mp3 wav ogg oga opus m4a aac flac mid midi wma aif aiff au snd weba ra".split())
+_SOUND_EXT = frozenset(
+    "mp3 wav ogg oga opus m4a aac flac mid midi wma aif aiff au snd weba ra".split()
+)
 _VIDEO_EXT = frozenset("mp4 m4v webm ogv mov avi mkv wmv flv mpg mpeg 3gp m3u8 mpd".split())
 _TYPE_PREFIXES = (("image/", "image"), ("audio/", "sound"), ("video/", "video"))
 _EXT = re.compile(r"\.([A-Za-z0-9]{1,5})(?:[?#]|$)")
@@ -250,28 +252,55 @@ class Slot(NamedTuple):
 
 
 _IMG_LAZY_URL = (
-    "data-src", "data-lazy-src", "data-original", "data-lazy", "data-original-src",
-    "data-echo", "data-hi-res-src", "data-fallback-src",
+    "data-src",
+    "data-lazy-src",
+    "data-original",
+    "data-lazy",
+    "data-original-src",
+    "data-echo",
+    "data-hi-res-src",
+    "data-fallback-src",
 )
 _IMG_LAZY_SRCSET = ("data-srcset", "data-lazy-srcset", "data-original-srcset", "data-original-set")
 _BG_LAZY = (
-    "data-bg", "data-background", "data-background-image", "data-bg-src", "data-bg-image",
+    "data-bg",
+    "data-background",
+    "data-background-image",
+    "data-bg-src",
+    "data-bg-image",
     "data-bg-url",
 )
 # data-src on other elements is an image only if it looks like one.
 _GENERIC_LAZY = ("data-src", "data-original", "data-lazy-src")
 
 _ICON_RELS = frozenset(
-    {"icon", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon", "fluid-icon",
-     "apple-touch-startup-image"}
+    {
+        "icon",
+        "apple-touch-icon",
+        "apple-touch-icon-precomposed",
+        "mask-icon",
+        "fluid-icon",
+        "apple-touch-startup-image",
+    }
 )
 _PRELOAD_AS = {
-    "image": "image", "audio": "sound", "video": "video", "style": "style",
-    "script": "script", "font": "font",
+    "image": "image",
+    "audio": "sound",
+    "video": "video",
+    "style": "style",
+    "script": "script",
+    "font": "font",
 }
 _META_IMAGE_NAMES = frozenset(
-    {"og:image", "og:image:url", "og:image:secure_url", "twitter:image", "twitter:image:src",
-     "msapplication-tileimage", "thumbnail"}
+    {
+        "og:image",
+        "og:image:url",
+        "og:image:secure_url",
+        "twitter:image",
+        "twitter:image:src",
+        "msapplication-tileimage",
+        "thumbnail",
+    }
 )
 _HREFS = ("href", "xlink:href")
 
@@ -280,8 +309,13 @@ _Handler = Callable[[Any, str, dict[str, Any], list[Slot]], None]
 
 
 def _url_slots(
-    node: Any, tag: str, attrs: dict[str, Any], names: tuple[str, ...], kind: str,
-    out: list[Slot], syntax: str = "url",
+    node: Any,
+    tag: str,
+    attrs: dict[str, Any],
+    names: tuple[str, ...],
+    kind: str,
+    out: list[Slot],
+    syntax: str = "url",
 ) -> None:
     for name in names:
         value = attrs.get(name)
@@ -331,6 +365,7 @@ def _link(node: Any, tag: str, attrs: dict[str, Any], out: list[Slot]) -> None:
         if href:
             out.append(Slot(node, tag, "href", "image", "url", href))
     elif rels & {"preload", "prefetch", "modulepreload"}:
+        kind: str | None
         if "modulepreload" in rels:
             kind = "script"
         else:
@@ -354,7 +389,9 @@ def _embedded(attribute: str) -> _Handler:
     def handler(node: Any, tag: str, attrs: dict[str, Any], out: list[Slot]) -> None:
         value = attrs.get(attribute)
         if value:
-            out.append(Slot(node, tag, attribute, embedded_kind(attrs.get("type"), value), "url", value))
+            out.append(
+                Slot(node, tag, attribute, embedded_kind(attrs.get("type"), value), "url", value)
+            )
 
     return handler
 
@@ -393,12 +430,16 @@ _HANDLERS: dict[str, _Handler] = {
     "style": _style,
     "embed": _embedded("src"),
     "object": _embedded("data"),
-    "video": _simple(("src", "video"), ("poster", "image"), ("data-src", "video"), ("data-poster", "image")),
+    "video": _simple(
+        ("src", "video"), ("poster", "image"), ("data-src", "video"), ("data-poster", "image")
+    ),
     "audio": _simple(("src", "sound"), ("data-src", "sound")),
     "bgsound": _simple(("src", "sound")),
     "iframe": _simple(("src", "frame"), ("data-src", "frame")),
     "frame": _simple(("src", "frame")),
-    "script": _simple(("src", "script"), ("data-src", "script"), ("href", "script"), ("xlink:href", "script")),
+    "script": _simple(
+        ("src", "script"), ("data-src", "script"), ("href", "script"), ("xlink:href", "script")
+    ),
     "image": _SVG_IMAGE,
     "feImage": _SVG_IMAGE,
     "feimage": _SVG_IMAGE,
@@ -449,7 +490,13 @@ def iter_slots(tree: LexborHTMLParser) -> Iterator[Slot]:
                 yield from out
                 out.clear()
             continue
-        tag = node.tag
+        tag: str = node.tag or ""
+        if tag == "img" and len(attrs) == 1 and "src" in attrs:
+            # The bulk of big pages: <img src> alone.
+            value = attrs["src"]
+            if value:
+                yield Slot(node, tag, "src", "image", "url", value)
+            continue
         if tag == "param" and NESTED_ATTRIBUTE in attrs:
             tag = attrs[NESTED_ATTRIBUTE] or "param"
         handler = handlers.get(tag)

@@ -125,7 +125,7 @@ class HttpHandler(ProtocolHandler):
             limits = self._loader.limits
             self._client = httpx.AsyncClient(
                 verify=self._loader.verify,
-                http2=bool(self._loader.http2) and _h2_available(),
+                http2=self._loader.http2 is not False and _h2_available(),
                 follow_redirects=False,
                 trust_env=True,
                 timeout=httpx.Timeout(connect=t.connect, read=t.idle, write=t.idle, pool=None),

@@ -1,0 +1,112 @@
+"""The HTTP plugin: decoding, streaming, resume, and peers that misbehave (scripted raw sockets)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.raw_server import recv_until, send_lines
+
+from loader import Loader, NetworkError, Phase, ProtocolError, Retries
+
+pytestmark = pytest.mark.anyio
+
+GZIP_TEXT = b"The quick brown fox jumps over the lazy dog.\n" * 64
+
+
+async def test_compressed_bodies_are_decoded(http_server: Any) -> None:
+    async with Loader() as loader:
+        result = await loader.fetch(http_server.url("/gzip"))
+    assert result.ok and result.content == GZIP_TEXT and result.size == len(GZIP_TEXT)
+
+
+async def test_chunked_bodies_stream_to_the_caller(http_server: Any) -> None:
+    chunks: list[bytes] = []
+
+    async def write(chunk: bytes) -> None:
+        chunks.append(chunk)
+
+    async with Loader() as loader:
+        result = await loader.fetch(http_server.url("/chunked/300000"), to=write)
+    body = b"".join(chunks)
+    assert result.ok and result.content is None and len(body) == 300000 == result.size
+    assert body == bytes(i % 251 for i in range(300000))
+    assert len(chunks) > 1
+
+
+async def test_resume_with_a_range_request(raw_server: Any, tmp_path: Path) -> None:
+    full = b"0123456789" * 100
+    seen: list[bytes] = []
+
+    def ranged(conn: socket.socket) -> None:
+        head = recv_until(conn, b"\r\n\r\n").lower()
+        seen.append(head)
+        start = int(head.split(b"range: bytes=")[1].split(b"-")[0]) if b"range: bytes=" in head else 0
+        body = full[start:]
+        send_lines(conn, [
+            "HTTP/1.1 206 Partial Content" if start else "HTTP/1.1 200 OK",
+            f"Content-Range: bytes {start}-{len(full) - 1}/{len(full)}",
+            f"Content-Length: {len(body)}", ""
+        ])
+        conn.sendall(body)
+
+    server = raw_server(ranged)
+    target = tmp_path / "file.bin"
+    target.write_bytes(full[:400])
+    async with Loader() as loader:
+        result = await loader.fetch(server.url("http", "/file.bin"), to=target, resume=True)
+    assert result.ok and target.read_bytes() == full
+    assert b"range: bytes=400-" in seen[0].lower()
+
+
+async def test_server_ignoring_range_restarts_from_zero(raw_server: Any, tmp_path: Path) -> None:
+    def whole(conn: socket.socket) -> None:
+        recv_until(conn, b"\r\n\r\n")
+        send_lines(conn, ["HTTP/1.1 200 OK", "Content-Length: 5", ""])
+        conn.sendall(b"fresh")
+
+    server = raw_server(whole)
+    target = tmp_path / "f"
+    target.write_bytes(b"stale-partial")
+    async with Loader() as loader:
+        result = await loader.fetch(server.url("http", "/f"), to=target, resume=True)
+    assert result.ok and target.read_bytes() == b"fresh"
+
+
+async def test_garbage_reply_is_a_clear_error(raw_server: Any) -> None:
+    def garbage(conn: socket.socket) -> None:
+        recv_until(conn, b"\r\n\r\n")
+        conn.sendall(b"SSH-2.0-OpenSSH_9.0\r\n\x00\x01\x02 not http at all\r\n\r\n")
+
+    server = raw_server(garbage)
+    url = server.url("http", "/x")
+    async with Loader(retries=Retries(attempts=1)) as loader:
+        result = await loader.fetch(url)
+    assert isinstance(result.error, NetworkError | ProtocolError)
+    assert str(result.error).startswith(url)
+
+
+async def test_truncated_body_is_retried_and_reported(raw_server: Any, tmp_path: Path) -> None:
+    def short(conn: socket.socket) -> None:
+        recv_until(conn, b"\r\n\r\n")
+        send_lines(conn, ["HTTP/1.1 200 OK", "Content-Length: 100", ""])
+        conn.sendall(b"only a few bytes")
+
+    server = raw_server(short)
+    events: list[Any] = []
+    async with Loader(retries=Retries(attempts=2, backoff=0.01)) as loader:
+        result = await loader.fetch(server.url("http", "/x"), to=tmp_path / "x", callback=events.append)
+    assert isinstance(result.error, NetworkError) and result.attempts == 2
+    assert [e.phase for e in events].count(Phase.RETRY) == 1
+    assert list(tmp_path.iterdir()) == []
+    assert server.connections == 2
+
+
+async def test_connection_is_reused_across_requests(http_server: Any) -> None:
+    http_server.reset()
+    async with Loader() as loader:
+        for n in range(5):
+            assert (await loader.fetch(http_server.url(f"/bytes/{n + 1}"))).ok
+    assert http_server.connections == 1
