@@ -1,1 +1,90 @@
-"""The built-in ftp protocol plugin for loader."""
+"""The built-in FTP protocol plugin for loader (RFC 959, URLs per RFC 1738).
+
+Registered through the ``loader`` entry-point group exactly as a third-party
+plugin is (``ftp = "loader_ftp"``).  It provides:
+
+* a protocol handler for ``ftp://`` and ``ftps://`` (explicit FTPS: ``AUTH
+  TLS``, ``PBSZ 0``, ``PROT P``, certificate verified unless the loader's
+  ``verify`` is false), natively on anyio streams (asyncio and trio):
+  passive mode (``EPSV``, then ``PASV`` whose address is never trusted),
+  binary transfers, ``SIZE``, ``REST`` resume, listings (``MLSD``, else
+  ``LIST`` in Unix or DOS style, else ``NLST``), pooled control connections,
+  and a ``CTL_RESPONSE_RECEIVED`` event for every control reply;
+* directories as pages: a listing is an ``ftp-listing`` document (JSON Lines,
+  one entry per line) whose images and sounds are requisites;
+* ``loader ftp ls|mkdir|rmdir|rm|mv|put|get|pwd``;
+* a library API, :class:`FtpSession`: WinINet's FTP functions (create and
+  remove directory, delete, rename, find files, get / put / open file, get and
+  set the current directory), each an operation reporting events with the
+  caller's context;
+* the I/O-free pieces it is built from: :class:`ReplyParser`,
+  :func:`build_command`, :class:`FtpURL`, the listing parsers.
+"""
+
+from ._commands import (
+    build_command,
+    check_argument,
+    parse_epsv,
+    parse_features,
+    parse_pasv,
+    parse_pwd,
+    parse_size,
+    show_command,
+)
+from ._extract import directory_base, extract_listing
+from ._handler import FtpHandler, content_type_for
+from ._listing import (
+    LISTING_CONTENT_TYPE,
+    Entry,
+    dump_listing,
+    kind_for_name,
+    load_listing,
+    parse_list,
+    parse_list_line,
+    parse_mlsd,
+    parse_nlst,
+)
+from ._plugin import SCHEMES, loader_add_commands, loader_extract, loader_protocol, loader_schemes
+from ._reply import Reply, ReplyParser
+from ._session import FtpFile, FtpSession, Source
+from ._text import CRLFDecoder
+from ._url import ANONYMOUS, FtpURL, netrc_login, path_to_url
+
+__all__ = [
+    "ANONYMOUS",
+    "LISTING_CONTENT_TYPE",
+    "SCHEMES",
+    "CRLFDecoder",
+    "Entry",
+    "FtpFile",
+    "FtpHandler",
+    "FtpSession",
+    "FtpURL",
+    "Reply",
+    "ReplyParser",
+    "Source",
+    "build_command",
+    "check_argument",
+    "content_type_for",
+    "directory_base",
+    "dump_listing",
+    "extract_listing",
+    "kind_for_name",
+    "load_listing",
+    "netrc_login",
+    "parse_epsv",
+    "parse_features",
+    "parse_list",
+    "parse_list_line",
+    "parse_mlsd",
+    "parse_nlst",
+    "parse_pasv",
+    "parse_pwd",
+    "parse_size",
+    "path_to_url",
+    "show_command",
+]
+
+# The hook implementations must be attributes of this module for pluggy to
+# find them; they are not part of the library API.
+_HOOKS = (loader_add_commands, loader_extract, loader_protocol, loader_schemes)

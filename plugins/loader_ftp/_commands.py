@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from loader._errors import InvalidURL, ProtocolError
+from loader import InvalidURL, ProtocolError
 
 from ._reply import Reply
 

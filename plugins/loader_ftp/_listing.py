@@ -158,7 +158,7 @@ def parse_list_line(line: str) -> Entry | None:
             modified=f"{match.group('date')} {match.group('time').replace(' ', '')}",
         )
     name = line.strip()
-    if " " in name or name in (".", ".."):
+    if not name or " " in name or name in (".", ".."):
         return None
     return Entry(name=posixpath.basename(name.rstrip("/")) or name)
 
@@ -205,7 +205,9 @@ def load_listing(body: bytes) -> list[Entry]:
                     name=data["name"],
                     type=data.get("type") if isinstance(data.get("type"), str) else None,
                     size=size if isinstance(size, int) else None,
-                    modified=data.get("modified") if isinstance(data.get("modified"), str) else None,
+                    modified=data.get("modified")
+                    if isinstance(data.get("modified"), str)
+                    else None,
                     target=data.get("target") if isinstance(data.get("target"), str) else None,
                 )
             )

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from loader._errors import ProtocolError
+from loader import ProtocolError
 
 __all__ = ["Reply", "ReplyParser", "decode_text"]
 

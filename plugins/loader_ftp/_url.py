@@ -24,9 +24,9 @@ import netrc
 import os
 import re
 from dataclasses import dataclass
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from loader._errors import InvalidURL
+from loader import InvalidURL
 
 from ._commands import check_argument
 
@@ -130,6 +130,11 @@ class FtpURL:
             netloc = f"{quote(self.user, safe='')}@{netloc}"
         return f"{self.scheme}://{netloc}"
 
+    @property
+    def login_url(self) -> str:
+        """The URL of the login directory, credentials included (for a session; never show it)."""
+        return urlunsplit((self.scheme, urlsplit(self.url).netloc, "/", "", ""))
+
     def url_for(self, path: str, *, directory: bool = False) -> str:
         """The (password-free) URL of ``path`` on this server, relative to the login directory
         unless it starts with ``/``."""
@@ -166,7 +171,9 @@ def _redact_raw(url: str) -> str:
     return f"{scheme}://{user}@{hostport}{tail}" if user else f"{scheme}://{hostport}{tail}"
 
 
-def netrc_login(host: str, user: str | None, netrc_file: str | os.PathLike[str] | None = None) -> tuple[str, str] | None:
+def netrc_login(
+    host: str, user: str | None, netrc_file: str | os.PathLike[str] | None = None
+) -> tuple[str, str] | None:
     """The ``(login, password)`` ``~/.netrc`` has for ``host`` (and ``user``, if given).
 
     ``netrc_file`` defaults to ``$NETRC`` or ``~/.netrc``.  A missing or
