@@ -34,6 +34,7 @@ from ._models import Limits, Origin, Request, Result, Retries, Timeouts
 from ._net import resolve_host
 from ._protocol import Channel, ProtocolHandler, Response
 from ._sync import SyncLoader
+from ._urls import redact_url
 from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
@@ -76,5 +77,6 @@ __all__ = [
     "TransportError",
     "UnsupportedScheme",
     "hookimpl",
+    "redact_url",
     "resolve_host",
 ]

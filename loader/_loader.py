@@ -22,6 +22,7 @@ import dataclasses
 import itertools
 import logging
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -49,6 +50,7 @@ from ._events import Event, Phase
 from ._models import Limits, Origin, Request, Result, Retries, Timeouts
 from ._plugins import call_each, make_plugin_manager
 from ._protocol import ProtocolHandler
+from ._urls import redact_url
 
 if TYPE_CHECKING:
     from ._page import PageResult
@@ -91,7 +93,10 @@ class _Transfer:
     ) -> None:
         self._loader = loader
         self.call = call
-        self.url = url
+        #: The URL as requested (may carry credentials: only the handler sees it).
+        self.request_url = url
+        #: The URL as reported in events, results and errors (password redacted).
+        self.url = redact_url(url)
         self.request_id = next(loader._ids)
         self.parent_id = parent_id
         self.kind = kind
@@ -130,15 +135,15 @@ class _Transfer:
     async def redirect(self, new_url: str) -> None:
         """Report a redirect and check the target against policy hooks (the Channel API)."""
         self.redirects += 1
-        await self.emit(Phase.REDIRECT, new_url=new_url)
+        await self.emit(Phase.REDIRECT, new_url=redact_url(new_url))
         self._loader._check_allowed(new_url, "redirect")
-        self.final_url = new_url
+        self.final_url = redact_url(new_url)
 
     def result(self, ok: bool, **fields: Any) -> Result:
         return Result(
             request_id=self.request_id,
             url=self.url,
-            final_url=fields.pop("final_url", self.final_url),
+            final_url=redact_url(fields.pop("final_url", self.final_url)),
             ok=ok,
             attempts=self.attempt,
             elapsed=time.monotonic() - self.t0,
@@ -160,8 +165,8 @@ class Loader:
     ``plugins`` adds plugin objects (or ``(name, plugin)`` pairs) to those
     found through the ``loader`` entry-point group; ``disable`` blocks plugins
     by name (so does ``LOADER_DISABLE_PLUGINS=name,name``).  ``headers`` are
-    sent with every HTTP request; ``verify`` turns TLS verification off when
-    false; ``max_redirects`` bounds redirect chains.  ``reuse`` lets a URL
+    sent with every HTTP request; ``verify`` is ``True`` (system trust store), ``False``
+    (no verification: ``--insecure``), a CA bundle path or an ``ssl.SSLContext``; ``max_redirects`` bounds redirect chains.  ``reuse`` lets a URL
     fetched once complete synchronously the next time.  ``http2`` offers
     HTTP/2 over TLS: ``None`` (default) when the ``h2`` package is installed.
     """
@@ -174,7 +179,7 @@ class Loader:
         retries: Retries | None = None,
         headers: Mapping[str, str] | None = None,
         user_agent: str | None = None,
-        verify: bool = True,
+        verify: bool | str | ssl.SSLContext = True,
         max_redirects: int = 10,
         plugins: Iterable[Any] = (),
         disable: Iterable[str] = (),
@@ -269,19 +274,20 @@ class Loader:
         for name, verdict in call_each(self.pm, "loader_allow", url, url=url, purpose=purpose):
             if verdict is False or isinstance(verdict, str):
                 reason = verdict if isinstance(verdict, str) else "denied"
-                raise PolicyDenied(f"plugin {name!r} refused it: {reason}", url=url)
+                raise PolicyDenied(f"plugin {name!r} refused it: {reason}", url=redact_url(url))
 
     def _prepare(self, request: Request) -> Request:
         if self.headers:
             merged = {**self.headers, **request.headers}
             request = dataclasses.replace(request, headers=merged)
-        for _name, changed in call_each(self.pm, "loader_prepare_request", request.url, request=request):
+        for _name, changed in call_each(self.pm, "loader_prepare_request", redact_url(request.url), request=request):
             if changed is not None:
                 request = changed
         return request
 
     def _host_limiter(self, url: str) -> anyio.CapacityLimiter:
-        key = urlsplit(url).netloc.lower()
+        parts = urlsplit(url)
+        key = f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or ''}"
         limiter = self._host_limiters.get(key)
         if limiter is None:
             limiter = self._host_limiters[key] = anyio.CapacityLimiter(self.limits.per_host)
@@ -474,7 +480,7 @@ class Loader:
     ) -> Result:
         transfer = _Transfer(self, call, url, parent_id=parent_id, kind=kind, purpose=purpose)
         try:
-            sink = self._make_sink(url, to, resume=resume, exists=exists, root=root)
+            sink = self._make_sink(transfer.url, to, resume=resume, exists=exists, root=root)
         except Exception:
             transfer.control.done()
             raise
@@ -526,15 +532,15 @@ class Loader:
         return t.result(False, error=error, status=status)
 
     async def _attempts(self, t: _Transfer, sink: Sink, headers: Mapping[str, str] | None) -> Result:
-        url = t.url
+        url = t.request_url
         try:
             scheme = urlsplit(url).scheme
         except ValueError as exc:
-            raise InvalidURL(f"cannot parse URL: {exc}", url=url) from exc
+            raise InvalidURL(f"cannot parse URL: {exc}", url=t.url) from exc
         if not scheme:
-            raise InvalidURL("not an absolute URL (no scheme)", url=url)
+            raise InvalidURL("not an absolute URL (no scheme)", url=t.url)
         self._check_allowed(url, t.purpose)
-        plugin, handler = self._handler_entry(scheme, url)
+        plugin, handler = self._handler_entry(scheme, t.url)
         request = Request(url=url, headers=dict(headers or {}), kind=t.kind)
         retries = self.retries
         while True:
@@ -547,7 +553,7 @@ class Loader:
                 await t.emit(Phase.RETRY, error=exc, message=f"retrying in {delay:.2f}s")
                 await anyio.sleep(delay)
                 t.attempt += 1
-                t.final_url = url
+                t.final_url = t.url
 
     @staticmethod
     def _retry_delay(exc: LoaderError, attempt: int, retries: Retries) -> float | None:
@@ -597,12 +603,12 @@ class Loader:
             document=response.document,
         )
         await t.emit(Phase.REQUEST_COMPLETE, bytes_done=done, bytes_total=done, status=response.status)
-        self._remember(result)
+        self._remember(t.request_url, result)
         return result
 
     # -- completing at once ------------------------------------------------------
 
-    def _remember(self, result: Result) -> None:
+    def _remember(self, url: str, result: Result) -> None:
         if not self.reuse:
             return
         content = result.content
@@ -613,20 +619,20 @@ class Loader:
             if result.path is None:
                 return
         self._cache_bytes += len(result.content or b"")
-        self._cache[result.url] = result
+        self._cache[url] = result
 
     def _at_once(self, t: _Transfer, sink: Sink) -> tuple[bytes | Path, Result | None, Origin] | None:
         """What a request can complete from without the network, if anything."""
-        if t.url.startswith("data:"):
+        if t.request_url.startswith("data:"):
             try:
-                body, content_type = decode_data_url(t.url)
+                body, content_type = decode_data_url(t.request_url)
             except LoaderError:
                 return None  # fails through the normal path with a clear error
             fake = Result(request_id=0, url=t.url, final_url=t.url, ok=True, content_type=content_type)
             return body, fake, Origin.DATA
         if isinstance(sink, FileSink) and sink.should_skip():
             return sink.path, None, Origin.CACHE
-        cached = self._cache.get(t.url) if self.reuse else None
+        cached = self._cache.get(t.request_url) if self.reuse else None
         if cached is None:
             return None
         if cached.content is not None:

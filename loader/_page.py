@@ -36,6 +36,7 @@ from ._errors import LoaderError, PluginError
 from ._models import Result
 from ._plugins import call_each
 from ._saving import ExistsPolicy, FileSink, PathAllocator
+from ._urls import redact_url
 from .discovery import DEFAULT_KINDS, Document, Found
 
 if TYPE_CHECKING:
@@ -287,7 +288,7 @@ class _PageRun:
         sink.commit()
 
     async def write_manifest(self, page: Result, page_path: Path) -> Path:
-        by_url = {f.url: f for f in self.found}
+        by_url = {redact_url(f.url): f for f in self.found}
 
         def entry(result: Result) -> dict[str, Any]:
             item = by_url.get(result.url)

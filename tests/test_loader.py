@@ -506,3 +506,17 @@ def test_sync_facade(http_server: Any) -> None:
         many = loader.fetch_all([http_server.url("/bytes/1"), http_server.url("/status/500")])
     assert result.ok and result.content == pattern_bytes(12)
     assert [r.ok for r in many] == [True, False]
+
+
+async def test_passwords_never_appear_in_events_results_or_errors(http_server: Any) -> None:
+    rec = Recorder()
+    secret_url = http_server.url("/status/404").replace("://", "://user:s3cret@")
+    async with Loader() as loader:
+        result = await loader.fetch(secret_url, callback=rec)
+    assert result.status == 404
+    shown = [result.url, result.final_url, str(result.error)] + [e.url for e in rec.events]
+    shown += [str(e.error) for e in rec.events if e.error]
+    assert all("s3cret" not in text for text in shown)
+    assert result.url == http_server.url("/status/404").replace("://", "://user:***@")
+    headers = next(h for m, p, h in http_server.requests if p == "/status/404" and "authorization" in h)
+    assert headers["authorization"].startswith("Basic ")  # the credentials were still used

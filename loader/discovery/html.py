@@ -8,22 +8,20 @@ rewriting writes them, so both always agree on what a URL is.
 
 Kinds of the constructs (the ``kind`` of the resulting ``Found``):
 
-=====================================================  =====================
-``img`` ``src``/``srcset``/``lowsrc``, ``picture >      ``image``
-source``, ``input type=image``, ``video poster``,
-SVG ``image``/``feImage``/``use``, ``background``
-attributes, icon ``link``\\ s, CSS ``url()``
-``audio`` and its ``source``\\ s, ``bgsound``            ``sound``
-``video`` and its ``source``\\ s                          ``video``
-``link rel=stylesheet``, CSS ``@import``                 ``style`` (stylesheets)
-``script src`` (and SVG ``script href``)                 ``script``
-``iframe``/``frame`` ``src``                             ``frame``
-``@font-face`` ``src``                                   ``font``
-``meta`` ``og:image``/``twitter:image``/                 ``meta``
-``itemprop=image``, ``link rel=image_src``
-``embed src``, ``object data``                           from ``type``, else the
-                                                         extension, else ``frame``
-=====================================================  =====================
+* ``image``: ``img`` ``src``/``srcset``/``lowsrc``; ``picture > source``;
+  ``input type=image``; ``video poster``; SVG ``image``/``feImage``/``use``;
+  ``background`` attributes; icon ``link`` elements; CSS ``url()``/``image-set()``.
+* ``sound``: ``audio`` and its ``source`` children; ``bgsound``.
+* ``video``: ``video`` and its ``source`` children.
+* ``style`` (a stylesheet): ``link rel=stylesheet``; CSS ``@import``.
+* ``script``: ``script src`` (SVG ``script href``).
+* ``frame``: ``iframe``/``frame`` ``src``.
+* ``font``: ``url()`` in ``@font-face``.
+* ``meta``: ``meta`` ``og:image``/``twitter:image``/``itemprop=image``;
+  ``link rel=image_src``.
+* ``embed src`` and ``object data``: from ``type`` (``image/*``, ``audio/*``,
+  ``video/*``), else the file extension, else ``frame`` (HTML, PDF, Flash,
+  unknown: content for a nested browsing context or a plugin).
 
 ``link rel=preload|prefetch`` take their kind from ``as`` (``image``,
 ``audio`` → sound, ``video``, ``style`` → a stylesheet, ``script``, ``font``).
@@ -58,6 +56,7 @@ __all__ = [
     "Slot",
     "base_href",
     "embedded_kind",
+    "extension_kind",
     "iter_slots",
     "limit_nesting",
     "parse_html",

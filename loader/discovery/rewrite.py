@@ -19,6 +19,7 @@ The HTML is serialised from the lexbor tree and encoded as UTF-8, with the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 from ._types import Document
@@ -32,6 +33,7 @@ __all__ = ["rewrite_css", "rewrite_html"]
 
 _Rewrite = Callable[[str], "str | None"]
 _LINKS = (("a", "href"), ("area", "href"), ("form", "action"))
+_CSS_CHARSET = re.compile(r'@charset "([^"]*)";')
 
 
 def _fragment(raw: str) -> str:
@@ -123,9 +125,19 @@ def rewrite_css(
     own URL).  Replaced references are written ``url("local/path")`` (or
     ``"local/path"`` where a string was), escaped.  With ``absolutize``,
     references not in ``mapping`` are made absolute instead of left alone.
+
+    The result is meant to be saved as UTF-8: a leading ``@charset`` rule
+    naming another encoding is changed to say ``utf-8``.  Pass the text
+    discovery decoded (``Document.extra["text"]``), not a guess.
     """
     resolve = Resolver(base_url)
-    return _rewrite_css_text(text, _url_rewriter(resolve, mapping, absolutize))
+    text = _rewrite_css_text(text, _url_rewriter(resolve, mapping, absolutize))
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    match = _CSS_CHARSET.match(text)
+    if match and match.group(1).lower() != "utf-8":
+        text = '@charset "utf-8";' + text[match.end() :]
+    return text
 
 
 def _declare_utf8(tree: object) -> None:

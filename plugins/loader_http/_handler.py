@@ -34,6 +34,7 @@ from loader import (
     Request,
     Response,
     UnsupportedScheme,
+    redact_url,
 )
 from loader._net import resolve_host
 from loader._protocol import Channel
@@ -142,7 +143,7 @@ class HttpHandler(ProtocolHandler):
 
     @asynccontextmanager
     async def open(self, request: Request, channel: Channel) -> AsyncIterator[Response]:
-        url = request.url
+        url = redact_url(request.url)  # for messages: never show a password
         client = self.client
 
         async def trace(name: str, info: dict[str, Any]) -> None:
@@ -166,7 +167,7 @@ class HttpHandler(ProtocolHandler):
             headers["Range"] = f"bytes={request.offset}-"
         try:
             http_request = client.build_request(
-                request.method, url, headers=headers, extensions={"trace": trace}
+                request.method, request.url, headers=headers, extensions={"trace": trace}
             )
         except (httpx.InvalidURL, ValueError) as exc:
             raise InvalidURL(f"invalid URL: {exc}", url=url) from exc
