@@ -34,7 +34,6 @@ import anyio
 import pluggy
 
 from ._control import CallControl, Control
-from ._dataurl import decode_data_url
 from ._dispatch import Callback, CallbackMode, Delivery
 from ._errors import (
     DeadlineExceeded,
@@ -624,6 +623,8 @@ class Loader:
     def _at_once(self, t: _Transfer, sink: Sink) -> tuple[bytes | Path, Result | None, Origin] | None:
         """What a request can complete from without the network, if anything."""
         if t.request_url.startswith("data:"):
+            from .discovery.data_url import decode_data_url  # lazily: keeps `import loader` light
+
             try:
                 body, content_type = decode_data_url(t.request_url)
             except LoaderError:
