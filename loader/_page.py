@@ -147,7 +147,10 @@ class _PageRun:
 
         content = result.content or b""
         if doc_type in ("html", "css"):
-            return parse_document(content, result.final_url, result.content_type if doc_type == "html" else "text/css")
+            ctype = result.content_type
+            if doc_type == "css" and not (ctype or "").lower().startswith("text/css"):
+                ctype = "text/css"  # keeps a served charset; forces CSS when the type was missing
+            return parse_document(content, result.final_url, ctype)
         return Document(url=result.final_url, type=doc_type, content=content, base_url=result.final_url,
                         content_type=result.content_type)
 
@@ -272,13 +275,13 @@ class _PageRun:
 
         for result, sheet_doc in self.stylesheets.values():
             if result.ok and result.path is not None and sheet_doc is not None:
-                text = rewrite_css(result.content.decode("utf-8", "replace") if result.content else "",
-                                   sheet_doc.base_url, self.local_mapping(result.path))
+                text = rewrite_css(sheet_doc.extra.get("text", ""), sheet_doc.base_url,
+                                   self.local_mapping(result.path))
                 await self._save_bytes(result, result.path, text.encode("utf-8"))
         if document.type == "html":
             body = rewrite_html(document, self.local_mapping(page_path))
         elif document.type == "css":
-            body = rewrite_css(document.content.decode("utf-8", "replace"), document.base_url,
+            body = rewrite_css(document.extra.get("text", ""), document.base_url,
                                self.local_mapping(page_path)).encode("utf-8")
         else:
             return
