@@ -110,3 +110,49 @@ async def test_connection_is_reused_across_requests(http_server: Any) -> None:
         for n in range(5):
             assert (await loader.fetch(http_server.url(f"/bytes/{n + 1}"))).ok
     assert http_server.connections == 1
+
+
+@pytest.fixture(scope="module")
+def https_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A real HTTPS server (http.server + ssl) with a certificate from a throwaway CA."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ca_file = tmp_path_factory.mktemp("tls") / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+
+    class Hello(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "6")
+            self.end_headers()
+            self.wfile.write(b"secure")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://localhost:{server.server_address[1]}/", str(ca_file)
+    server.shutdown()
+    server.server_close()
+
+
+async def test_tls_is_verified_by_default(https_server: Any) -> None:
+    url, ca_file = https_server
+    async with Loader(retries=Retries(attempts=3, backoff=0.01)) as loader:
+        refused = await loader.fetch(url)
+    assert not refused.ok and "CERTIFICATE" in str(refused.error).upper()
+    assert refused.attempts == 1  # a bad certificate is not retried
+    async with Loader(verify=ca_file) as loader:
+        trusted = await loader.fetch(url)
+    async with Loader(verify=False) as loader:
+        insecure = await loader.fetch(url + "?again")
+    assert trusted.content == b"secure" and insecure.content == b"secure"

@@ -11,6 +11,7 @@ and re-applies cookies from the jar by domain, so neither leaks to another host.
 from __future__ import annotations
 
 import email.utils
+import ssl
 import time
 import urllib.request
 from collections.abc import AsyncIterator
@@ -67,9 +68,30 @@ def _h2_available() -> bool:
     return True
 
 
+def _reason(exc: BaseException) -> str:
+    """The most telling message in an exception's chain (httpx's own is often empty)."""
+    seen: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(seen) < 8:
+        if isinstance(current, BaseExceptionGroup):
+            current = current.exceptions[0]
+            continue
+        text = str(current).strip()
+        if text and text not in seen:
+            seen.append(text)
+        current = current.__cause__ or current.__context__
+    if not seen:
+        return type(exc).__name__
+    # The deepest cause names the real problem (refused, certificate, reset …).
+    generic = ("all connection attempts failed", "all attempts to connect")
+    if len(seen) > 1 and seen[0].lower().startswith(generic):
+        return seen[-1]
+    return seen[0]
+
+
 def map_error(exc: httpx.HTTPError, url: str) -> LoaderError:
     """Translate an httpx error into the loader hierarchy (with the URL and the cause)."""
-    reason = str(exc) or type(exc).__name__
+    reason = _reason(exc)
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return ConnectTimeout(f"connecting timed out: {reason}", url=url)
     if isinstance(exc, httpx.TimeoutException):
@@ -124,8 +146,11 @@ class HttpHandler(ProtocolHandler):
         if self._client is None:
             t = self._loader.timeouts
             limits = self._loader.limits
+            verify = self._loader.verify
+            if isinstance(verify, str):  # a CA bundle path
+                verify = ssl.create_default_context(cafile=verify)
             self._client = httpx.AsyncClient(
-                verify=self._loader.verify,
+                verify=verify,
                 http2=self._loader.http2 is not False and _h2_available(),
                 follow_redirects=False,
                 trust_env=True,
