@@ -452,13 +452,22 @@ class Loader:
     # -- one request -------------------------------------------------------------
 
     def _make_sink(
-        self, url: str, to: Destination, *, resume: bool, exists: ExistsPolicy, root: Path | None = None
+        self,
+        url: str,
+        to: Destination,
+        *,
+        resume: bool,
+        exists: ExistsPolicy,
+        root: Path | None = None,
+        checked: set[Path] | None = None,
     ) -> Sink:
         max_body = self.limits.max_body
         if to is None:
             return MemorySink(url, max_body)
         if isinstance(to, (str, Path)):
-            return FileSink(url, Path(to), root=root, exists=exists, max_body=max_body, resume=resume)
+            return FileSink(
+                url, Path(to), root=root, exists=exists, max_body=max_body, resume=resume, checked=checked
+            )
         if callable(to):
             return CallerSink(url, to, max_body)
         raise TypeError(f"unsupported destination {to!r}")
@@ -476,10 +485,13 @@ class Loader:
         parent_id: int | None = None,
         purpose: str = "fetch",
         root: Path | None = None,
+        checked: set[Path] | None = None,
     ) -> Result:
         transfer = _Transfer(self, call, url, parent_id=parent_id, kind=kind, purpose=purpose)
         try:
-            sink = self._make_sink(transfer.url, to, resume=resume, exists=exists, root=root)
+            sink = self._make_sink(
+                transfer.url, to, resume=resume, exists=exists, root=root, checked=checked
+            )
         except Exception:
             transfer.control.done()
             raise

@@ -128,6 +128,7 @@ class _PageRun:
         self.list_only = list_only
         self.alloc = PathAllocator(output) if output is not None else None
         self.seen: set[str] = set()
+        self.checked: set[Path] = set()  # directories verified to lie inside the output
         self.found: list[Found] = []
         self.results: list[Result] = []
         self.skipped = 0
@@ -203,7 +204,7 @@ class _PageRun:
         path = self.dest(item.url)
         result = await self.loader._fetch_in(
             self.call, item.url, to=path, kind=item.kind, parent_id=self.page_id,
-            purpose="requisite", root=self.output, exists=self.exists,
+            purpose="requisite", root=self.output, exists=self.exists, checked=self.checked,
         )
         await self._done(result)
 
@@ -227,7 +228,7 @@ class _PageRun:
             await self._done(result)
 
     async def _save_bytes(self, result: Result, path: Path, content: bytes | None = None) -> Result:
-        sink = FileSink(result.url, path, root=self.output, exists="overwrite")
+        sink = FileSink(result.url, path, root=self.output, exists="overwrite", checked=self.checked)
         try:
             sink.start(0)
             await sink.write(result.content if content is None else content)

@@ -182,8 +182,11 @@ class FileSink:
         exists: ExistsPolicy = "overwrite",
         max_body: int | None = None,
         resume: bool = False,
+        checked: set[Path] | None = None,
     ) -> None:
         self.url = url
+        #: Directories already created and verified inside ``root`` (shared by one page's sinks).
+        self.checked = checked if checked is not None else set()
         self.path = path
         self.root = root
         self.exists = exists
@@ -207,11 +210,13 @@ class FileSink:
         self.abort()
         directory = self.path.parent
         try:
-            if self.root is not None and not _inside(self.root, directory):
-                raise SaveError(f"refusing to write outside {self.root}: {self.path}", url=self.url)
-            directory.mkdir(parents=True, exist_ok=True)
-            if self.root is not None and not _inside(self.root, directory):
-                raise SaveError(f"refusing to write outside {self.root}: {self.path}", url=self.url)
+            if directory not in self.checked:
+                if self.root is not None and not _inside(self.root, directory):
+                    raise SaveError(f"refusing to write outside {self.root}: {self.path}", url=self.url)
+                directory.mkdir(parents=True, exist_ok=True)
+                if self.root is not None and not _inside(self.root, directory):
+                    raise SaveError(f"refusing to write outside {self.root}: {self.path}", url=self.url)
+                self.checked.add(directory)
             self._tmp = directory / f".{self.path.name[:180]}.part-{secrets.token_hex(4)}"
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
             self._fd = os.open(self._tmp, flags, 0o644)

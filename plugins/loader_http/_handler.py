@@ -125,8 +125,7 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _uses_proxy(url: httpx.URL) -> bool:
-    proxies = urllib.request.getproxies()
+def _uses_proxy(url: httpx.URL, proxies: dict[str, str]) -> bool:
     if not (proxies.get(url.scheme) or proxies.get("all")):
         return False
     return not urllib.request.proxy_bypass(url.host)
@@ -140,6 +139,8 @@ class HttpHandler(ProtocolHandler):
     def __init__(self, loader: Any) -> None:
         self._loader = loader
         self._client: httpx.AsyncClient | None = None
+        # Read once, as httpx does for its client: scanning os.environ per request costs ~0.2 ms.
+        self._proxies = urllib.request.getproxies()
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -244,7 +245,7 @@ class HttpHandler(ProtocolHandler):
         return target
 
     async def _resolve(self, target: httpx.URL, channel: Channel, url: str) -> None:
-        if _uses_proxy(target):
+        if _uses_proxy(target, self._proxies):
             return  # the proxy resolves the name
         port = target.port or (443 if target.scheme == "https" else 80)
         await resolve_host(channel, target.host, port, url=url)
