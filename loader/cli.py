@@ -135,7 +135,11 @@ class _Output:
             self.plugins.append(("cli-events", EventLog(stream)))
         if not args.quiet:
             if self.stderr.isatty() and not args.no_progress:
-                self.plugins.append(("cli-progress", self.stack.enter_context(LiveProgress(self.tally))))
+                live = self.stack.enter_context(LiveProgress(self.tally))
+                self.plugins.append(("cli-progress", live))
+                # Messages go through the live console so they print above the bars.
+                args._stderr = _ConsoleWriter(live.console)
+                self.stack.callback(setattr, args, "_stderr", self.stderr)
             else:
                 self.plugins.append(("cli-progress", PlainProgress(self.tally, self.stderr)))
         return self
@@ -354,6 +358,22 @@ def run_async(args: argparse.Namespace, coro_fn: Any, stdout: IO[str], stderr: I
     except KeyboardInterrupt:
         stderr.write("interrupted; partial files were removed\n")
         return EXIT_INTERRUPTED
+
+
+class _ConsoleWriter:
+    """A text stream that prints through a rich console (above a live display)."""
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+
+    def write(self, text: str) -> None:
+        self.console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
 
 
 class _TextAsBytes:
