@@ -49,3 +49,17 @@ def test_python_dash_m_and_installed_command_run() -> None:
     assert helped.returncode == 0
     for command in ("fetch", "get", "plugins", "demo", "ftp", "gopher"):
         assert command in helped.stdout
+
+
+def test_help_path_stays_light() -> None:
+    """`loader --help` loads every plugin; none of them may pull in the heavy stacks at import."""
+    code = (
+        "import sys, loader.cli, loader._plugins\n"
+        "loader._plugins.make_plugin_manager()\n"
+        "loader.cli.build_parser(loader._plugins.make_plugin_manager())\n"
+        "heavy = [m for m in ('httpx', 'httpcore', 'selectolax', 'rich', 'loader._loader', 'pygopherd') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -1,9 +1,25 @@
 """Discovery: find the resources a document uses (see ``_types`` for the data)."""
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+from .._lazy import lazy_exports as _lazy_exports
 from ._types import DEFAULT_KINDS, KINDS, Document, Found, parse_kinds
-from .data_url import decode_data_url
-from .discover import Discovery, Extractor, discover, parse_document
-from .rewrite import rewrite_css, rewrite_html
+
+# The parsers (selectolax) load on first use: plugins importing Found stay light.
+_EXPORTS = {
+    "Discovery": ".discover",
+    "Extractor": ".discover",
+    "decode_data_url": ".data_url",
+    "discover": ".discover",
+    "parse_document": ".discover",
+    "rewrite_css": ".rewrite",
+    "rewrite_html": ".rewrite",
+}
+
+if _TYPE_CHECKING:
+    from .data_url import decode_data_url
+    from .discover import Discovery, Extractor, discover, parse_document
+    from .rewrite import rewrite_css, rewrite_html
 
 __all__ = [
     "DEFAULT_KINDS",
@@ -19,3 +35,5 @@ __all__ = [
     "rewrite_css",
     "rewrite_html",
 ]
+
+__getattr__, __dir__ = _lazy_exports(__name__, _EXPORTS, __all__)

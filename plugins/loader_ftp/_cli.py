@@ -22,14 +22,16 @@ import posixpath
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loader import LoaderError
 from loader.cli import add_common_options
 
 from ._listing import Entry
-from ._session import FtpSession
 from ._url import FtpURL
+
+if TYPE_CHECKING:
+    from ._session import FtpSession
 
 __all__ = ["add_commands", "format_entries"]
 
@@ -127,6 +129,8 @@ def format_entries(entries: list[Entry], *, long: bool = False) -> list[str]:
 
 
 def _session(loader: Any, url: str) -> tuple[FtpSession, FtpURL]:
+    from ._session import FtpSession  # on use: `loader --help` must not load the client
+
     target = FtpURL.parse(url)
     return FtpSession(loader, target.login_url), target
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loader import ProtocolHandler, hookimpl
-from loader.discovery import Document, Found
+from loader import hookimpl
 
-from ._cli import add_commands
-from ._extract import extract_listing
-from ._handler import FtpHandler
+if TYPE_CHECKING:
+    from loader import ProtocolHandler
+    from loader.discovery import Document, Found
+
 
 __all__ = ["SCHEMES", "loader_add_commands", "loader_extract", "loader_protocol", "loader_schemes"]
 
@@ -28,6 +28,8 @@ def loader_schemes() -> Sequence[str]:
 def loader_protocol(scheme: str, loader: Any) -> ProtocolHandler | None:
     """An :class:`FtpHandler` (with its own connection pool) for the FTP schemes."""
     if scheme in SCHEMES:
+        from ._handler import FtpHandler  # on first use: keeps `loader --help` fast
+
         return FtpHandler(loader)
     return None
 
@@ -36,6 +38,8 @@ def loader_protocol(scheme: str, loader: Any) -> ProtocolHandler | None:
 def loader_extract(document: Document) -> Iterable[Found] | None:
     """The images, sounds … an FTP directory listing lists."""
     if document.type == "ftp-listing":
+        from ._extract import extract_listing
+
         return extract_listing(document)
     return None
 
@@ -43,4 +47,6 @@ def loader_extract(document: Document) -> Iterable[Found] | None:
 @hookimpl
 def loader_add_commands(subparsers: Any) -> None:
     """``loader ftp ls|mkdir|rmdir|rm|mv|put|get|pwd``."""
+    from ._cli import add_commands
+
     add_commands(subparsers)

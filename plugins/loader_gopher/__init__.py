@@ -13,13 +13,47 @@ plugin is (``gopher = "loader_gopher"``).  It provides:
   :class:`MenuParser` / :func:`parse_menu`, :class:`TextDecoder`.
 """
 
-from ._api import MenuReader, open_item, open_menu, read_menu, search
-from ._extract import REQUISITE_KINDS, extract_menu
-from ._handler import GopherHandler, content_type_for
-from ._menu import MAX_LINE, ItemKind, Menu, MenuItem, MenuParser, item_kind, parse_menu
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+from loader._lazy import lazy_exports as _lazy_exports
+
 from ._plugin import loader_add_commands, loader_extract, loader_protocol, loader_schemes
-from ._text import TextDecoder, decode_text
-from ._urls import DEFAULT_PORT, SCHEMES, GopherURL, check_selector, format_url, parse_url
+
+# `loader --help` loads every plugin: names are imported on first use (PEP 562).
+_EXPORTS = {
+    "DEFAULT_PORT": "._urls",
+    "GopherHandler": "._handler",
+    "GopherURL": "._urls",
+    "ItemKind": "._menu",
+    "MAX_LINE": "._menu",
+    "Menu": "._menu",
+    "MenuItem": "._menu",
+    "MenuParser": "._menu",
+    "MenuReader": "._api",
+    "REQUISITE_KINDS": "._extract",
+    "SCHEMES": "._urls",
+    "TextDecoder": "._text",
+    "check_selector": "._urls",
+    "content_type_for": "._handler",
+    "decode_text": "._text",
+    "extract_menu": "._extract",
+    "format_url": "._urls",
+    "item_kind": "._menu",
+    "open_item": "._api",
+    "open_menu": "._api",
+    "parse_menu": "._menu",
+    "parse_url": "._urls",
+    "read_menu": "._api",
+    "search": "._api",
+}
+
+if _TYPE_CHECKING:
+    from ._api import MenuReader, open_item, open_menu, read_menu, search
+    from ._extract import REQUISITE_KINDS, extract_menu
+    from ._handler import GopherHandler, content_type_for
+    from ._menu import MAX_LINE, ItemKind, Menu, MenuItem, MenuParser, item_kind, parse_menu
+    from ._text import TextDecoder, decode_text
+    from ._urls import DEFAULT_PORT, SCHEMES, GopherURL, check_selector, format_url, parse_url
 
 __all__ = [
     "DEFAULT_PORT",
@@ -51,3 +85,6 @@ __all__ = [
 # The hook implementations must be attributes of this module for pluggy to
 # find them; they are not part of the library API.
 _HOOKS = (loader_add_commands, loader_extract, loader_protocol, loader_schemes)
+
+# No __dir__: pluggy looks at every name dir() lists, which would import them all.
+__getattr__, _ = _lazy_exports(__name__, _EXPORTS, __all__)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from loader import Loader, LoaderError
+from loader import LoaderError
 from loader.cli import EXIT_FAILED, EXIT_OK, add_common_options
 
-from ._api import read_menu
-from ._menu import Menu
+if TYPE_CHECKING:
+    from loader import Loader
+
+    from ._menu import Menu
 
 __all__ = ["add_commands", "format_menu"]
 
@@ -104,6 +106,8 @@ async def _run(args: argparse.Namespace, loader: Loader, terms: str | None) -> i
     stdout: TextIO = getattr(args, "_stdout", sys.stdout)
     stderr: TextIO = getattr(args, "_stderr", sys.stderr)
     try:
+        from ._api import read_menu  # on use: `loader --help` must not load the client
+
         menu = await read_menu(loader, args.url, search=terms)
     except LoaderError as exc:
         stderr.write(f"loader gopher {args.gopher_command}: {exc}\n")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from loader import ProtocolHandler, hookimpl
-from loader.discovery import Document, Found
+from loader import hookimpl
 
-from ._cli import add_commands
-from ._extract import extract_menu
-from ._handler import GopherHandler
+if TYPE_CHECKING:
+    from loader import ProtocolHandler
+    from loader.discovery import Document, Found
+
 from ._urls import SCHEMES
 
 __all__ = ["loader_add_commands", "loader_extract", "loader_protocol", "loader_schemes"]
@@ -26,6 +26,8 @@ def loader_schemes() -> Sequence[str]:
 def loader_protocol(scheme: str, loader: Any) -> ProtocolHandler | None:
     """A :class:`GopherHandler` for the gopher schemes."""
     if scheme in SCHEMES:
+        from ._handler import GopherHandler  # on first use: keeps `loader --help` fast
+
         return GopherHandler(loader)
     return None
 
@@ -34,6 +36,8 @@ def loader_protocol(scheme: str, loader: Any) -> ProtocolHandler | None:
 def loader_extract(document: Document) -> Iterable[Found] | None:
     """The images, sounds and videos a gopher menu lists."""
     if document.type == "gopher-menu":
+        from ._extract import extract_menu
+
         return extract_menu(document)
     return None
 
@@ -41,4 +45,6 @@ def loader_extract(document: Document) -> Iterable[Found] | None:
 @hookimpl
 def loader_add_commands(subparsers: Any) -> None:
     """``loader gopher ls`` and ``loader gopher search``."""
+    from ._cli import add_commands
+
     add_commands(subparsers)
