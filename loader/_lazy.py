@@ -20,9 +20,14 @@ def lazy_exports(
         module = exports.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module, package), name)
-        namespace[name] = value
-        return value
+        loaded = importlib.import_module(module, package)
+        # Bind every name this module provides now: importing a submodule sets it
+        # as a package attribute, which would shadow a same-named export
+        # (``loader.discovery.discover`` the function vs the module).
+        for other, where in exports.items():
+            if where == module:
+                namespace[other] = getattr(loaded, other)
+        return namespace[name]
 
     def __dir__() -> list[str]:
         return sorted(set(namespace) | set(public))

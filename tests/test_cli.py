@@ -127,3 +127,19 @@ def test_ctrl_c_stops_cleanly_without_partial_files(http_server: Any, tmp_path: 
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_installed_command_fetches_a_page(http_server: Any, tmp_path: Path) -> None:
+    """A fresh process: nothing imported beforehand by the test session can hide a bug."""
+    import subprocess
+
+    events = tmp_path / "events.jsonl"
+    proc = subprocess.run(
+        ["loader", "fetch", http_server.url("/files/http/index.html"), "-o", str(tmp_path / "out"),
+         "--no-progress", "--events", str(events)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == EXIT_OK, proc.stderr
+    site = tmp_path / "out" / f"127.0.0.1_{http_server.port}" / "files" / "http"
+    assert {p.name for p in site.iterdir()} >= {"index.html", "logo.png", "sound.wav", "pixel.gif"}
+    assert events.read_text().count('"REQUEST_COMPLETE"') == 5  # page, stylesheet, 3 requisites
