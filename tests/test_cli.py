@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from support import loader_command
+
 from loader.cli import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
 
 
@@ -135,7 +137,7 @@ def test_installed_command_fetches_a_page(http_server: Any, tmp_path: Path) -> N
 
     events = tmp_path / "events.jsonl"
     proc = subprocess.run(
-        ["loader", "fetch", http_server.url("/files/http/index.html"), "-o", str(tmp_path / "out"),
+        [loader_command(), "fetch", http_server.url("/files/http/index.html"), "-o", str(tmp_path / "out"),
          "--no-progress", "--events", str(events)],
         capture_output=True, text=True, timeout=60,
     )

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 
+from support import loader_command
+
 import loader
 from loader import hookspecs
 
@@ -45,7 +47,7 @@ def test_every_hook_is_documented_in_the_readme() -> None:
 def test_python_dash_m_and_installed_command_run() -> None:
     version = subprocess.run([sys.executable, "-m", "loader", "--version"], capture_output=True, text=True, timeout=60)
     assert version.returncode == 0 and "loader" in version.stdout
-    helped = subprocess.run(["loader", "--help"], capture_output=True, text=True, timeout=60)
+    helped = subprocess.run([loader_command(), "--help"], capture_output=True, text=True, timeout=60)
     assert helped.returncode == 0
     for command in ("fetch", "get", "plugins", "demo", "ftp", "gopher"):
         assert command in helped.stdout
