@@ -1,7 +1,6 @@
 """Shared fixtures: real servers on 127.0.0.1 (see ``support/``) and the anyio backends."""
 
 import pytest
-
 from support.ftp_server import *  # noqa: F401,F403 - fixtures
 from support.gopher_server import *  # noqa: F401,F403 - fixtures
 from support.http_server import *  # noqa: F401,F403 - fixtures
