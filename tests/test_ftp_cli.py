@@ -11,6 +11,7 @@ from loader_ftp import loader_add_commands
 from support.ftp_server import FtpServerInfo
 
 from loader import Loader, Retries, Timeouts
+from loader.cli import EXIT_FAILED
 
 pytestmark = pytest.mark.anyio
 
@@ -77,13 +78,13 @@ async def test_get_continue(ftp_server: FtpServerInfo, tmp_path: Path) -> None:
 async def test_failures_exit_1_with_the_reply(
     ftp_server: FtpServerInfo, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert await run("ftp", "rm", ftp_server.url("/pub/hello.txt")) == 1
+    assert await run("ftp", "rm", ftp_server.url("/pub/hello.txt")) == EXIT_FAILED
     err = capsys.readouterr().err
     assert err.startswith("loader ftp rm: ") and "550" in err
-    assert await run("ftp", "ls", ftp_server.url("/", user="alice", password="not-the-pw")) == 1
+    assert await run("ftp", "ls", ftp_server.url("/", user="alice", password="not-the-pw")) == EXIT_FAILED
     err = capsys.readouterr().err
     assert "530" in err and "not-the-pw" not in err
-    assert await run("ftp", "get", ftp_server.url("/pub/")) == 1
+    assert await run("ftp", "get", ftp_server.url("/pub/")) == EXIT_FAILED
 
 
 def test_main_runs_the_ftp_commands(
@@ -96,5 +97,5 @@ def test_main_runs_the_ftp_commands(
     # The common options apply: --insecure accepts the self-signed FTPS certificate.
     assert main(["ftp", "pwd", "-q", "--insecure", ftps_server.url("/pub/")]) == 0
     assert capsys.readouterr().out.strip() == "/pub"
-    assert main(["ftp", "pwd", "-q", "--retries", "0", ftps_server.url("/")]) == 1
+    assert main(["ftp", "pwd", "-q", "--retries", "0", ftps_server.url("/")]) == EXIT_FAILED
     assert "certificate" in capsys.readouterr().err

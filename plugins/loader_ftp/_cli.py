@@ -35,8 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["add_commands", "format_entries"]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
+from loader.cli import EXIT_FAILED, EXIT_OK  # the same exit codes as every subcommand
 
 _DESCRIPTION = """\
 Directory and file operations on an FTP server.  Every command takes an
