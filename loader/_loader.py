@@ -279,7 +279,7 @@ class Loader:
         if self.headers:
             merged = {**self.headers, **request.headers}
             request = dataclasses.replace(request, headers=merged)
-        for _name, changed in call_each(self.pm, "loader_prepare_request", redact_url(request.url), request=request):
+        for _name, changed in call_each(self.pm, "loader_prepare_request", request.url, request=request):
             if changed is not None:
                 request = changed
         return request
@@ -609,7 +609,7 @@ class Loader:
             content_type=response.content_type,
             size=done,
             path=stored if isinstance(stored, Path) else None,
-            content=stored if isinstance(sink, MemorySink) and not isinstance(sink, CallerSink) else None,
+            content=stored if isinstance(stored, bytes) else None,
             headers=dict(response.headers),
             document=response.document,
         )
@@ -632,8 +632,8 @@ class Loader:
         self._cache_bytes += len(result.content or b"")
         self._cache[url] = result
 
-    def _at_once(self, t: _Transfer, sink: Sink) -> tuple[bytes | Path, Result | None, Origin] | None:
-        """What a request can complete from without the network, if anything."""
+    def _at_once(self, t: _Transfer, sink: Sink) -> tuple[bytes | Path, Origin, dict[str, Any]] | None:
+        """What a request can complete from without the network: body, origin, result fields."""
         if t.request_url.startswith("data:"):
             from .discovery.data_url import decode_data_url  # lazily: keeps `import loader` light
 
@@ -641,21 +641,27 @@ class Loader:
                 body, content_type = decode_data_url(t.request_url)
             except LoaderError:
                 return None  # fails through the normal path with a clear error
-            fake = Result(request_id=0, url=t.url, final_url=t.url, ok=True, content_type=content_type)
-            return body, fake, Origin.DATA
+            return body, Origin.DATA, {"content_type": content_type}
         if isinstance(sink, FileSink) and sink.should_skip():
-            return sink.path, None, Origin.CACHE
+            return sink.path, Origin.CACHE, {}
         cached = self._cache.get(t.request_url) if self.reuse else None
         if cached is None:
             return None
+        fields = {
+            "final_url": cached.final_url,
+            "status": cached.status,
+            "content_type": cached.content_type,
+            "headers": dict(cached.headers),
+            "document": cached.document,
+        }
         if cached.content is not None:
-            return cached.content, cached, Origin.CACHE
+            return cached.content, Origin.CACHE, fields
         if cached.path is not None and cached.path.is_file():
-            return cached.path, cached, Origin.CACHE
+            return cached.path, Origin.CACHE, fields
         return None
 
     async def _finish_at_once(
-        self, t: _Transfer, sink: Sink, body: bytes | Path, cached: Result | None, origin: Origin
+        self, t: _Transfer, sink: Sink, body: bytes | Path, origin: Origin, fields: dict[str, Any]
     ) -> Result:
         """Complete without touching the network.
 
@@ -689,13 +695,9 @@ class Loader:
         await t.emit(Phase.REQUEST_COMPLETE, bytes_done=size, bytes_total=size)
         return t.result(
             True,
-            final_url=cached.final_url if cached else t.url,
-            status=cached.status if cached else None,
-            content_type=cached.content_type if cached else None,
             size=size,
             path=stored if isinstance(stored, Path) else None,
-            content=stored if isinstance(sink, MemorySink) and not isinstance(sink, CallerSink) else None,
+            content=stored if isinstance(stored, bytes) else None,
             origin=origin,
-            headers=dict(cached.headers) if cached else {},
-            document=cached.document if cached else None,
+            **fields,
         )

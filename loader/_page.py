@@ -20,22 +20,24 @@ Every resource request carries the page's request id as ``parent_id``.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import anyio
 
-from ._errors import LoaderError, PluginError
+from ._errors import LoaderError
 from ._models import Result
 from ._plugins import call_each
-from ._saving import ExistsPolicy, FileSink, PathAllocator
+from ._saving import ExistsPolicy, PathAllocator, write_file
 from ._urls import redact_url
 from .discovery import DEFAULT_KINDS, Document, Found
 
@@ -72,7 +74,11 @@ class PageResult:
     path: Path | None = None
     manifest: Path | None = None
     warnings: tuple[str, ...] = ()
-    by_url: dict[str, Found] = field(default_factory=dict, repr=False)
+
+    @functools.cached_property
+    def by_url(self) -> dict[str, Found]:
+        """Each found item by the URL its result reports (password redacted)."""
+        return _by_url(self.found)
 
     @property
     def ok(self) -> bool:
@@ -83,6 +89,10 @@ class PageResult:
     def failed(self) -> list[Result]:
         """The results that failed (the page's own first, if it failed)."""
         return [r for r in (self.document, *self.resources) if not r.ok]
+
+
+def _by_url(found: Iterable[Found]) -> dict[str, Found]:
+    return {redact_url(f.url): f for f in found}
 
 
 def document_type(result: Result) -> str | None:
@@ -110,10 +120,12 @@ class _PageRun:
         self,
         loader: Loader,
         call: _Call,
+        url: str,
         *,
         output: Path | None,
         kinds: frozenset[str],
         same_host: bool,
+        convert_links: bool,
         exists: ExistsPolicy,
         on_result: Callable[[Result], Awaitable[None] | None] | None,
         list_only: bool,
@@ -134,12 +146,12 @@ class _PageRun:
         self.skipped = 0
         self.budget = loader.limits.per_page
         self.warnings: list[str] = []
-        self.page_host = ""
+        self.page_host = (urlsplit(url).hostname or "").lower()
         self.page_id: int | None = None
         self.stylesheets: dict[str, tuple[Result, Document | None]] = {}
         #: Stylesheets are saved when asked for, and for --convert-links (an offline
         #: copy needs them: their images were fetched anyway).
-        self.save_styles = "style" in kinds
+        self.save_styles = "style" in kinds or convert_links
 
     # -- discovery -------------------------------------------------------------------
 
@@ -156,12 +168,9 @@ class _PageRun:
                         content_type=result.content_type)
 
     def _hook_extractor(self, document: Document) -> Iterable[Found]:
-        try:
-            for _name, items in call_each(self.loader.pm, "loader_extract", document.url, document=document):
-                yield from items or ()
-        except PluginError as exc:
-            self.warnings.append(str(exc))
-            log.warning("%s", exc)
+        # A raising hook surfaces as a PluginError in Discovery.errors (see discover()).
+        for _name, items in call_each(self.loader.pm, "loader_extract", document.url, document=document):
+            yield from items or ()
 
     def discover(self, document: Document) -> tuple[list[Found], list[Found]]:
         from .discovery import discover
@@ -175,6 +184,9 @@ class _PageRun:
         items = [f for f in found.found if self._wanted(f)]
         sheets = [f for f in found.stylesheets if self._wanted(f)]
         self.skipped += found.skipped
+        for error in found.errors:
+            self.warnings.append(str(error))
+            log.warning("%s", error)
         return items, sheets
 
     def _wanted(self, item: Found) -> bool:
@@ -222,21 +234,19 @@ class _PageRun:
         if save and result.ok:
             path = self.dest(item.url)
             assert path is not None
-            result = await self._save_bytes(result, path)
+            result = self.save_bytes(result, path)
         self.stylesheets[item.url] = (result, document)
         if save or not result.ok:
             await self._done(result)
 
-    async def _save_bytes(self, result: Result, path: Path, content: bytes | None = None) -> Result:
-        sink = FileSink(result.url, path, root=self.output, exists="overwrite", checked=self.checked)
+    def save_bytes(self, result: Result, path: Path, content: bytes | None = None) -> Result:
+        """Save a body kept in memory (or ``content`` instead) atomically; a failure is a failed result."""
+        data = result.content if content is None else content
         try:
-            sink.start(0)
-            await sink.write(result.content if content is None else content)
-            stored = sink.commit()
+            stored = write_file(result.url, path, data or b"", root=self.output, checked=self.checked)
         except LoaderError as exc:
-            sink.abort()
-            return Result(**{**_fields(result), "ok": False, "error": exc})
-        return Result(**{**_fields(result), "path": stored})
+            return dataclasses.replace(result, ok=False, error=exc)
+        return dataclasses.replace(result, path=stored)
 
     def schedule(self, items: list[Found], sheets: list[Found], depth: int, tg: Any) -> None:
         for item in items:
@@ -271,14 +281,14 @@ class _PageRun:
                     mapping.setdefault(result.final_url, mapping[result.url])
         return mapping
 
-    async def convert_links(self, document: Document, page_path: Path) -> None:
+    def convert_links(self, document: Document, page_path: Path) -> None:
         from .discovery import rewrite_css, rewrite_html
 
         for result, sheet_doc in self.stylesheets.values():
             if result.ok and result.path is not None and sheet_doc is not None:
                 text = rewrite_css(sheet_doc.extra.get("text", ""), sheet_doc.base_url,
                                    self.local_mapping(result.path))
-                await self._save_bytes(result, result.path, text.encode("utf-8"))
+                self.save_bytes(result, result.path, text.encode("utf-8"))
         if document.type == "html":
             body = rewrite_html(document, self.local_mapping(page_path))
         elif document.type == "css":
@@ -286,13 +296,10 @@ class _PageRun:
                                self.local_mapping(page_path)).encode("utf-8")
         else:
             return
-        sink = FileSink(document.url, page_path, root=self.output)
-        sink.start(0)
-        await sink.write(body)
-        sink.commit()
+        write_file(document.url, page_path, body, root=self.output, checked=self.checked)
 
-    async def write_manifest(self, page: Result, page_path: Path) -> Path:
-        by_url = {redact_url(f.url): f for f in self.found}
+    def write_manifest(self, page: Result, page_path: Path) -> Path:
+        by_url = _by_url(self.found)
 
         def entry(result: Result) -> dict[str, Any]:
             item = by_url.get(result.url)
@@ -325,14 +332,8 @@ class _PageRun:
             "warnings": self.warnings,
         }
         path = page_path.with_name(page_path.name + ".manifest.json")
-        sink = FileSink(page.url, path, root=self.output)
-        sink.start(0)
-        await sink.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
-        return sink.commit()
-
-
-def _fields(result: Result) -> dict[str, Any]:
-    return {name: getattr(result, name) for name in result.__dataclass_fields__}
+        data = json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8")
+        return write_file(page.url, path, data, root=self.output, checked=self.checked)
 
 
 async def fetch_page(
@@ -353,10 +354,8 @@ async def fetch_page(
     if output is not None:
         output = Path(output)
         output.mkdir(parents=True, exist_ok=True)
-    run = _PageRun(loader, call, output=output, kinds=kinds, same_host=same_host, exists=exists,
-                   on_result=on_result, list_only=list_only)
-    run.page_host = (urlsplit(url).hostname or "").lower()
-    run.save_styles = run.save_styles or convert_links
+    run = _PageRun(loader, call, url, output=output, kinds=kinds, same_host=same_host,
+                   convert_links=convert_links, exists=exists, on_result=on_result, list_only=list_only)
     page = await loader._fetch_in(call, url, kind="document", purpose="page")
     run.page_id = page.request_id
     if not page.ok:
@@ -371,7 +370,7 @@ async def fetch_page(
         assert page_path is not None
         if doc_type == "html" and not page_path.name.lower().endswith((".html", ".htm")):
             page_path = page_path.with_name(page_path.name + ".html")
-        page = await run._save_bytes(page, page_path)
+        page = run.save_bytes(page, page_path)
     if document is not None:
         items, sheets = run.discover(document)
         async with anyio.create_task_group() as tg:
@@ -381,9 +380,9 @@ async def fetch_page(
     manifest_path = None
     if page_path is not None and page.ok:
         if convert_links and document is not None:
-            await run.convert_links(document, page_path)
+            run.convert_links(document, page_path)
         if manifest:
-            manifest_path = await run.write_manifest(page, page_path)
+            manifest_path = run.write_manifest(page, page_path)
     return PageResult(
         url=url,
         document=page,
@@ -393,5 +392,4 @@ async def fetch_page(
         path=page_path,
         manifest=manifest_path,
         warnings=tuple(run.warnings),
-        by_url={f.url: f for f in run.found},
     )

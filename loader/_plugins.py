@@ -10,6 +10,7 @@ import pluggy
 
 from . import hookspecs
 from ._errors import LoaderError, PluginError
+from ._urls import redact_url
 
 __all__ = ["DISABLE_ENV", "ENTRY_POINT_GROUP", "call_each", "make_plugin_manager"]
 
@@ -55,8 +56,9 @@ def call_each(
 ) -> Iterator[tuple[str, Any]]:
     """Call each implementation of a hook in pluggy's order, yielding ``(plugin name, result)``.
 
-    An exception from a plugin becomes a ``PluginError`` naming it (loader
-    errors pass through unchanged, so a plugin may deny with ``PolicyDenied``).
+    An exception from a plugin becomes a ``PluginError`` naming it and
+    ``for_url`` (its password redacted); loader errors pass through unchanged,
+    so a plugin may deny with ``PolicyDenied``.
     """
     hook = getattr(pm.hook, hook_name)
     for impl in reversed(hook.get_hookimpls()):
@@ -66,6 +68,7 @@ def call_each(
             raise
         except Exception as exc:
             raise PluginError(
-                f"{hook_name} raised {type(exc).__name__}: {exc}", plugin=impl.plugin_name, url=for_url
+                f"{hook_name} raised {type(exc).__name__}: {exc}", plugin=impl.plugin_name,
+                url=None if for_url is None else redact_url(for_url),
             ) from exc
         yield impl.plugin_name, result

@@ -34,7 +34,7 @@ from urllib.parse import unquote, urlsplit
 
 from ._errors import SaveError, SizeLimitExceeded
 
-__all__ = ["ExistsPolicy", "FileSink", "MemorySink", "PathAllocator", "local_path"]
+__all__ = ["ExistsPolicy", "FileSink", "MemorySink", "PathAllocator", "local_path", "write_file"]
 
 ExistsPolicy = Literal["overwrite", "skip", "unique"]
 
@@ -92,11 +92,16 @@ def _inside(root: Path, path: Path) -> bool:
     return real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
 
 
+def _ensure_inside(root: Path | None, path: Path, url: str) -> None:
+    """Raise ``SaveError`` when ``path`` (symlinks resolved) would lie outside ``root``."""
+    if root is not None and not _inside(root, path):
+        raise SaveError(f"refusing to write outside {root}: {path}", url=url)
+
+
 def local_path(url: str, root: Path, *, index: str = "index.html") -> Path:
     """The safe destination for ``url`` under ``root``; raises ``SaveError`` if it would escape."""
     path = root / relative_path(url, index=index)
-    if not _inside(root, path):
-        raise SaveError(f"refusing to write outside {root}: {path}", url=url)
+    _ensure_inside(root, path, url)
     return path
 
 
@@ -125,7 +130,20 @@ class PathAllocator:
         return candidate
 
 
-class MemorySink:
+class _Counted:
+    """Counts the bytes a sink takes and enforces ``max_body``."""
+
+    url: str
+    max_body: int | None
+    size: int
+
+    def _count(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.max_body is not None and self.size > self.max_body:
+            raise SizeLimitExceeded(f"body larger than {self.max_body} bytes", url=self.url)
+
+
+class MemorySink(_Counted):
     """Keeps the body in memory, up to ``max_body`` bytes."""
 
     def __init__(self, url: str, max_body: int | None = None) -> None:
@@ -139,9 +157,7 @@ class MemorySink:
         self.size = 0
 
     async def write(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        if self.max_body is not None and self.size > self.max_body:
-            raise SizeLimitExceeded(f"body larger than {self.max_body} bytes", url=self.url)
+        self._count(chunk)
         self._chunks.append(chunk)
 
     def commit(self) -> bytes:
@@ -159,18 +175,16 @@ class CallerSink(MemorySink):
         self._write = write
 
     async def write(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        if self.max_body is not None and self.size > self.max_body:
-            raise SizeLimitExceeded(f"body larger than {self.max_body} bytes", url=self.url)
+        self._count(chunk)
         result = self._write(chunk)
         if result is not None:
             await result
 
-    def commit(self) -> bytes:
-        return b""
+    def commit(self) -> None:  # type: ignore[override]
+        return None  # the caller has every byte already
 
 
-class FileSink:
+class FileSink(_Counted):
     """Streams the body into a temporary file and renames it into place when complete."""
 
     def __init__(
@@ -211,11 +225,9 @@ class FileSink:
         directory = self.path.parent
         try:
             if directory not in self.checked:
-                if self.root is not None and not _inside(self.root, directory):
-                    raise SaveError(f"refusing to write outside {self.root}: {self.path}", url=self.url)
+                _ensure_inside(self.root, directory, self.url)  # before creating anything
                 directory.mkdir(parents=True, exist_ok=True)
-                if self.root is not None and not _inside(self.root, directory):
-                    raise SaveError(f"refusing to write outside {self.root}: {self.path}", url=self.url)
+                _ensure_inside(self.root, directory, self.url)  # and after: a symlink may have raced in
                 self.checked.add(directory)
             self._tmp = directory / f".{self.path.name[:180]}.part-{secrets.token_hex(4)}"
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
@@ -232,10 +244,12 @@ class FileSink:
             raise SaveError(f"cannot write {self.path}: {exc.strerror or exc}", url=self.url) from exc
 
     async def write(self, chunk: bytes) -> None:
+        self.write_now(chunk)
+
+    def write_now(self, chunk: bytes) -> None:
+        """``write`` without the event loop (the bytes go straight to the file)."""
         assert self._fd is not None, "start() first"
-        self.size += len(chunk)
-        if self.max_body is not None and self.size > self.max_body:
-            raise SizeLimitExceeded(f"body larger than {self.max_body} bytes", url=self.url)
+        self._count(chunk)
         view = memoryview(chunk)
         try:
             while view:
@@ -269,6 +283,19 @@ class FileSink:
         if self._tmp is not None:
             _unlink(self._tmp)
             self._tmp = None
+
+
+def write_file(url: str, path: Path, data: bytes, *, root: Path | None = None,
+               checked: set[Path] | None = None) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file, then rename); returns the path."""
+    sink = FileSink(url, path, root=root, checked=checked)
+    sink.start(0)
+    try:
+        sink.write_now(data)
+    except BaseException:
+        sink.abort()
+        raise
+    return sink.commit()
 
 
 def _link_unique(tmp: Path, path: Path) -> Path:
