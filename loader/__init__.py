@@ -48,6 +48,8 @@ _EXPORTS = {
     "UnsupportedScheme": "._errors",
     "hookimpl": ".hookspecs",
     "redact_url": "._urls",
+    "make_ssl_context": "._net",
+    "open_connection": "._net",
     "resolve_host": "._net",
 }
 
@@ -81,7 +83,7 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from ._events import Event, Phase
     from ._loader import Loader
     from ._models import Limits, Origin, Request, Result, Retries, Timeouts
-    from ._net import resolve_host
+    from ._net import make_ssl_context, open_connection, resolve_host
     from ._protocol import Channel, ProtocolHandler, Response
     from ._sync import SyncLoader
     from ._urls import redact_url
@@ -127,6 +129,8 @@ __all__ = [
     "TransportError",
     "UnsupportedScheme",
     "hookimpl",
+    "make_ssl_context",
+    "open_connection",
     "redact_url",
     "resolve_host",
 ]

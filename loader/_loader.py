@@ -19,6 +19,7 @@ are aborted on any failure, so a file never appears half-written.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import logging
 import random
@@ -229,6 +230,13 @@ class Loader:
                 except Exception:
                     log.exception("plugin %r failed to close its handler", name)
         self._entered = False
+
+    @functools.cached_property
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS client context ``verify`` asks for, built once per loader (FTPS, gophers …)."""
+        from ._net import make_ssl_context
+
+        return make_ssl_context(self.verify)
 
     def register(self, plugin: Any, name: str | None = None) -> None:
         """Register one more plugin object on this loader."""

@@ -1,18 +1,26 @@
-"""Name resolution reported as its own phase, shared by every protocol plugin."""
+"""Network steps every protocol plugin shares: resolving, connecting, TLS contexts.
+
+Each reports its phases through the request's channel, so every plugin that
+uses them produces the same events and the same errors.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import ssl
 import time
+from typing import Any
 
 import anyio
+from anyio.abc import ByteStream, SocketAttribute
 
-from ._errors import ConnectTimeout, NameResolutionError
+from ._errors import ConnectError, ConnectTimeout, NameResolutionError
 from ._events import Phase
 from ._protocol import Channel
 
-__all__ = ["resolve_host"]
+__all__ = ["make_ssl_context", "open_connection", "resolve_host"]
 
 #: How long a resolved name is trusted before the next request resolves (and reports) it again.
 RESOLVE_TTL = 60.0
@@ -54,3 +62,68 @@ async def resolve_host(channel: Channel, host: str, port: int, *, url: str | Non
     cache[key] = now + RESOLVE_TTL
     await channel.emit(Phase.NAME_RESOLVED, message=address)
     return address
+
+
+def make_ssl_context(verify: Any = True) -> ssl.SSLContext:
+    """A client TLS context from a ``verify`` setting.
+
+    ``True``: the system's trust store; ``False``: no verification (``--insecure``);
+    a path: that CA bundle; an ``ssl.SSLContext``: itself.
+    """
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if isinstance(verify, (str, os.PathLike)):
+        return ssl.create_default_context(cafile=os.fspath(verify))
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def open_connection(
+    channel: Channel,
+    host: str,
+    port: int,
+    *,
+    url: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    tls_standard_compatible: bool = True,
+) -> ByteStream:
+    """Resolve (see :func:`resolve_host`) and connect within ``channel.timeouts.connect``.
+
+    Emits ``CONNECTING_TO_SERVER`` (``host:port``) and ``CONNECTED_TO_SERVER``
+    (the address reached).  With ``ssl_context`` the TLS handshake is part of
+    connecting.  Failures raise ``ConnectTimeout`` or ``ConnectError`` naming
+    ``url``; a rejected certificate or failed handshake is not transient.
+    """
+    await resolve_host(channel, host, port, url=url)
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    await channel.emit(Phase.CONNECTING_TO_SERVER, message=where)
+    timeout = channel.timeouts.connect
+    try:
+        with anyio.fail_after(timeout):
+            if ssl_context is None:
+                stream: ByteStream = await anyio.connect_tcp(host, port)
+            else:
+                stream = await anyio.connect_tcp(
+                    host, port, ssl_context=ssl_context, tls_hostname=host,
+                    tls_standard_compatible=tls_standard_compatible,
+                )
+    except TimeoutError as exc:
+        raise ConnectTimeout(f"connecting to {where} timed out after {timeout:g} s", url=url) from exc
+    except ssl.SSLCertVerificationError as exc:
+        error = ConnectError(f"TLS certificate rejected: {exc.verify_message or exc}", url=url)
+        error.transient = False  # retrying will not make the certificate valid
+        raise error from exc
+    except (ssl.SSLError, anyio.BrokenResourceError) as exc:
+        error = ConnectError(f"TLS handshake with {where} failed: {exc}", url=url)
+        error.transient = False
+        raise error from exc
+    except socket.gaierror as exc:
+        raise NameResolutionError(f"cannot resolve host {host!r}: {exc.strerror or exc}", url=url) from exc
+    except OSError as exc:
+        raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}", url=url) from exc
+    remote = stream.extra(SocketAttribute.remote_address)
+    await channel.emit(Phase.CONNECTED_TO_SERVER, message=f"{remote[0]}:{remote[1]}")
+    return stream

@@ -12,7 +12,6 @@ the (password-free) URL and the server's reply.
 
 from __future__ import annotations
 
-import socket
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import suppress
@@ -28,7 +27,6 @@ from loader import (
     IdleTimeout,
     LoaderError,
     LoginFailed,
-    NameResolutionError,
     NetworkError,
     NotFound,
     PermissionDenied,
@@ -36,7 +34,7 @@ from loader import (
     ProtocolError,
     ResponseError,
     Timeouts,
-    resolve_host,
+    open_connection,
 )
 
 from ._commands import (
@@ -612,33 +610,8 @@ async def connect(
     CONNECTING_TO_SERVER / CONNECTED_TO_SERVER, and every reply.
     """
     url = target.redacted
-    timeouts = getattr(channel, "timeouts", None)
-    if not isinstance(timeouts, Timeouts):
-        timeouts = Timeouts()
-
-    async def emit(phase: Phase, **data: Any) -> None:
-        if channel is not None:
-            await channel.emit(phase, **data)
-
-    host, port = target.host, target.port
-    if channel is not None and getattr(channel, "loader", None) is not None:
-        # Reports RESOLVING_NAME / NAME_RESOLVED (once per TTL per loader) and
-        # fails early, with NameResolutionError, for a name that does not resolve.
-        await resolve_host(channel, host, port, url=url)
-    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    await emit(Phase.CONNECTING_TO_SERVER, message=shown)
-    try:
-        with anyio.fail_after(timeouts.connect):
-            stream: ByteStream = await anyio.connect_tcp(host, port)
-    except TimeoutError as exc:
-        raise ConnectTimeout(f"connecting to {shown} timed out", url=url) from exc
-    except socket.gaierror as exc:
-        raise NameResolutionError(f"cannot resolve host {host!r}: {_why(exc)}", url=url) from exc
-    except OSError as exc:
-        raise ConnectError(f"cannot connect to {shown}: {_why(exc)}", url=url) from exc
-    remote = stream.extra(SocketAttribute.remote_address)
-    await emit(Phase.CONNECTED_TO_SERVER, message=f"{remote[0]}:{remote[1]}")
-
+    # AUTH TLS comes later, on the control connection: connect in the clear.
+    stream = await open_connection(channel, target.host, target.port, url=url)
     peer = str(stream.extra(SocketAttribute.remote_address)[0])
     conn = ControlConnection(stream, target=target, peer=peer, user=user, ssl_context=ssl_context)
     conn.bind(channel, url)

@@ -41,6 +41,7 @@ from loader import (
     ProtocolHandler,
     Request,
     Response,
+    make_ssl_context,
 )
 
 from ._connection import ControlConnection, DataTransfer, connect
@@ -89,7 +90,6 @@ class FtpHandler(ProtocolHandler):
         self.idle_ttl = idle_ttl
         self.netrc_file = netrc_file
         self._ssl_context = ssl_context
-        self._contexts: dict[Any, ssl.SSLContext] = {}
         self._idle: dict[PoolKey, list[ControlConnection]] = {}
         self._closed = False
 
@@ -107,26 +107,11 @@ class FtpHandler(ProtocolHandler):
         return target.user, ""
 
     def ssl_context_for(self, channel: Any) -> ssl.SSLContext:
-        """The TLS context for ``ftps``: verification on unless the loader's ``verify`` says otherwise."""
+        """The TLS context for ``ftps``: the loader's (from its ``verify``) unless one was given."""
         if self._ssl_context is not None:
             return self._ssl_context
         loader = getattr(channel, "loader", None) or self.loader
-        verify = getattr(loader, "verify", True)
-        if isinstance(verify, ssl.SSLContext):
-            return verify
-        key = verify if isinstance(verify, (str, os.PathLike)) else bool(verify)
-        context = self._contexts.get(key)
-        if context is None:
-            if key is False:
-                context = ssl.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            elif key is True:
-                context = ssl.create_default_context()
-            else:
-                context = ssl.create_default_context(cafile=os.fspath(key))
-            self._contexts[key] = context
-        return context
+        return loader.ssl_context if loader is not None else make_ssl_context(True)
 
     # -- the pool --------------------------------------------------------------
 

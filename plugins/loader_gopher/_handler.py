@@ -29,23 +29,21 @@ import anyio.abc
 
 from loader import (
     Channel,
-    ConnectError,
-    ConnectTimeout,
     IdleTimeout,
     InvalidURL,
-    LoaderError,
     NetworkError,
     NotFound,
     Phase,
     ProtocolHandler,
     Request,
     Response,
-    resolve_host,
+    make_ssl_context,
+    open_connection,
 )
 
 from ._menu import parse_menu
 from ._text import TextDecoder
-from ._urls import SCHEMES, GopherURL, parse_url
+from ._urls import SCHEMES, parse_url
 
 __all__ = ["GopherHandler", "content_type_for"]
 
@@ -175,19 +173,6 @@ async def _receive(stream: anyio.abc.ByteStream, idle: float | None, url: str) -
         raise NetworkError(f"connection broke while receiving: {exc}", url=url) from exc
 
 
-def _ssl_context(verify: Any) -> ssl.SSLContext:
-    """An SSL context from a ``verify`` setting: ``True``, ``False``, a CA bundle path or a context."""
-    if isinstance(verify, ssl.SSLContext):
-        return verify
-    if isinstance(verify, str):
-        return ssl.create_default_context(cafile=verify)
-    context = ssl.create_default_context()
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 class GopherHandler(ProtocolHandler):
     """Fetches ``gopher://`` and ``gophers://`` URLs.
 
@@ -200,16 +185,13 @@ class GopherHandler(ProtocolHandler):
 
     def __init__(self, loader: Any = None) -> None:
         self._loader = loader
-        self._contexts: dict[Any, ssl.SSLContext] = {}
 
     def _context_for(self, request: Request, channel: Channel) -> ssl.SSLContext:
-        loader = self._loader if self._loader is not None else getattr(channel, "loader", None)
-        verify = request.options.get("verify", getattr(loader, "verify", True))
-        key = verify if isinstance(verify, (bool, str)) else id(verify)
-        context = self._contexts.get(key)
-        if context is None:
-            context = self._contexts[key] = _ssl_context(verify)
-        return context
+        verify = request.options.get("verify")
+        if verify is not None:
+            return make_ssl_context(verify)
+        loader = self._loader if self._loader is not None else channel.loader
+        return loader.ssl_context
 
     @asynccontextmanager
     async def open(self, request: Request, channel: Channel) -> AsyncIterator[Response]:
@@ -224,7 +206,12 @@ class GopherHandler(ProtocolHandler):
             raise InvalidURL(f"item type {target.type!r} names nothing to fetch", url=url)
         context = self._context_for(request, channel) if target.secure else None
         async with AsyncExitStack() as stack:
-            stream = await connect(target, channel, url=url, ssl_context=context)
+            # Gopher servers end a document by closing the connection, often without a
+            # TLS close_notify: that is the end of the body, not an attack.
+            stream = await open_connection(
+                channel, target.host, target.port, url=url, ssl_context=context,
+                tls_standard_compatible=False,
+            )
             stack.push_async_callback(_close, stream, channel)
             await channel.emit(Phase.SENDING_REQUEST, message=target.selector)
             line = target.request_line()
@@ -301,52 +288,3 @@ async def _close(stream: anyio.abc.ByteStream, channel: Channel) -> None:
         except (OSError, ssl.SSLError, anyio.BrokenResourceError):
             pass  # the peer is gone already; nothing left to release
         await channel.emit(Phase.CONNECTION_CLOSED)
-
-
-async def connect(
-    target: GopherURL, channel: Channel, *, url: str, ssl_context: ssl.SSLContext | None
-) -> anyio.abc.ByteStream:
-    """Resolve and connect (with TLS for ``gophers://``) within the connect timeout, emitting phases."""
-    try:
-        with anyio.fail_after(channel.timeouts.connect):
-            return await _connect(target, channel, url=url, ssl_context=ssl_context)
-    except TimeoutError as exc:
-        if isinstance(exc, LoaderError):
-            raise
-        raise ConnectTimeout(
-            f"could not connect within {channel.timeouts.connect:g} seconds", url=url
-        ) from exc
-
-
-async def _connect(
-    target: GopherURL, channel: Channel, *, url: str, ssl_context: ssl.SSLContext | None
-) -> anyio.abc.ByteStream:
-    host, port = target.host, target.port
-    await resolve_host(channel, host, port, url=url)
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    await channel.emit(Phase.CONNECTING_TO_SERVER, message=where)
-    try:
-        if ssl_context is None:
-            stream: anyio.abc.ByteStream = await anyio.connect_tcp(host, port)
-        else:
-            # Gopher servers end a document by closing the connection, often
-            # without a TLS close_notify: that is the end of the body, not an attack.
-            stream = await anyio.connect_tcp(
-                host,
-                port,
-                ssl_context=ssl_context,
-                tls_hostname=host,
-                tls_standard_compatible=False,
-            )
-    except ssl.SSLCertVerificationError as exc:
-        error = ConnectError(f"TLS certificate rejected: {exc.verify_message or exc}", url=url)
-        error.transient = False  # retrying will not make the certificate valid
-        raise error from exc
-    except (ssl.SSLError, anyio.BrokenResourceError) as exc:
-        error = ConnectError(f"TLS handshake with {where} failed: {exc}", url=url)
-        error.transient = False
-        raise error from exc
-    except OSError as exc:
-        raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}", url=url) from exc
-    await channel.emit(Phase.CONNECTED_TO_SERVER, message=where)
-    return stream

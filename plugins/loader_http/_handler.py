@@ -11,7 +11,6 @@ and re-applies cookies from the jar by domain, so neither leaks to another host.
 from __future__ import annotations
 
 import email.utils
-import ssl
 import time
 import urllib.request
 from collections.abc import AsyncIterator
@@ -147,9 +146,10 @@ class HttpHandler(ProtocolHandler):
         if self._client is None:
             t = self._loader.timeouts
             limits = self._loader.limits
+            # True/False keep httpx's own defaults; a CA path or context is the loader's.
             verify = self._loader.verify
-            if isinstance(verify, str):  # a CA bundle path
-                verify = ssl.create_default_context(cafile=verify)
+            if not isinstance(verify, bool):
+                verify = self._loader.ssl_context
             self._client = httpx.AsyncClient(
                 verify=verify,
                 http2=self._loader.http2 is not False and _h2_available(),
