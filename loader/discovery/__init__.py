@@ -3,7 +3,15 @@
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from .._lazy import lazy_exports as _lazy_exports
-from ._types import DEFAULT_KINDS, KINDS, Document, Found, parse_kinds
+from ._types import (
+    DEFAULT_KINDS,
+    KIND_BY_EXTENSION,
+    KINDS,
+    Document,
+    Found,
+    kind_for_name,
+    parse_kinds,
+)
 
 # The parsers (selectolax) load on first use: plugins importing Found stay light.
 _EXPORTS = {
@@ -24,12 +32,14 @@ if _TYPE_CHECKING:
 __all__ = [
     "DEFAULT_KINDS",
     "KINDS",
+    "KIND_BY_EXTENSION",
     "Discovery",
     "Document",
     "Extractor",
     "Found",
     "decode_data_url",
     "discover",
+    "kind_for_name",
     "parse_document",
     "parse_kinds",
     "rewrite_css",

@@ -5,12 +5,35 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["KINDS", "DEFAULT_KINDS", "Document", "Found", "parse_kinds"]
+__all__ = ["DEFAULT_KINDS", "KINDS", "KIND_BY_EXTENSION", "Document", "Found", "kind_for_name", "parse_kinds"]
 
 #: Every kind discovery can report.  ``style`` resources are always fetched
 #: for discovery (their images count as images) but saved only when asked for.
 KINDS = ("image", "sound", "style", "script", "font", "video", "frame", "meta")
 DEFAULT_KINDS = frozenset({"image", "sound"})
+
+#: The kind a file extension suggests: for URLs discovery cannot type otherwise
+#: (``embed``, lazy ``data-src``) and for names in listings (FTP directories).
+KIND_BY_EXTENSION: dict[str, str] = {
+    ext: kind
+    for kind, extensions in {
+        "image": "png jpg jpeg jpe jfif pjpeg pjp gif webp avif svg svgz bmp ico cur tif tiff "
+        "jxl apng heic heif xbm pcx",
+        "sound": "mp3 wav wave ogg oga opus m4a aac flac mid midi kar wma aif aiff aifc au snd "
+        "weba ra mka amr",
+        "video": "mp4 m4v webm ogv mov avi mkv wmv flv mpg mpeg 3gp m3u8 mpd",
+        "style": "css",
+        "script": "js mjs",
+        "font": "woff woff2 ttf otf eot",
+    }.items()
+    for ext in extensions.split()
+}
+
+
+def kind_for_name(name: str) -> str | None:
+    """The kind (``image``, ``sound`` …) a file name's extension says, or ``None``."""
+    stem, dot, ext = name.rpartition(".")
+    return KIND_BY_EXTENSION.get(ext.lower()) if dot and stem else None
 
 
 def parse_kinds(spec: str | None) -> frozenset[str]:

@@ -50,6 +50,8 @@ from typing import Any, NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser, SelectolaxError
 
+from ._types import KIND_BY_EXTENSION
+
 __all__ = [
     "MAX_DEPTH",
     "NESTED_ATTRIBUTE",
@@ -180,15 +182,8 @@ def base_href(tree: LexborHTMLParser) -> str | None:
 # Kinds
 
 
-_IMAGE_EXT = frozenset(
-    "png jpg jpeg jpe jfif pjpeg pjp gif webp avif svg svgz bmp ico cur tif tiff jxl apng "
-    "heic heif".split()
-)
-_SOUND_EXT = frozenset(
-    "mp3 wav ogg oga opus m4a aac flac mid midi wma aif aiff au snd weba ra".split()
-)
-_VIDEO_EXT = frozenset("mp4 m4v webm ogv mov avi mkv wmv flv mpg mpeg 3gp m3u8 mpd".split())
 _TYPE_PREFIXES = (("image/", "image"), ("audio/", "sound"), ("video/", "video"))
+_MEDIA_KINDS = frozenset({"image", "sound", "video"})
 _EXT = re.compile(r"\.([A-Za-z0-9]{1,5})(?:[?#]|$)")
 
 
@@ -200,14 +195,8 @@ def extension_kind(url: str) -> str | None:
     m = _EXT.search(url.split("?", 1)[0].split("#", 1)[0][-12:] or "")
     if not m:
         return None
-    ext = m.group(1).lower()
-    if ext in _IMAGE_EXT:
-        return "image"
-    if ext in _SOUND_EXT:
-        return "sound"
-    if ext in _VIDEO_EXT:
-        return "video"
-    return None
+    kind = KIND_BY_EXTENSION.get(m.group(1).lower())
+    return kind if kind in _MEDIA_KINDS else None
 
 
 def embedded_kind(mime: str | None, url: str) -> str:

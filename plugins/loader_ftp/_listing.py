@@ -21,6 +21,8 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
+from loader.discovery import kind_for_name
+
 from ._reply import decode_text
 
 __all__ = [
@@ -213,21 +215,3 @@ def load_listing(body: bytes) -> list[Entry]:
             )
     return entries
 
-
-_KINDS_BY_EXTENSION: dict[str, str] = {}
-for _kind, _extensions in {
-    "image": "png jpg jpeg jpe jfif pjpeg gif webp svg svgz bmp ico cur tif tiff avif apng heic heif jxl xbm pcx",
-    "sound": "mp3 wav wave ogg oga opus flac m4a aac mid midi kar au snd aif aiff aifc ra wma weba mka amr",
-    "video": "mp4 m4v webm mkv mov avi ogv mpg mpeg wmv flv 3gp",
-    "style": "css",
-    "script": "js mjs",
-    "font": "woff woff2 ttf otf eot",
-}.items():
-    for _ext in _extensions.split():
-        _KINDS_BY_EXTENSION[_ext] = _kind
-
-
-def kind_for_name(name: str) -> str | None:
-    """The discovery kind (``image``, ``sound`` …) a file name's extension says, or ``None``."""
-    _, dot, ext = name.rpartition(".")
-    return _KINDS_BY_EXTENSION.get(ext.lower()) if dot and _ else None
