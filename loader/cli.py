@@ -167,7 +167,7 @@ def _print_failures(results: Sequence[Any], stderr: IO[str]) -> None:
 
 
 async def _cmd_fetch(args: argparse.Namespace, loader: Any) -> int:
-    kinds = _kinds(args.kinds) if isinstance(args.kinds, str) else args.kinds
+    kinds = args.kinds
     if "meta" not in kinds and args.meta_images:
         kinds = kinds | {"meta"}
     output = Path(args.output)
@@ -262,6 +262,12 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo  # imports the demo servers only when asked for
+
+    return run_demo(args)
+
+
 # -- parser ----------------------------------------------------------------------------
 
 
@@ -307,7 +313,7 @@ def build_parser(pm: Any = None) -> argparse.ArgumentParser:
     demo.add_argument("-o", "--output", default="demo-output", metavar="DIR")
     demo.add_argument("--serve", action="store_true", help="only serve the demo until Ctrl-C; print its URLs")
     add_common_options(demo)
-    demo.set_defaults(demo=True)
+    demo.set_defaults(sync=_cmd_demo)
 
     if pm is not None:
         pm.hook.loader_add_commands(subparsers=sub)
@@ -334,10 +340,6 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
     args._stdout_bytes = getattr(stdout, "buffer", None) or _TextAsBytes(stdout)
     if getattr(args, "sync", None):
         return int(args.sync(args))
-    if getattr(args, "demo", False):
-        from .demo import run_demo
-
-        return run_demo(args)
     if not getattr(args, "run", None):
         parser.print_help(stderr)
         return EXIT_USAGE

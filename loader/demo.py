@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import mimetypes
 import shutil
 import tempfile
@@ -57,8 +58,6 @@ class _TemplateHandler(SimpleHTTPRequestHandler):
             self.send_header("Content-Type", f"{ctype}; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            import io
-
             return io.BytesIO(data)
         return super().send_head()
 
@@ -71,6 +70,8 @@ class DemoServers:
         self.alt = ""
         self.ftp = ""
         self.gopher = ""
+        #: ``{{NAME}}`` placeholders of the demo's HTML and CSS, filled as servers start.
+        self.replacements: dict[str, str] = {}
         self._stops: list[Any] = []
 
     def close(self) -> None:
@@ -84,17 +85,16 @@ def _thread(target: Any, name: str) -> None:
 
 
 def _start_http(servers: DemoServers, root: Path) -> None:
-    handler = type("DemoHandler", (_TemplateHandler,), {"replacements": {}})
+    handler = type("DemoHandler", (_TemplateHandler,), {"replacements": servers.replacements})
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(root)))
     server.daemon_threads = True
     port = server.server_address[1]
     servers.http = f"http://127.0.0.1:{port}"
     servers.alt = f"http://localhost:{port}"
-    handler.replacements.update({"ALT": servers.alt})
+    servers.replacements["ALT"] = servers.alt
     servers._stops.append(server.server_close)
     servers._stops.append(server.shutdown)
     _thread(server.serve_forever, "demo-http")
-    servers._replacements = handler.replacements  # type: ignore[attr-defined]
 
 
 def _start_ftp(servers: DemoServers, root: Path) -> None:
@@ -174,8 +174,9 @@ def demo_servers(root: Path = DEMO_ROOT) -> Iterator[DemoServers]:
                 start(servers, tmp / part)
             except ImportError as exc:
                 print(f"demo: no {part} server ({exc.name} is not installed); skipping it")
-        replacements = servers._replacements  # type: ignore[attr-defined]
-        replacements.update({"FTP": servers.ftp or "ftp://127.0.0.1:9", "GOPHER": servers.gopher or "gopher://127.0.0.1:9"})
+        servers.replacements.update(
+            {"FTP": servers.ftp or "ftp://127.0.0.1:9", "GOPHER": servers.gopher or "gopher://127.0.0.1:9"}
+        )
         yield servers
     finally:
         servers.close()
@@ -185,6 +186,7 @@ def demo_servers(root: Path = DEMO_ROOT) -> Iterator[DemoServers]:
 def run_demo(args: argparse.Namespace) -> int:
     """``loader demo``: start the servers, fetch the page and the Gopher menu, explain the result."""
     from .cli import EXIT_OK, _cmd_fetch, run_async
+    from .discovery import DEFAULT_KINDS
 
     with demo_servers() as servers:
         stderr = args._stderr
@@ -205,7 +207,7 @@ def run_demo(args: argparse.Namespace) -> int:
         fetch_args.command = "fetch"
         fetch_args.urls = urls
         fetch_args.list = False
-        fetch_args.kinds = "images,sounds"
+        fetch_args.kinds = DEFAULT_KINDS
         fetch_args.meta_images = False
         fetch_args.same_host = False
         fetch_args.convert_links = True
