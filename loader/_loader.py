@@ -49,7 +49,7 @@ from ._errors import (
 from ._events import Event, Phase
 from ._models import Limits, Origin, Request, Result, Retries, Timeouts
 from ._plugins import call_each, make_plugin_manager
-from ._protocol import ProtocolHandler
+from ._protocol import ProgressStream, ProtocolHandler
 from ._urls import redact_url
 
 if TYPE_CHECKING:
@@ -131,6 +131,12 @@ class _Transfer:
             **data,
         )
         await self.call.delivery.deliver(event)
+
+    def progress(
+        self, stream: AsyncIterator[bytes], *, total: int | None = None, start: int = 0
+    ) -> ProgressStream:
+        """Report a caller-read body's chunks as ``PROGRESS`` (the Channel API)."""
+        return ProgressStream(stream, self, total=total, start=start)
 
     async def redirect(self, new_url: str) -> None:
         """Report a redirect and check the target against policy hooks (the Channel API)."""

@@ -32,11 +32,12 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._events import Phase
+
 if TYPE_CHECKING:
-    from ._events import Phase
     from ._models import Request, Timeouts
 
-__all__ = ["Channel", "ProtocolHandler", "Response"]
+__all__ = ["Channel", "ProgressStream", "ProtocolHandler", "Response"]
 
 
 @dataclass(kw_only=True)
@@ -81,6 +82,46 @@ class Channel(Protocol):
     @property
     def loader(self) -> Any:
         """The owning :class:`~loader.Loader` (for options such as ``verify``)."""
+
+    def progress(
+        self, stream: AsyncIterator[bytes], *, total: int | None = None, start: int = 0
+    ) -> ProgressStream:
+        """Wrap a body the caller reads itself so each chunk is reported as ``PROGRESS``.
+
+        The core does this for bodies it reads (fetches); use it in library
+        operations that hand a stream to the caller (an FTP file, a Gopher item).
+        """
+
+
+class ProgressStream:
+    """A body stream that reports ``PROGRESS`` (from ``start``, towards ``total``) as it is read.
+
+    A plain async iterator, not a generator: a reader that stops early leaves
+    nothing to finalise.  ``bytes_done`` counts from ``start``.
+    """
+
+    def __init__(
+        self, stream: AsyncIterator[bytes], channel: Channel, *, total: int | None = None, start: int = 0
+    ) -> None:
+        self._stream = stream
+        self._channel = channel
+        self.total = total
+        self.bytes_done = start
+
+    def __aiter__(self) -> ProgressStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self._stream.__anext__()
+        self.bytes_done += len(chunk)
+        await self._channel.emit(Phase.PROGRESS, bytes_done=self.bytes_done, bytes_total=self.total)
+        return chunk
+
+    async def aclose(self) -> None:
+        """Close the wrapped stream, if it can be closed."""
+        aclose = getattr(self._stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 class ProtocolHandler(abc.ABC):

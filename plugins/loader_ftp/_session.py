@@ -67,11 +67,17 @@ class FtpFile:
     def __init__(
         self, transfer: DataTransfer | None, channel: Any, *, size: int | None, offset: int
     ) -> None:
-        self._chunks = transfer.chunks() if transfer is not None else None
-        self._channel = channel
+        total = None if size is None else size + offset
+        self._chunks = (
+            channel.progress(transfer.chunks(), total=total, start=offset) if transfer is not None else None
+        )
         self.size = size
         self.offset = offset
-        self.bytes_read = 0
+
+    @property
+    def bytes_read(self) -> int:
+        """Bytes read so far (after ``offset``)."""
+        return 0 if self._chunks is None else self._chunks.bytes_done - self.offset
 
     def __aiter__(self) -> FtpFile:
         return self
@@ -79,13 +85,7 @@ class FtpFile:
     async def __anext__(self) -> bytes:
         if self._chunks is None:
             raise StopAsyncIteration
-        chunk = await self._chunks.__anext__()
-        self.bytes_read += len(chunk)
-        total = None if self.size is None else self.size + self.offset
-        await self._channel.emit(
-            Phase.PROGRESS, bytes_done=self.offset + self.bytes_read, bytes_total=total
-        )
-        return chunk
+        return await self._chunks.__anext__()
 
     async def read(self) -> bytes:
         """The rest of the file (mind the size: prefer ``async for``)."""

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from loader import Channel, Loader, Phase, Request, Response
+from loader import Channel, Loader, Request, Response
 
 from ._menu import Menu, MenuItem, MenuParser
 from ._urls import parse_url
@@ -43,13 +43,11 @@ class MenuReader:
 
     def __init__(self, url: str, response: Response, parser: MenuParser, channel: Channel) -> None:
         self.url = url
-        self._stream = response.stream
+        self._stream = channel.progress(response.stream)
         self._parser = parser
-        self._channel = channel
         self._ready: list[MenuItem] = []
         self._index = 0
         self._finished = False
-        self._bytes = 0
 
     @property
     def malformed(self) -> int:
@@ -74,8 +72,6 @@ class MenuReader:
         except StopAsyncIteration:
             self._finished = True
             return self._parser.close()
-        self._bytes += len(chunk)
-        await self._channel.emit(Phase.PROGRESS, bytes_done=self._bytes)
         items = self._parser.feed(chunk)
         # After the "." line nothing more belongs to the menu: stop reading.
         self._finished = self._parser.done
@@ -133,24 +129,6 @@ async def search(
     return await read_menu(loader, url, search=terms, callback=callback, context=context)
 
 
-class _Counted:
-    """A body stream that reports ``PROGRESS`` as the caller reads it."""
-
-    def __init__(self, response: Response, channel: Channel) -> None:
-        self._stream = response.stream
-        self._channel = channel
-        self._bytes = 0
-
-    def __aiter__(self) -> _Counted:
-        return self
-
-    async def __anext__(self) -> bytes:
-        chunk = await self._stream.__anext__()
-        self._bytes += len(chunk)
-        await self._channel.emit(Phase.PROGRESS, bytes_done=self._bytes, bytes_total=None)
-        return chunk
-
-
 @asynccontextmanager
 async def open_item(
     loader: Loader,
@@ -170,5 +148,5 @@ async def open_item(
     async with loader.operation(url, callback=callback, context=context) as channel:
         handler = loader.handler(target.scheme)
         async with handler.open(Request(url=url), channel) as response:
-            response.stream = _Counted(response, channel)
+            response.stream = channel.progress(response.stream)
             yield response
