@@ -174,35 +174,29 @@ def _bom(content: bytes) -> tuple[str | None, int]:
     return None, 0
 
 
-def decode_html(content: bytes, content_type: str | None = None) -> tuple[str, str]:
-    """Decode an HTML document; return ``(text, codec name)``."""
+def _decode(
+    content: bytes, content_type: str | None, declared: re.Match[bytes] | None
+) -> tuple[str, str]:
+    """BOM, then the Content-Type charset, then the document's own declaration, else UTF-8."""
     codec, skip = _bom(content)
     if codec is None:
         codec = charset_from_content_type(content_type)
-    if codec is None:
-        match = _META_CHARSET.search(content[:1024])
-        if match:
-            codec = lookup_encoding(match.group(1).decode("latin-1"))
-            # A document that could be read far enough to find its <meta>
-            # is not UTF-16 (the standard reads such a declaration as UTF-8).
-            if codec in ("utf-16-le", "utf-16-be"):
-                codec = "utf-8"
+    if codec is None and declared is not None:
+        codec = lookup_encoding(declared.group(1).decode("latin-1"))
+        # A document that could be read far enough to find its declaration
+        # is not UTF-16 (the standard reads such a declaration as UTF-8).
+        if codec in ("utf-16-le", "utf-16-be"):
+            codec = "utf-8"
     if codec is None:
         codec = "utf-8"
     return content[skip:].decode(codec, errors="replace"), codec
+
+
+def decode_html(content: bytes, content_type: str | None = None) -> tuple[str, str]:
+    """Decode an HTML document (``<meta charset>`` in its first 1024 bytes); return ``(text, codec)``."""
+    return _decode(content, content_type, _META_CHARSET.search(content[:1024]))
 
 
 def decode_css(content: bytes, content_type: str | None = None) -> tuple[str, str]:
-    """Decode a stylesheet; return ``(text, codec name)``."""
-    codec, skip = _bom(content)
-    if codec is None:
-        codec = charset_from_content_type(content_type)
-    if codec is None:
-        match = _CSS_CHARSET.match(content)
-        if match:
-            codec = lookup_encoding(match.group(1).decode("latin-1"))
-            if codec in ("utf-16-le", "utf-16-be"):
-                codec = "utf-8"
-    if codec is None:
-        codec = "utf-8"
-    return content[skip:].decode(codec, errors="replace"), codec
+    """Decode a stylesheet (``@charset`` at its very start); return ``(text, codec)``."""
+    return _decode(content, content_type, _CSS_CHARSET.match(content))

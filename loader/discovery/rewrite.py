@@ -20,7 +20,7 @@ The HTML is serialised from the lexbor tree and encoded as UTF-8, with the
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from ._types import Document
 from .css import css_string, find_css_urls
@@ -60,43 +60,44 @@ def _url_rewriter(resolve: Resolver, mapping: Mapping[str, str], absolutize: boo
     return rewrite
 
 
-def _rewrite_css_text(text: str, rewrite: _Rewrite) -> str:
+def _splice(text: str, edits: Iterable[tuple[int, int, str]]) -> str:
+    """``text`` with each ``(start, end)`` span (in order, not overlapping) replaced."""
     pieces: list[str] = []
     last = 0
-    for ref in find_css_urls(text):
-        new = rewrite(ref.url)
-        if new is None:
-            continue
-        token = text[ref.start : ref.end]
-        quoted = css_string(new)
-        replacement = quoted if token[:1] in "\"'" else f"url({quoted})"
-        pieces.append(text[last : ref.start])
-        pieces.append(replacement)
-        last = ref.end
+    for start, end, new in edits:
+        pieces.append(text[last:start])
+        pieces.append(new)
+        last = end
     if not pieces:
         return text
     pieces.append(text[last:])
     return "".join(pieces)
 
 
+def _rewrite_css_text(text: str, rewrite: _Rewrite) -> str:
+    def edits() -> Iterator[tuple[int, int, str]]:
+        for ref in find_css_urls(text):
+            new = rewrite(ref.url)
+            if new is not None:
+                quoted = css_string(new)
+                yield ref.start, ref.end, quoted if text[ref.start : ref.start + 1] in "\"'" else f"url({quoted})"
+
+    return _splice(text, edits())
+
+
 def _rewrite_srcset(value: str, rewrite: _Rewrite) -> str:
-    pieces: list[str] = []
-    last = 0
-    for candidate in parse_srcset(value, keep_invalid=True):
-        new = rewrite(candidate.url)
-        if new is None:
-            continue
-        # A URL in a srcset ends at whitespace and must not end with a comma.
-        new = new.replace(" ", "%20").replace("\t", "%09").replace("\n", "%0A")
-        if new.endswith(","):
-            new = new[:-1] + "%2C"
-        pieces.append(value[last : candidate.start])
-        pieces.append(new)
-        last = candidate.end
-    if not pieces:
-        return value
-    pieces.append(value[last:])
-    return "".join(pieces)
+    def edits() -> Iterator[tuple[int, int, str]]:
+        for candidate in parse_srcset(value, keep_invalid=True):
+            new = rewrite(candidate.url)
+            if new is None:
+                continue
+            # A URL in a srcset ends at whitespace and must not end with a comma.
+            new = new.replace(" ", "%20").replace("\t", "%09").replace("\n", "%0A")
+            if new.endswith(","):
+                new = new[:-1] + "%2C"
+            yield candidate.start, candidate.end, new
+
+    return _splice(value, edits())
 
 
 def _rewrite_slot(slot: Slot, rewrite: _Rewrite) -> str:
