@@ -228,7 +228,7 @@ class FtpHandler(ProtocolHandler):
                 return await self._listing(conn, target, new_url), None
             raise
         if transfer is None:  # the partial copy is already whole
-            return self._response(request.url, target, _empty(), size=0, offset=offset), None
+            return self._response(request.url, target, _once(b""), size=0, offset=offset), None
         response = self._response(
             request.url,
             target,
@@ -304,7 +304,3 @@ async def _once(body: bytes) -> AsyncIterator[bytes]:
     if body:
         yield body
 
-
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield b""  # pragma: no cover - makes this an async generator

@@ -31,7 +31,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import posixpath
-import secrets
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,7 +39,8 @@ from typing import IO, Any, cast
 import anyio
 import anyio.to_thread
 
-from loader import LoaderError, NetworkError, Phase, SaveError
+from loader import LoaderError, NetworkError, Phase
+from loader._saving import FileSink
 
 from ._commands import check_argument, parse_pwd
 from ._connection import CHUNK, ControlConnection, DataTransfer
@@ -434,19 +434,16 @@ async def _chunks_of(source: Source) -> AsyncIterator[AsyncIterator[bytes]]:
 
 
 async def _write_atomically(target: Path, remote: FtpFile, url: str) -> None:
-    tmp = target.with_name(f".{target.name[:180]}.part-{secrets.token_hex(4)}")
+    # The core's sink: temporary name, rename when whole, nothing left behind on failure.
+    sink = FileSink(url, target)
+    sink.start(0)
     try:
-        async with await anyio.open_file(tmp, "xb") as out:
-            async for chunk in remote:
-                await out.write(chunk)
-        os.replace(tmp, target)
-    except LoaderError:
+        async for chunk in remote:
+            await sink.write(chunk)
+    except BaseException:
+        sink.abort()
         raise
-    except OSError as exc:
-        raise SaveError(f"cannot write {target}: {exc}", url=url) from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    sink.commit()
 
 
 async def _append(target: Path, remote: FtpFile) -> None:
