@@ -105,7 +105,7 @@ class _Transfer:
         self.timeouts = loader.timeouts
         self.control = Control(call.control)
         self.t0 = time.monotonic()
-        self.timings: dict[str, float] = {}
+        self.timings: dict[Phase, float] = {}  # first time each phase was reached
         self.synchronous = False
         self.final_url = url
         self.redirects = 0
@@ -116,7 +116,8 @@ class _Transfer:
 
     async def emit(self, phase: Phase, **data: Any) -> None:
         """Report a phase of this request (the Channel API)."""
-        self.timings.setdefault(phase.name, time.monotonic() - self.t0)
+        if phase not in self.timings:  # per chunk otherwise: only the first PROGRESS counts
+            self.timings[phase] = time.monotonic() - self.t0
         event = Event(
             request_id=self.request_id,
             parent_id=self.parent_id,
@@ -153,7 +154,7 @@ class _Transfer:
             ok=ok,
             attempts=self.attempt,
             elapsed=time.monotonic() - self.t0,
-            timings=dict(self.timings),
+            timings={phase.name: at for phase, at in self.timings.items()},
             kind=self.kind,
             parent_id=self.parent_id,
             context=self.call.context,

@@ -17,6 +17,11 @@ from .hookspecs import hookimpl
 __all__ = ["EventLog", "LiveProgress", "PlainProgress", "Tally"]
 
 
+#: The phases that change a count, a byte total or a bar.
+_DISPLAYED = frozenset({Phase.HANDLE_CREATED, Phase.PROGRESS, Phase.RETRY, Phase.REQUEST_COMPLETE,
+                        Phase.FAILED, Phase.CANCELLED})
+
+
 class Tally:
     """Counts resources and bytes from events (shared by both displays and the summary)."""
 
@@ -123,9 +128,11 @@ class LiveProgress:
 
     @hookimpl
     def loader_event(self, event: Event) -> None:
+        phase = event.phase
+        if phase not in _DISPLAYED:
+            return  # connect, send … change nothing on screen: skip the redraw bookkeeping
         self.tally.update(event)
         rid = event.request_id
-        phase = event.phase
         if phase is Phase.PROGRESS:
             task = self.tasks.get(rid)
             if task is None:
