@@ -141,7 +141,7 @@ def _needs_path(command: str, target: FtpURL) -> str:
 
 
 def _reports(command: str) -> Callable[[Runner], Runner]:
-    """Turn a :mod:`loader` error into ``loader ftp COMMAND: error`` on stderr and exit 1."""
+    """Turn a :mod:`loader` error into ``loader ftp COMMAND: error`` on stderr and exit 3."""
 
     def wrap(run: Runner) -> Runner:
         @functools.wraps(run)
@@ -171,31 +171,25 @@ async def _run_ls(args: argparse.Namespace, loader: Any) -> int:
     return EXIT_OK
 
 
-@_reports("mkdir")
-async def _run_mkdir(args: argparse.Namespace, loader: Any) -> int:
-    session, target = _session(loader, args.url)
-    path = _needs_path("mkdir", target)
-    async with session:
-        print(await session.mkdir(path))
-    return EXIT_OK
+def _on_path(command: str, operation: Callable[[FtpSession, str], Awaitable[Any]]) -> Runner:
+    """A subcommand that runs one session operation on the URL's path (and prints what it returns)."""
+
+    @_reports(command)
+    async def run(args: argparse.Namespace, loader: Any) -> int:
+        session, target = _session(loader, args.url)
+        path = _needs_path(command, target)
+        async with session:
+            result = await operation(session, path)
+        if result is not None:
+            print(result)
+        return EXIT_OK
+
+    return run
 
 
-@_reports("rmdir")
-async def _run_rmdir(args: argparse.Namespace, loader: Any) -> int:
-    session, target = _session(loader, args.url)
-    path = _needs_path("rmdir", target)
-    async with session:
-        await session.rmdir(path)
-    return EXIT_OK
-
-
-@_reports("rm")
-async def _run_rm(args: argparse.Namespace, loader: Any) -> int:
-    session, target = _session(loader, args.url)
-    path = _needs_path("rm", target)
-    async with session:
-        await session.delete(path)
-    return EXIT_OK
+_run_mkdir = _on_path("mkdir", lambda session, path: session.mkdir(path))
+_run_rmdir = _on_path("rmdir", lambda session, path: session.rmdir(path))
+_run_rm = _on_path("rm", lambda session, path: session.delete(path))
 
 
 @_reports("mv")
