@@ -148,6 +148,7 @@ class _PageRun:
         self.warnings: list[str] = []
         self.page_host = (urlsplit(url).hostname or "").lower()
         self.page_id: int | None = None
+        self.started = time.time()  # wall clock: the manifest reports when and how long
         self.stylesheets: dict[str, tuple[Result, Document | None]] = {}
         #: Stylesheets are saved when asked for, and for --convert-links (an offline
         #: copy needs them: their images were fetched anyway).
@@ -323,16 +324,23 @@ class _PageRun:
                 "synchronous": result.completed_synchronously,
             }
 
+        finished = time.time()
         manifest = {
             "page": entry(page),
-            "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "fetched_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "started": round(self.started, 6),
+            "duration": round(finished - self.started, 6),
             "kinds": sorted(self.kinds),
-            "resources": [entry(r) for r in self.results],
             "skipped": self.skipped,
             "warnings": self.warnings,
         }
+        # One resource per line: readable, and the C encoder (indent= falls back to
+        # the pure-Python one, ~60 ms for a thousand resources).
+        resources = ",\n    ".join(json.dumps(entry(r), ensure_ascii=False) for r in self.results)
+        head = json.dumps(manifest, indent=2, ensure_ascii=False)
+        text = f'{head[:-2]},\n  "resources": [\n    {resources}\n  ]\n}}\n'
         path = page_path.with_name(page_path.name + ".manifest.json")
-        data = json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8")
+        data = text.encode("utf-8")
         return write_file(page.url, path, data, root=self.output, checked=self.checked)
 
 

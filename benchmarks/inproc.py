@@ -1,0 +1,93 @@
+"""Time (and optionally profile) one page fetch inside this process, by hand.
+
+    python benchmarks/inproc.py --scenario d                # time, 5 runs
+    python benchmarks/inproc.py --scenario d --profile      # cProfile, top functions
+    python benchmarks/inproc.py --scenario d --events FILE  # with the --events observer
+
+It starts the benchmark server (``server.py``) in its own process and runs
+``Loader.fetch_page`` here, saving to a temporary directory, so a profile shows
+where the client's time goes per request (events, discovery, file writes,
+scheduling, HTTP) without process start-up in the way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from run import SCENARIOS, Server  # noqa: E402
+
+
+def once(base: str, per_host: int, out: Path, events: str | None, backend: str) -> float:
+    import anyio
+
+    from loader import Limits, Loader
+
+    plugins = []
+    stream = None
+    if events:
+        from loader._progress import EventLog
+
+        stream = open(events, "w")  # noqa: SIM115
+        plugins.append(("events", EventLog(stream)))
+
+    async def main() -> float:
+        async with Loader(limits=Limits(total=max(32, per_host), per_host=per_host, per_page=5000),
+                          plugins=plugins) as loader:
+            started = time.perf_counter()
+            page = await loader.fetch_page(base + "/page.html", output=out)
+            elapsed = time.perf_counter() - started
+            assert page.ok, page.failed[:3]
+            return elapsed
+
+    try:
+        return anyio.run(main, backend=backend)
+    finally:
+        if stream is not None:
+            stream.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", default="d", choices=sorted(SCENARIOS))
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--events", metavar="FILE")
+    parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None,
+                        help="where to save (default: /dev/shm, a RAM disk, so the disk does not dominate)")
+    args = parser.parse_args()
+    s = SCENARIOS[args.scenario]
+    server = Server(s)
+    try:
+        with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+            times = []
+            for i in range(args.runs):
+                out = Path(tmp) / str(i)
+                if args.profile and i == args.runs - 1:
+                    profiler = cProfile.Profile()
+                    profiler.enable()
+                    once(server.base, s.per_host, out, args.events, args.backend)
+                    profiler.disable()
+                    pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+                else:
+                    times.append(once(server.base, s.per_host, out, args.events, args.backend))
+            if times:
+                n = s.images + s.sounds
+                med = statistics.median(times)
+                print(f"{s.name}: median {med:.3f}s over {len(times)} runs, {n / med:.0f} resources/s")
+    finally:
+        server.close()
+
+
+if __name__ == "__main__":
+    main()
