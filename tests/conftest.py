@@ -1,6 +1,7 @@
 """Shared fixtures: real servers on 127.0.0.1 (see ``support/``) and the anyio backends."""
 
 import pytest
+from support.asgi_server import *  # noqa: F401,F403 - fixtures
 from support.ftp_server import *  # noqa: F401,F403 - fixtures
 from support.gopher_server import *  # noqa: F401,F403 - fixtures
 from support.http_server import *  # noqa: F401,F403 - fixtures

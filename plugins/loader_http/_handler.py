@@ -11,6 +11,7 @@ and re-applies cookies from the jar by domain, so neither leaks to another host.
 from __future__ import annotations
 
 import email.utils
+import os
 import time
 import urllib.request
 from collections.abc import AsyncIterator
@@ -38,6 +39,8 @@ from loader import (
 )
 from loader._net import resolve_host
 from loader._protocol import Channel
+
+from ._transport import FastTransport
 
 __all__ = ["HttpHandler"]
 
@@ -124,6 +127,21 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+#: Redirect and error bodies up to this size are read so their connection can be reused.
+_DRAIN_MAX = 64 * 1024
+
+
+async def _drain(response: httpx.Response) -> None:
+    """Read a small unwanted body to its end (keeps the connection), or give up on it."""
+    length = response.headers.get("content-length", "")
+    if length.isdigit() and int(length) <= _DRAIN_MAX:
+        try:
+            await response.aread()
+        except httpx.HTTPError:
+            pass  # the connection is dropped; the status is what matters
+    await response.aclose()
+
+
 def _uses_proxy(url: httpx.URL, proxies: dict[str, str]) -> bool:
     if not (proxies.get(url.scheme) or proxies.get("all")):
         return False
@@ -146,13 +164,15 @@ class HttpHandler(ProtocolHandler):
         if self._client is None:
             t = self._loader.timeouts
             limits = self._loader.limits
-            # True/False keep httpx's own defaults; a CA path or context is the loader's.
             verify = self._loader.verify
-            if not isinstance(verify, bool):
-                verify = self._loader.ssl_context
+            if isinstance(verify, bool):
+                context = httpx.create_ssl_context(verify=verify)  # httpx's defaults (certifi, SSL_CERT_FILE)
+            else:
+                context = self._loader.ssl_context  # a CA path or the caller's own context
+            http2 = self._loader.http2 is not False and _h2_available()
             self._client = httpx.AsyncClient(
-                verify=verify,
-                http2=self._loader.http2 is not False and _h2_available(),
+                verify=context,
+                http2=http2,
                 follow_redirects=False,
                 trust_env=True,
                 timeout=httpx.Timeout(connect=t.connect, read=t.idle, write=t.idle, pool=None),
@@ -160,6 +180,14 @@ class HttpHandler(ProtocolHandler):
                     max_connections=limits.total, max_keepalive_connections=limits.total
                 ),
             )
+            # httpx keeps its proxy mounts; only the default pool underneath is replaced.
+            standard = getattr(self._client, "_transport", None)
+            if os.environ.get("LOADER_HTTP_TRANSPORT", "fast") != "httpcore" and isinstance(
+                standard, httpx.AsyncBaseTransport
+            ):
+                self._client._transport = FastTransport(
+                    fallback=standard, ssl_context=context, http2=http2, max_idle=limits.total
+                )
         return self._client
 
     async def aclose(self) -> None:
@@ -209,11 +237,12 @@ class HttpHandler(ProtocolHandler):
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECTS and location:
                     http_request = self._next(response, url, seen, max_redirects)
-                    await response.aclose()
+                    await _drain(response)
                     await channel.redirect(str(http_request.url))
                     http_request.extensions["trace"] = trace
                     continue
                 if response.status_code >= 400:
+                    await _drain(response)
                     raise HTTPStatusError(
                         f"HTTP {response.status_code} {response.reason_phrase}".rstrip(),
                         url=url,

@@ -1,0 +1,540 @@
+"""A lean HTTP/1.1 keep-alive transport under httpx, on anyio streams.
+
+httpx stays the interface (redirect targets, auth, cookies, decoding, proxies
+through its mounts); only the connection pool underneath is replaced, because
+httpcore's pool costs far more per request than the protocol does (issue 6:
+its bookkeeping grows with the pool, h11 adds ~50 µs a request).  What this
+transport does not do it hands to ``fallback`` (httpx's standard transport):
+HTTPS when HTTP/2 is on (ALPN and h2 are httpcore's), any scheme but
+http/https, and a TLS peer that insists on h2.
+
+How a request flows::
+
+    handle_async_request ─▶ idle connection for (scheme, host, port)?  (LIFO, not
+        │                    expired, socket not readable = not closed by the peer)
+        │                    else connect (trace: connection.connect_tcp.*)
+        ▼
+    write head + body  ─▶ read head (1xx skipped) ─▶ framing per RFC 9112 §6.3:
+        no body | Content-Length | chunked | until close
+        ▼
+    httpx.Response whose stream yields the body; when the body was read to its
+    end and both sides allow it, the connection goes back to the pool, else it
+    is closed.  A reused connection that fails before any byte of the response
+    arrives (the peer closed it while idle) is retried once on a new one, for
+    requests whose body can be sent again.
+
+The trace extension gets the same event names as httpcore's, so the handler's
+phase mapping works for both transports.  Errors are httpx's own exception
+types, chained to their cause.  Memory per connection is bounded: a head is at
+most ``MAX_HEAD`` bytes and the body is streamed in the socket's chunks.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import anyio
+import httpx
+from anyio.abc import ByteStream, SocketAttribute
+
+__all__ = ["FastTransport"]
+
+#: Largest response head (status line + headers) accepted.
+MAX_HEAD = 64 * 1024
+#: Most header lines accepted in a head.
+MAX_HEADERS = 256
+READ_SIZE = 64 * 1024
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+_NO_BODY_STATUS = frozenset({204, 304})
+_BAD_HEADER_CHARS = (b"\r", b"\n", b"\0")
+
+Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+class _Stale(Exception):
+    """A reused connection died before the response began: safe to send again."""
+
+
+def _why(exc: BaseException) -> str:
+    """The most telling cause: anyio wraps the OSError (or a group of them, one per address)."""
+    current: BaseException | None = exc
+    for _ in range(8):
+        if isinstance(current, BaseExceptionGroup):
+            current = current.exceptions[-1]
+        elif isinstance(current, OSError) and (current.errno or current.strerror):
+            # asyncio words a refusal "Connect call failed (…)": the errno says what happened
+            return os.strerror(current.errno) if current.errno else str(current.strerror)
+        elif current is not None and current.__cause__ is not None:
+            current = current.__cause__
+        else:
+            break
+    text = str(exc)
+    if text:
+        return text
+    return "connection closed" if isinstance(exc, anyio.BrokenResourceError) else type(exc).__name__
+
+
+def _timeout(request: httpx.Request, key: str) -> float | None:
+    return request.extensions.get("timeout", {}).get(key)
+
+
+class _Connection:
+    """One TCP (or TLS) connection and the bytes read from it but not yet used."""
+
+    __slots__ = ("stream", "origin", "buffer", "idle_since", "sock", "reused", "http_version")
+
+    def __init__(self, stream: ByteStream, origin: tuple[str, str, int]) -> None:
+        self.stream = stream
+        self.origin = origin
+        self.buffer = b""
+        self.idle_since = 0.0
+        self.sock = stream.extra(SocketAttribute.raw_socket, None)
+        self.reused = False
+
+    def get_extra_info(self, name: str) -> Any:
+        """What httpcore's network stream answers, for trace consumers."""
+        if name == "server_addr":
+            return self.stream.extra(SocketAttribute.remote_address, None)
+        if name == "client_addr":
+            return self.stream.extra(SocketAttribute.local_address, None)
+        if name == "ssl_object":
+            return self.stream.extra(anyio.streams.tls.TLSAttribute.ssl_object, None)
+        if name == "socket":
+            return self.sock
+        return None
+
+    def looks_alive(self) -> bool:
+        """An idle connection is dead (or out of step) if its socket has anything to read."""
+        if self.buffer or self.sock is None:
+            return not self.buffer
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
+
+    async def receive(self, timeout: float | None) -> bytes:
+        """Some bytes from the peer (``b""`` at end of stream)."""
+        try:
+            if timeout is None:
+                return await self.stream.receive(READ_SIZE)
+            with anyio.fail_after(timeout):
+                return await self.stream.receive(READ_SIZE)
+        except anyio.EndOfStream:
+            return b""
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(f"no data for {timeout:g} s") from exc
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            raise httpx.ReadError(_why(exc)) from exc
+        except ssl.SSLError as exc:
+            raise httpx.ReadError(f"TLS error: {exc}") from exc
+
+    async def send(self, data: bytes, timeout: float | None) -> None:
+        try:
+            if timeout is None:
+                await self.stream.send(data)
+            else:
+                with anyio.fail_after(timeout):
+                    await self.stream.send(data)
+        except TimeoutError as exc:
+            raise httpx.WriteTimeout(f"could not send for {timeout:g} s") from exc
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, ssl.SSLError) as exc:
+            raise httpx.WriteError(_why(exc)) from exc
+
+    async def aclose(self) -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.stream.aclose()
+            except (OSError, anyio.BrokenResourceError, ssl.SSLError):
+                pass
+
+
+def _head_end(buffer: bytes) -> tuple[int, int]:
+    """Where the head ends in ``buffer``: (end of head, start of body), or (-1, -1)."""
+    crlf = buffer.find(b"\r\n\r\n")
+    lf = buffer.find(b"\n\n")
+    if lf >= 0 and (crlf < 0 or lf < crlf):
+        return lf, lf + 2
+    if crlf >= 0:
+        return crlf, crlf + 4
+    return -1, -1
+
+
+def _parse_head(head: bytes) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]]]:
+    """Status line and headers of a response head (without the blank line)."""
+    lines = head.split(b"\n")
+    status_line = lines[0].rstrip(b"\r")
+    parts = status_line.split(b" ", 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[0]) != 8:
+        raise httpx.RemoteProtocolError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
+    code = parts[1]
+    if len(code) != 3 or not code.isdigit():
+        raise httpx.RemoteProtocolError(f"bad status code in {status_line[:80]!r}")
+    reason = parts[2].strip() if len(parts) > 2 else b""
+    headers: list[tuple[bytes, bytes]] = []
+    if len(lines) > MAX_HEADERS + 1:
+        raise httpx.RemoteProtocolError(f"more than {MAX_HEADERS} header lines")
+    for raw in lines[1:]:
+        line = raw.rstrip(b"\r")
+        if not line:
+            continue
+        if line[0] in b" \t":  # obsolete line folding: part of the previous value
+            if not headers:
+                raise httpx.RemoteProtocolError("continuation line before any header")
+            name, value = headers[-1]
+            headers[-1] = (name, value + b" " + line.strip())
+            continue
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name != name.strip() or b" " in name or b"\t" in name:
+            raise httpx.RemoteProtocolError(f"malformed header line {line[:80]!r}")
+        headers.append((name, value.strip(b" \t")))
+    return parts[0], int(code), reason, headers
+
+
+def _framing(
+    method: str, status: int, version: bytes, headers: list[tuple[bytes, bytes]]
+) -> tuple[str, int, bool]:
+    """How the body is delimited (RFC 9112 §6.3): (kind, length, reusable).
+
+    ``kind`` is "none", "length", "chunked" or "close".
+    """
+    lengths: list[bytes] = []
+    codings: list[bytes] = []
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        lname = name.lower()
+        if lname == b"content-length":
+            lengths.extend(v.strip() for v in value.split(b","))
+        elif lname == b"transfer-encoding":
+            codings.extend(v.strip().lower() for v in value.split(b","))
+        elif lname == b"connection":
+            tokens.update(v.strip().lower() for v in value.split(b","))
+    if version == b"HTTP/1.0":
+        reusable = b"keep-alive" in tokens and b"close" not in tokens
+    else:
+        reusable = b"close" not in tokens
+    if method == "HEAD" or status < 200 or status in _NO_BODY_STATUS:
+        return "none", 0, reusable
+    if codings:
+        if codings[-1] == b"chunked":
+            return "chunked", 0, reusable and not lengths
+        return "close", 0, False
+    if lengths:
+        if len(set(lengths)) != 1 or not lengths[0].isdigit():
+            raise httpx.RemoteProtocolError(f"bad Content-Length {b', '.join(lengths)[:80]!r}")
+        return "length", int(lengths[0]), reusable
+    return "close", 0, False
+
+
+def _request_head(request: httpx.Request) -> bytes:
+    url = request.url
+    target = url.raw_path or b"/"
+    parts = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
+    for name, value in request.headers.raw:
+        for bad in _BAD_HEADER_CHARS:
+            if bad in name or bad in value:
+                raise httpx.LocalProtocolError(f"illegal character in header {name[:40]!r}")
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+class _Body(httpx.AsyncByteStream):
+    """A response body read from its connection; gives the connection back when done."""
+
+    def __init__(
+        self, transport: FastTransport, conn: _Connection, kind: str, length: int,
+        reusable: bool, timeout: float | None,
+    ) -> None:
+        self._transport = transport
+        self._conn: _Connection | None = conn
+        self._kind = kind
+        self._length = length
+        self._reusable = reusable
+        self._timeout = timeout
+        self._complete = kind == "none"
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        conn = self._conn
+        if conn is None or self._complete:
+            return
+        if self._kind == "length":
+            async for chunk in self._by_length(conn):
+                yield chunk
+        elif self._kind == "chunked":
+            async for chunk in self._chunked(conn):
+                yield chunk
+        else:
+            async for chunk in self._until_close(conn):
+                yield chunk
+        self._complete = True
+
+    async def _exactly(self, conn: _Connection, size: int, where: str) -> AsyncIterator[bytes]:
+        """``size`` bytes, buffered ones first, in the pieces they arrive in."""
+        remaining = size
+        while remaining:
+            data = conn.buffer
+            if data:
+                conn.buffer = b""
+            else:
+                data = await conn.receive(self._timeout)
+                if not data:
+                    raise httpx.RemoteProtocolError(
+                        f"peer closed the connection with {remaining} of {size} {where} bytes missing"
+                    )
+            if len(data) > remaining:
+                data, conn.buffer = data[:remaining], data[remaining:]
+            remaining -= len(data)
+            yield data
+
+    def _by_length(self, conn: _Connection) -> AsyncIterator[bytes]:
+        return self._exactly(conn, self._length, "body")
+
+    async def _line(self, conn: _Connection) -> bytes:
+        while True:
+            end = conn.buffer.find(b"\n")
+            if end >= 0:
+                line, conn.buffer = conn.buffer[:end], conn.buffer[end + 1 :]
+                return line.rstrip(b"\r")
+            if len(conn.buffer) > MAX_HEAD:
+                raise httpx.RemoteProtocolError("chunk header line too long")
+            data = await conn.receive(self._timeout)
+            if not data:
+                raise httpx.RemoteProtocolError("peer closed the connection inside a chunked body")
+            conn.buffer += data
+
+    async def _chunked(self, conn: _Connection) -> AsyncIterator[bytes]:
+        while True:
+            line = await self._line(conn)
+            size_text = line.split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise httpx.RemoteProtocolError(f"bad chunk size {line[:40]!r}") from None
+            if size < 0 or not size_text.isalnum():
+                raise httpx.RemoteProtocolError(f"bad chunk size {line[:40]!r}")
+            if size == 0:
+                while await self._line(conn):  # trailers, up to the blank line
+                    pass
+                return
+            async for data in self._exactly(conn, size, "chunk"):
+                yield data
+            if await self._line(conn):
+                raise httpx.RemoteProtocolError("chunk not followed by CRLF")
+
+    async def _until_close(self, conn: _Connection) -> AsyncIterator[bytes]:
+        if conn.buffer:
+            data, conn.buffer = conn.buffer, b""
+            yield data
+        while data := await conn.receive(self._timeout):
+            yield data
+
+    async def aclose(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if not (self._complete and self._reusable and not conn.buffer and self._transport._release(conn)):
+            await conn.aclose()
+
+
+class FastTransport(httpx.AsyncBaseTransport):
+    """HTTP/1.1 with a keep-alive pool per origin; everything else goes to ``fallback``.
+
+    ``ssl_context`` verifies HTTPS peers; ``http2=True`` sends HTTPS to
+    ``fallback`` (which negotiates HTTP/2).  At most ``max_idle`` idle
+    connections are kept, each for ``keepalive_expiry`` seconds.  The loader
+    bounds how many requests run at once, so the pool never queues.
+    """
+
+    def __init__(
+        self,
+        *,
+        fallback: httpx.AsyncBaseTransport,
+        ssl_context: ssl.SSLContext | None = None,
+        http2: bool = False,
+        max_idle: int = 128,
+        keepalive_expiry: float = 5.0,
+    ) -> None:
+        self.fallback = fallback
+        self._ssl_context = ssl_context
+        self._http2 = http2
+        self._max_idle = max_idle
+        self._expiry = keepalive_expiry
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._idle_count = 0
+        #: Connections opened so far (tests and benchmarks read it).
+        self.connections_opened = 0
+
+    # -- pool ------------------------------------------------------------------------
+
+    async def _checkout(self, origin: tuple[str, str, int]) -> _Connection | None:
+        idle = self._idle.get(origin)
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()
+            self._idle_count -= 1
+            if now - conn.idle_since < self._expiry and conn.looks_alive():
+                conn.reused = True
+                return conn
+            await conn.aclose()
+        return None
+
+    def _release(self, conn: _Connection) -> bool:
+        """Keep a connection for the next request to its origin (False: the pool is full)."""
+        if self._idle_count >= self._max_idle:
+            return False
+        conn.idle_since = time.monotonic()
+        self._idle.setdefault(conn.origin, []).append(conn)
+        self._idle_count += 1
+        return True
+
+    async def aclose(self) -> None:
+        idle, self._idle = self._idle, {}
+        self._idle_count = 0
+        for conns in idle.values():
+            for conn in conns:
+                await conn.aclose()
+        await self.fallback.aclose()
+
+    async def _connect(self, request: httpx.Request, origin: tuple[str, str, int], trace: Trace | None) -> _Connection:
+        scheme, host, port = origin
+        timeout = _timeout(request, "connect")
+        info: dict[str, Any] = {"host": host, "port": port, "local_address": None, "timeout": timeout}
+        if trace is not None:
+            await trace("connection.connect_tcp.started", info)
+        try:
+            with anyio.fail_after(timeout):
+                stream: ByteStream = await anyio.connect_tcp(host, port)
+                if scheme == "https":
+                    if self._ssl_context is None:
+                        self._ssl_context = httpx.create_ssl_context()
+                    sni = request.extensions.get("sni_hostname") or host
+                    if trace is not None:
+                        await trace("connection.start_tls.started", {"server_hostname": sni})
+                    stream = await anyio.streams.tls.TLSStream.wrap(
+                        stream, hostname=sni, ssl_context=self._ssl_context, standard_compatible=False
+                    )
+        except TimeoutError as exc:
+            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from exc
+        except ssl.SSLError as exc:
+            raise httpx.ConnectError(f"SSL: {exc}") from exc
+        except (OSError, anyio.BrokenResourceError) as exc:
+            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {_why(exc)}") from exc
+        self.connections_opened += 1
+        conn = _Connection(stream, origin)
+        if trace is not None:
+            await trace("connection.connect_tcp.complete", {**info, "return_value": conn})
+        return conn
+
+    # -- requests --------------------------------------------------------------------
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        scheme = url.scheme
+        if scheme not in ("http", "https") or (scheme == "https" and self._http2):
+            return await self.fallback.handle_async_request(request)
+        origin = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
+        trace: Trace | None = request.extensions.get("trace")
+        replayable = request.method in _IDEMPOTENT and isinstance(request.stream, httpx.ByteStream)
+        conn = await self._checkout(origin)
+        if conn is not None:
+            try:
+                return await self._exchange(conn, request, trace)
+            except _Stale as exc:
+                if not replayable:
+                    raise httpx.RemoteProtocolError(f"Server disconnected without sending a response ({exc})") from exc.__cause__
+        conn = await self._connect(request, origin, trace)
+        ssl_object = conn.get_extra_info("ssl_object")
+        if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
+            await conn.aclose()  # a shared context offered h2 and the peer took it
+            return await self.fallback.handle_async_request(request)
+        return await self._exchange(conn, request, trace)  # a new connection is never stale
+
+    async def _exchange(self, conn: _Connection, request: httpx.Request, trace: Trace | None) -> httpx.Response:
+        try:
+            return await self._exchange_on(conn, request, trace)
+        except BaseException:
+            await conn.aclose()
+            raise
+
+    async def _exchange_on(self, conn: _Connection, request: httpx.Request, trace: Trace | None) -> httpx.Response:
+        write_timeout = _timeout(request, "write")
+        read_timeout = _timeout(request, "read")
+        head = _request_head(request)
+        if trace is not None:
+            await trace("http11.send_request_headers.started", {"request": request})
+        chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
+        stream = request.stream
+        try:
+            if isinstance(stream, httpx.ByteStream) and not chunked:
+                body = b"".join([part for part in stream])  # type: ignore[union-attr]
+                await conn.send(head + body, write_timeout)
+            else:
+                await conn.send(head, write_timeout)
+                async for part in stream:  # type: ignore[union-attr]
+                    if part:
+                        await conn.send(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part, write_timeout)
+                if chunked:
+                    await conn.send(b"0\r\n\r\n", write_timeout)
+        except httpx.WriteError as exc:
+            if conn.reused:
+                raise _Stale(str(exc)) from exc
+            raise
+        if trace is not None:
+            await trace("http11.send_request_body.complete", {"request": request})
+            await trace("http11.receive_response_headers.started", {"request": request})
+        while True:
+            version, status, reason, headers = await self._read_head(conn, read_timeout)
+            if status < 200 and status != 101:
+                conn.reused = False  # a response has begun: no silent resend from here
+                continue  # 100 Continue, 103 Early Hints …: the real response follows
+            break
+        kind, length, reusable = _framing(request.method, status, version, headers)
+        if status == 101:
+            reusable = False
+        if request.headers.get("connection", "").lower() == "close":
+            reusable = False
+        if trace is not None:
+            await trace(
+                "http11.receive_response_headers.complete",
+                {"request": request, "return_value": (version, status, reason, headers)},
+            )
+        return httpx.Response(
+            status,
+            headers=headers,
+            stream=_Body(self, conn, kind, length, reusable, read_timeout),
+            extensions={"http_version": version, "reason_phrase": reason, "network_stream": conn},
+        )
+
+    async def _read_head(
+        self, conn: _Connection, timeout: float | None
+    ) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]]]:
+        buffer = conn.buffer
+        while True:
+            end, body_start = _head_end(buffer)
+            if end >= 0:
+                break
+            if len(buffer) > MAX_HEAD:
+                raise httpx.RemoteProtocolError(f"response head larger than {MAX_HEAD} bytes")
+            try:
+                data = await conn.receive(timeout)
+            except httpx.ReadError as exc:
+                if conn.reused and not buffer:
+                    raise _Stale(str(exc)) from exc
+                raise
+            if not data:
+                if conn.reused and not buffer:
+                    raise _Stale("closed while idle")
+                raise httpx.RemoteProtocolError(
+                    "Server disconnected without sending a response."
+                    if not buffer else "server closed the connection inside the response head"
+                )
+            buffer += data
+        conn.buffer = buffer[body_start:]
+        conn.reused = False
+        return _parse_head(buffer[:end])

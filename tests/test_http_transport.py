@@ -1,0 +1,465 @@
+"""The HTTP plugin's own HTTP/1.1 transport (``loader_http._transport``) against scripted peers.
+
+Each test drives ``FastTransport`` under a real ``httpx.AsyncClient`` (the way the
+handler uses it) against a raw-socket server that writes exactly the bytes a case
+needs: keep-alive, framing per RFC 9112 §6.3, stale idle connections, and
+malformed replies.  Whole-stack behaviour against real servers is covered by
+``test_http_plugin.py`` (the standard library's server) and
+``test_http_second_server.py`` (hypercorn).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from loader_http._transport import FastTransport, _framing, _parse_head
+from support.raw_server import recv_until
+
+from loader import Loader, Phase
+
+pytestmark = pytest.mark.anyio
+
+Reply = Callable[[socket.socket, bytes, int], bool]
+"""Answers one request head (the n-th on its connection); False ends the connection."""
+
+
+class Script:
+    """A raw keep-alive server loop: reads request heads and lets ``reply`` answer each."""
+
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, conn: socket.socket) -> None:
+        with self._lock:
+            self.connections += 1
+        n = 0
+        while True:
+            head = _read_head(conn)
+            if not head.endswith(b"\r\n\r\n"):
+                return
+            with self._lock:
+                self.requests.append(head)
+            if not self.reply(conn, head, n):
+                return
+            n += 1
+
+
+def _read_head(conn: socket.socket) -> bytes:
+    if not isinstance(conn, ssl.SSLSocket):
+        return recv_until(conn, b"\r\n\r\n")
+    head = b""  # TLS sockets cannot peek: a byte at a time never reads past the head
+    while not head.endswith(b"\r\n\r\n") and (byte := conn.recv(1)):
+        head += byte
+    return head
+
+
+def ok(body: bytes, *extra: str) -> bytes:
+    headers = "".join(f"{h}\r\n" for h in extra)
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), headers.encode(), body)
+
+
+@pytest.fixture
+def serve(raw_server: Any) -> Callable[[Reply], tuple[Script, Any]]:
+    def start(reply: Reply) -> tuple[Script, Any]:
+        script = Script(reply)
+        return script, raw_server(script)
+
+    return start
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[tuple[httpx.AsyncClient, FastTransport]]:
+    transport = FastTransport(fallback=httpx.AsyncHTTPTransport())
+    async with httpx.AsyncClient(transport=transport, timeout=5.0) as c:
+        yield c, transport
+
+
+# -- keep-alive and reuse -------------------------------------------------------------
+
+
+async def test_requests_reuse_one_connection(serve: Any, client: Any) -> None:
+    script, server = serve(lambda c, head, n: c.sendall(ok(b"body %d" % n)) or True)
+    c, transport = client
+    bodies = [(await c.get(server.url("http", f"/r{i}"))).content for i in range(5)]
+    assert bodies == [b"body %d" % i for i in range(5)]
+    assert script.connections == 1 == transport.connections_opened
+    assert [h.split(b" ")[1] for h in script.requests] == [b"/r%d" % i for i in range(5)]
+
+
+async def test_request_head_is_well_formed(serve: Any, client: Any) -> None:
+    script, server = serve(lambda c, head, n: c.sendall(ok(b"")) or True)
+    c, _ = client
+    await c.get(server.url("http", "/a%20b?q=1&r=2"), headers={"X-Test": "yes"})
+    head = script.requests[0]
+    assert head.startswith(b"GET /a%20b?q=1&r=2 HTTP/1.1\r\n")
+    assert b"\r\nHost: 127.0.0.1:" in head and b"\r\nX-Test: yes\r\n" in head
+
+
+async def test_idle_connection_closed_by_the_server_is_not_used(serve: Any, client: Any) -> None:
+    # The server answers once and hangs up: the pool must notice before the next request.
+    script, server = serve(lambda c, head, n: c.sendall(ok(b"once")) and False)
+    c, transport = client
+    first = await c.get(server.url("http", "/1"))
+    await anyio.sleep(0.05)
+    second = await c.get(server.url("http", "/2"))
+    assert first.content == second.content == b"once"
+    assert script.connections == 2 == transport.connections_opened
+
+
+async def test_stale_connection_is_retried_once_for_an_idempotent_request(serve: Any, client: Any) -> None:
+    # Second request on a connection: read it, then close without a word (as a server
+    # whose keep-alive timer fired does).  GET is sent again on a new connection.
+    def reply(c: socket.socket, head: bytes, n: int) -> bool:
+        if n == 0:
+            c.sendall(ok(b"first"))
+            return True
+        return False
+
+    script, server = serve(reply)
+    c, transport = client
+    assert (await c.get(server.url("http", "/1"))).content == b"first"
+    assert (await c.get(server.url("http", "/2"))).content == b"first"  # a new connection's first reply
+    assert transport.connections_opened == 2
+
+
+async def test_stale_connection_is_not_retried_for_post(serve: Any, client: Any) -> None:
+    def reply(c: socket.socket, head: bytes, n: int) -> bool:
+        if n == 0:
+            c.sendall(ok(b"first"))
+            return True
+        return False
+
+    _, server = serve(reply)
+    c, transport = client
+    await c.get(server.url("http", "/1"))
+    with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+        await c.post(server.url("http", "/2"), content=b"payload")
+    assert transport.connections_opened == 1
+
+
+async def test_connection_close_is_honoured(serve: Any, client: Any) -> None:
+    script, server = serve(lambda c, head, n: c.sendall(ok(b"x", "Connection: close")) or True)
+    c, transport = client
+    for _ in range(3):
+        assert (await c.get(server.url("http", "/"))).content == b"x"
+    assert transport.connections_opened == 3
+
+
+async def test_http10_without_keep_alive_is_not_reused(serve: Any, client: Any) -> None:
+    reply = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi"
+    _, server = serve(lambda c, head, n: c.sendall(reply) or True)
+    c, transport = client
+    r1 = await c.get(server.url("http", "/"))
+    r2 = await c.get(server.url("http", "/"))
+    assert r1.content == r2.content == b"hi" and r1.http_version == "HTTP/1.0"
+    assert transport.connections_opened == 2
+
+
+async def test_keepalive_expiry(serve: Any) -> None:
+    _, server = serve(lambda c, head, n: c.sendall(ok(b"x")) or True)
+    transport = FastTransport(fallback=httpx.AsyncHTTPTransport(), keepalive_expiry=0.0)
+    async with httpx.AsyncClient(transport=transport) as c:
+        for _ in range(3):
+            await c.get(server.url("http", "/"))
+    assert transport.connections_opened == 3
+
+
+async def test_pool_keeps_at_most_max_idle(serve: Any) -> None:
+    def reply(c: socket.socket, head: bytes, n: int) -> bool:
+        time.sleep(0.05)
+        c.sendall(ok(b"x"))
+        return True
+
+    script, server = serve(reply)
+    transport = FastTransport(fallback=httpx.AsyncHTTPTransport(), max_idle=1)
+    async with httpx.AsyncClient(transport=transport) as c:
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(c.get, server.url("http", "/"))
+        assert transport.connections_opened == 3 and transport._idle_count == 1
+        await c.get(server.url("http", "/"))
+        assert transport.connections_opened == 3  # the one kept is reused
+
+
+async def test_early_close_of_a_body_discards_the_connection(serve: Any, client: Any) -> None:
+    big = b"z" * 300_000
+    _, server = serve(lambda c, head, n: c.sendall(ok(big)) or True)
+    c, transport = client
+    async with c.stream("GET", server.url("http", "/")) as response:
+        async for _chunk in response.aiter_raw():
+            break
+    assert (await c.get(server.url("http", "/"))).content == big
+    assert transport.connections_opened == 2
+
+
+# -- framing ------------------------------------------------------------------------
+
+
+async def test_chunked_body_with_extensions_and_trailers(serve: Any, client: Any) -> None:
+    def reply(c: socket.socket, head: bytes, n: int) -> bool:
+        c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n")
+        time.sleep(0.02)  # a chunk split across reads
+        c.sendall(b"6\r\n wor")
+        time.sleep(0.02)
+        c.sendall(b"ld\r\n0\r\nX-Trailer: yes\r\n\r\n")
+        return True
+
+    _, server = serve(reply)
+    c, transport = client
+    assert (await c.get(server.url("http", "/"))).content == b"hello world"
+    assert (await c.get(server.url("http", "/"))).content == b"hello world"
+    assert transport.connections_opened == 1
+
+
+async def test_close_delimited_body(serve: Any, client: Any) -> None:
+    def reply(c: socket.socket, head: bytes, n: int) -> bool:
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end")
+        return False
+
+    _, server = serve(reply)
+    c, transport = client
+    assert (await c.get(server.url("http", "/"))).content == b"until the end"
+    assert (await c.get(server.url("http", "/"))).content == b"until the end"
+    assert transport.connections_opened == 2
+
+
+async def test_lf_only_line_endings_and_folded_header(serve: Any, client: Any) -> None:
+    reply = b"HTTP/1.1 200 OK\nX-Long: one\n two\nContent-Length: 3\n\nabc"
+    _, server = serve(lambda c, head, n: c.sendall(reply) or True)
+    c, _ = client
+    response = await c.get(server.url("http", "/"))
+    assert response.content == b"abc" and response.headers["x-long"] == "one two"
+
+
+async def test_interim_responses_are_skipped(serve: Any, client: Any) -> None:
+    reply = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n" + ok(b"final")
+    _, server = serve(lambda c, head, n: c.sendall(reply) or True)
+    c, _ = client
+    response = await c.get(server.url("http", "/"))
+    assert response.status_code == 200 and response.content == b"final"
+
+
+async def test_head_and_204_have_no_body_and_keep_the_connection(serve: Any, client: Any) -> None:
+    def reply(c: socket.socket, head: bytes, n: int) -> bool:
+        if head.startswith(b"HEAD"):
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        else:
+            c.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+        return True
+
+    _, server = serve(reply)
+    c, transport = client
+    head = await c.head(server.url("http", "/"))
+    empty = await c.get(server.url("http", "/"))
+    assert head.content == b"" and head.headers["content-length"] == "1000"
+    assert empty.status_code == 204 and empty.content == b""
+    assert transport.connections_opened == 1
+
+
+async def test_bytes_beyond_the_declared_length_end_reuse(serve: Any, client: Any) -> None:
+    _, server = serve(lambda c, head, n: c.sendall(ok(b"abc") + b"GARBAGE") or True)
+    c, transport = client
+    assert (await c.get(server.url("http", "/"))).content == b"abc"
+    assert (await c.get(server.url("http", "/"))).content == b"abc"
+    assert transport.connections_opened == 2
+
+
+async def test_request_bodies_fixed_and_chunked(serve: Any, client: Any) -> None:
+    received: list[bytes] = []
+
+    def reply(c: socket.socket, head: bytes, n: int) -> bool:
+        if b"Transfer-Encoding: chunked" in head:
+            received.append(recv_until(c, b"0\r\n\r\n"))
+        else:
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            received.append(c.recv(length, socket.MSG_WAITALL))
+        c.sendall(ok(b"thanks"))
+        return True
+
+    _, server = serve(reply)
+    c, _ = client
+
+    async def parts() -> AsyncIterator[bytes]:
+        yield b"one"
+        yield b"two"
+
+    assert (await c.post(server.url("http", "/"), content=b"payload")).content == b"thanks"
+    assert (await c.post(server.url("http", "/"), content=parts())).content == b"thanks"
+    assert received == [b"payload", b"3\r\none\r\n3\r\ntwo\r\n0\r\n\r\n"]
+
+
+# -- faults ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", "95 of 100 body bytes missing"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello", "bad Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "bad Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad chunk size"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", "of 5 chunk bytes missing"),
+        (b"SSH-2.0-OpenSSH_9.0\r\n\r\n", "not an HTTP/1.x status line"),
+        (b"HTTP/1.1 2000 OK\r\n\r\n", "bad status code"),
+        (b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n", "malformed header line"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70_000, "larger than"),
+        (b"HTTP/1.1 200 OK\r\nContent-", "inside the response head"),
+        (b"", "without sending a response"),
+    ],
+)
+async def test_malformed_replies_fail_clearly(serve: Any, client: Any, reply: bytes, message: str) -> None:
+    _, server = serve(lambda c, head, n: c.sendall(reply) and False)
+    c, _ = client
+    with pytest.raises(httpx.HTTPError, match=message):
+        await c.get(server.url("http", "/"))
+
+
+async def test_read_timeout(serve: Any) -> None:
+    def silent(c: socket.socket, head: bytes, n: int) -> bool:
+        c.recv(1)  # wait until the client gives up and hangs up
+        return False
+
+    _, server = serve(silent)
+    async with httpx.AsyncClient(transport=FastTransport(fallback=httpx.AsyncHTTPTransport()),
+                                 timeout=httpx.Timeout(5.0, read=0.2)) as c:
+        started = time.monotonic()
+        with pytest.raises(httpx.ReadTimeout):
+            await c.get(server.url("http", "/"))
+        assert time.monotonic() - started < 2
+
+
+async def test_connect_refused(refused_port: int, client: Any) -> None:
+    c, _ = client
+    with pytest.raises(httpx.ConnectError, match="(?i)refused"):
+        await c.get(f"http://127.0.0.1:{refused_port}/")
+
+
+async def test_header_injection_is_refused(serve: Any, client: Any) -> None:
+    script, server = serve(lambda c, head, n: c.sendall(ok(b"")) or True)
+    c, _ = client
+    with pytest.raises(httpx.LocalProtocolError, match="illegal character"):
+        await c.get(server.url("http", "/"), headers={"X-Evil": "a\r\nInjected: yes"})
+    assert script.requests == []
+
+
+async def test_unsupported_scheme_goes_to_the_fallback() -> None:
+    class Recording(httpx.AsyncBaseTransport):
+        seen: list[str] = []
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            self.seen.append(str(request.url))
+            return httpx.Response(200, content=b"fallback")
+
+    fallback = Recording()
+    transport = FastTransport(fallback=fallback, http2=True)
+    async with httpx.AsyncClient(transport=transport) as c:
+        assert (await c.get("https://example.invalid/x")).content == b"fallback"
+    assert fallback.seen == ["https://example.invalid/x"] and transport.connections_opened == 0
+
+
+# -- TLS -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_pair() -> Iterator[tuple[ssl.SSLContext, ssl.SSLContext]]:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    yield server_ctx, client_ctx
+
+
+async def test_https_keep_alive_through_the_fast_transport(raw_server: Any, tls_pair: Any) -> None:
+    server_ctx, client_ctx = tls_pair
+    script = Script(lambda c, head, n: c.sendall(ok(b"secret %d" % n)) or True)
+
+    def tls(conn: socket.socket) -> None:
+        with server_ctx.wrap_socket(conn, server_side=True) as wrapped:
+            script(wrapped)
+
+    server = raw_server(tls)
+    transport = FastTransport(fallback=httpx.AsyncHTTPTransport(verify=client_ctx), ssl_context=client_ctx)
+    async with httpx.AsyncClient(transport=transport) as c:
+        bodies = [(await c.get(server.url("https", "/"))).content for _ in range(3)]
+    assert bodies == [b"secret 0", b"secret 1", b"secret 2"]
+    assert transport.connections_opened == 1 == script.connections
+
+
+async def test_https_with_an_untrusted_certificate_fails(raw_server: Any, tls_pair: Any) -> None:
+    server_ctx, _ = tls_pair
+
+    def tls(conn: socket.socket) -> None:
+        try:
+            server_ctx.wrap_socket(conn, server_side=True).close()
+        except (ssl.SSLError, OSError):
+            pass
+
+    server = raw_server(tls)
+    default = httpx.create_ssl_context()
+    transport = FastTransport(fallback=httpx.AsyncHTTPTransport(), ssl_context=default)
+    async with httpx.AsyncClient(transport=transport) as c:
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await c.get(server.url("https", "/"))
+
+
+# -- through the loader ----------------------------------------------------------------
+
+
+async def test_loader_events_come_from_the_fast_transport(serve: Any) -> None:
+    _, server = serve(lambda c, head, n: c.sendall(ok(b"abc")) or True)
+    phases: list[list[Phase]] = []
+    async with Loader() as loader:
+        for i in range(2):  # two URLs: a repeated one would complete at once from memory
+            seen: list[Phase] = []
+            result = await loader.fetch(server.url("http", f"/{i}"), callback=lambda e, s=seen: s.append(e.phase))
+            assert result.ok and result.content == b"abc"
+            phases.append(seen)
+        transport = loader.handler("http").client._transport
+        assert isinstance(transport, FastTransport) and transport.connections_opened == 1
+    wire = [Phase.SENDING_REQUEST, Phase.REQUEST_SENT, Phase.RECEIVING_RESPONSE, Phase.RESPONSE_RECEIVED]
+    assert [p for p in phases[0] if p in (Phase.CONNECTING_TO_SERVER, Phase.CONNECTED_TO_SERVER, *wire)] == [
+        Phase.CONNECTING_TO_SERVER, Phase.CONNECTED_TO_SERVER, *wire]
+    # The second request reuses the connection: no connecting phases.
+    assert [p for p in phases[1] if p in (Phase.CONNECTING_TO_SERVER, Phase.CONNECTED_TO_SERVER, *wire)] == wire
+
+
+async def test_standard_transport_can_be_chosen(serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOADER_HTTP_TRANSPORT", "httpcore")
+    _, server = serve(lambda c, head, n: c.sendall(ok(b"abc")) or True)
+    async with Loader() as loader:
+        assert (await loader.fetch(server.url("http", "/"))).content == b"abc"
+        assert not isinstance(loader.handler("http").client._transport, FastTransport)
+
+
+# -- pure parsing ----------------------------------------------------------------------
+
+
+def test_parse_head_and_framing_rules() -> None:
+    version, status, reason, headers = _parse_head(b"HTTP/1.1 404 Not Found\r\nContent-Length: 3")
+    assert (version, status, reason, headers) == (b"HTTP/1.1", 404, b"Not Found", [(b"Content-Length", b"3")])
+    assert _parse_head(b"HTTP/1.1 200")[2] == b""
+    assert _framing("GET", 200, b"HTTP/1.1", [(b"Content-Length", b"3")]) == ("length", 3, True)
+    assert _framing("GET", 200, b"HTTP/1.1", [(b"Content-Length", b"3, 3")]) == ("length", 3, True)
+    assert _framing("HEAD", 200, b"HTTP/1.1", [(b"Content-Length", b"3")]) == ("none", 0, True)
+    assert _framing("GET", 304, b"HTTP/1.1", []) == ("none", 0, True)
+    # Transfer-Encoding wins over Content-Length, and such a connection is not reused.
+    both = [(b"Content-Length", b"3"), (b"Transfer-Encoding", b"chunked")]
+    assert _framing("GET", 200, b"HTTP/1.1", both) == ("chunked", 0, False)
+    assert _framing("GET", 200, b"HTTP/1.1", [(b"Transfer-Encoding", b"gzip")]) == ("close", 0, False)
+    assert _framing("GET", 200, b"HTTP/1.0", [(b"Content-Length", b"1")]) == ("length", 1, False)
+    keep = [(b"Content-Length", b"1"), (b"Connection", b"Keep-Alive")]
+    assert _framing("GET", 200, b"HTTP/1.0", keep) == ("length", 1, True)
+    assert _framing("GET", 200, b"HTTP/1.1", [(b"Connection", b"close"), (b"Content-Length", b"1")])[2] is False
