@@ -69,6 +69,28 @@ _CACHE_ENTRY_MAX = 1 << 20
 _CACHE_TOTAL_MAX = 64 << 20
 
 
+class _Slot:
+    """Holds one token of a limiter; takes a free one without a trip through the event loop.
+
+    (``async with limiter`` always yields to the loop twice, even when a token is
+    free: two scheduler rounds per limiter per request.)
+    """
+
+    __slots__ = ("_limiter",)
+
+    def __init__(self, limiter: anyio.CapacityLimiter) -> None:
+        self._limiter = limiter
+
+    async def __aenter__(self) -> None:
+        try:
+            self._limiter.acquire_nowait()
+        except anyio.WouldBlock:
+            await self._limiter.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._limiter.release()
+
+
 class _Call:
     """State shared by every request one public call starts (its callback, context, cancel)."""
 
@@ -594,7 +616,7 @@ class Loader:
     async def _attempt(
         self, t: _Transfer, plugin: str, handler: ProtocolHandler, request: Request, sink: Sink
     ) -> Result:
-        async with self._global, self._host_limiter(request.url):
+        async with _Slot(self._global), _Slot(self._host_limiter(request.url)):
             request = self._prepare(request)
             offset = sink.resume_offset() if isinstance(sink, FileSink) else 0
             if offset:
@@ -657,8 +679,12 @@ class Loader:
             except LoaderError:
                 return None  # fails through the normal path with a clear error
             return body, Origin.DATA, {"content_type": content_type}
-        if isinstance(sink, FileSink) and sink.should_skip():
-            return sink.path, Origin.CACHE, {}
+        if isinstance(sink, FileSink):
+            try:
+                if sink.should_skip():
+                    return sink.path, Origin.CACHE, {}
+            except LoaderError:
+                return None  # the normal path fails it, with the reason, as a result
         cached = self._cache.get(t.request_url) if self.reuse else None
         if cached is None:
             return None

@@ -117,7 +117,9 @@ class PathAllocator:
         """The path reserved for ``url`` (the same one every time it is asked for)."""
         if url in self._by_url:
             return self._by_url[url]
-        path = local_path(url, self.root, index=index)
+        # Lexically inside (safe segments only); symlinks are checked when a sink
+        # writes, once per directory, so a thousand files cost two realpath calls.
+        path = self.root / relative_path(url, index=index)
         if suffix and not path.name.lower().endswith(suffix):
             path = path.with_name(path.name + suffix)
         candidate, n = path, 1
@@ -217,7 +219,11 @@ class FileSink(_Counted):
         return 0
 
     def should_skip(self) -> bool:
-        return self.exists == "skip" and self.path.exists()
+        if self.exists != "skip":
+            return False
+        if self.path.parent not in self.checked:
+            _ensure_inside(self.root, self.path.parent, self.url)  # never report a file outside as ours
+        return self.path.exists()
 
     def start(self, offset: int) -> None:
         """Open a fresh temporary file; with ``offset`` > 0 it starts as a copy of the partial file."""

@@ -163,3 +163,24 @@ async def test_nothing_is_written_outside_the_output_dir(http_server: Any, tmp_p
         assert path == out or out in path.parents, path
     assert all(r.path is None or out in r.path.parents for r in page.resources)
     assert os.listdir(tmp_path) == ["out"]
+
+
+@pytest.mark.parametrize("exists", ["overwrite", "skip"])
+async def test_a_symlinked_directory_leading_outside_is_refused(
+    http_server: Any, tmp_path: Path, exists: str
+) -> None:
+    # The output holds a host directory that is a symlink to elsewhere (planted, or left
+    # by an earlier run): nothing may be written, or reported as ours, through it.
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "logo.png").write_bytes(b"not ours")
+    async with Loader() as loader:
+        probe = await loader.fetch_page(http_server.url("/files/http/partial.html"), list_only=True)
+    host_dir = out / Path(probe.found[0].url.split("://", 1)[1]).parts[0].replace(":", "_")
+    out.mkdir()
+    host_dir.symlink_to(elsewhere, target_is_directory=True)
+    async with Loader() as loader:
+        page = await loader.fetch_page(http_server.url("/files/http/partial.html"), output=out, exists=exists)
+    assert not page.document.ok and "outside" in str(page.document.error)
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["logo.png"]
+    assert (elsewhere / "logo.png").read_bytes() == b"not ours"
