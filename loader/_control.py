@@ -48,7 +48,8 @@ class Control(_ThreadSafe):
     """Cancels one request.  ``scope`` is set while the request runs."""
 
     def __init__(self, call: CallControl) -> None:
-        super().__init__()
+        # The call's loop and thread are this request's: no new token per request.
+        self._thread, self._token = call._thread, call._token
         self.call = call
         self.cancelled = call.cancelled
         self.scope: anyio.CancelScope | None = None

@@ -57,6 +57,8 @@ class Delivery:
         self._long = callback is not None and mode == "long"
         self._send: MemoryObjectSendStream[Event] | None = None
         self._observers = loader._observers
+        #: False when no observer and no callback would see an event (then none is built).
+        self.listening = bool(self._observers) or callback is not None
 
     async def start(self, tg: TaskGroup) -> None:
         """Start the long-callback consumer, if this call has a long callback."""

@@ -20,6 +20,7 @@ Every resource request carries the page's request id as ``parent_id``.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import json
@@ -150,6 +151,8 @@ class _PageRun:
         self.page_id: int | None = None
         self.started = time.time()  # wall clock: the manifest reports when and how long
         self.stylesheets: dict[str, tuple[Result, Document | None]] = {}
+        self.queues: dict[str, collections.deque[Found]] = {}  # requisites waiting, by host
+        self.workers: dict[str, int] = {}  # tasks fetching them, by host
         #: Stylesheets are saved when asked for, and for --convert-links (an offline
         #: copy needs them: their images were fetched anyway).
         self.save_styles = "style" in kinds or convert_links
@@ -252,13 +255,36 @@ class _PageRun:
     def schedule(self, items: list[Found], sheets: list[Found], depth: int, tg: Any) -> None:
         for item in items:
             if self.claim(item) and not self.list_only:
-                tg.start_soon(self.requisite, item)
+                self._enqueue(item, tg)
         for sheet in sheets:
             if depth > MAX_IMPORT_DEPTH:
                 self.warnings.append(f"{sheet.url}: @import nested deeper than {MAX_IMPORT_DEPTH}, not followed")
                 continue
             if self.claim(sheet):
                 tg.start_soon(self.stylesheet, sheet, depth, tg)
+
+    def _enqueue(self, item: Found, tg: Any) -> None:
+        """Queue a requisite by host; each host gets at most its per-host limit of workers.
+
+        A thousand images of one host are six tasks pulling from a queue, not a
+        thousand tasks queued on a limiter (each of which costs a task, a wait and
+        a wake-up).
+        """
+        key = self.loader._host_key(item.url)
+        queue = self.queues.get(key)
+        if queue is None:
+            queue = self.queues[key] = collections.deque()
+        queue.append(item)
+        if self.workers.get(key, 0) < self.loader.limits.per_host:
+            self.workers[key] = self.workers.get(key, 0) + 1
+            tg.start_soon(self._worker, key, queue)
+
+    async def _worker(self, key: str, queue: collections.deque[Found]) -> None:
+        try:
+            while queue:
+                await self.requisite(queue.popleft())
+        finally:
+            self.workers[key] -= 1
 
     async def _done(self, result: Result) -> None:
         self.results.append(result)

@@ -32,7 +32,9 @@ class SyncLoader:
         self.loader: Loader | None = None
 
     def __enter__(self) -> SyncLoader:
-        self._portal_cm = start_blocking_portal(self._backend)
+        from ._loop import backend_options
+
+        self._portal_cm = start_blocking_portal(self._backend, backend_options(self._backend))
         self._portal = self._portal_cm.__enter__()
         self.loader = Loader(**self._options)
         self._portal.call(self.loader.__aenter__)

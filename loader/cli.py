@@ -350,9 +350,11 @@ def run_async(args: argparse.Namespace, coro_fn: Any, stdout: IO[str], stderr: I
     """Run a subcommand's coroutine on anyio with the display set up; map Ctrl-C to 130."""
     import anyio
 
+    from ._loop import backend_options
+
     try:
         with _Output(args, stdout, stderr) as out:
-            code = anyio.run(run_with_loader, args, coro_fn, out)
+            code = anyio.run(run_with_loader, args, coro_fn, out, backend_options=backend_options())
             if not args.quiet and out.tally.total and args.command == "fetch":
                 t = out.tally
                 stderr.write(f"done: {t.done - t.failed} ok, {t.failed} failed, {t.bytes} bytes in {t.elapsed:.2f}s\n")

@@ -156,3 +156,28 @@ async def test_tls_is_verified_by_default(https_server: Any) -> None:
     async with Loader(verify=False) as loader:
         insecure = await loader.fetch(url + "?again")
     assert trusted.content == b"secure" and insecure.content == b"secure"
+
+
+@pytest.mark.parametrize("transport", ["fast", "httpcore"])
+async def test_proxies_from_the_environment(
+    raw_server: Any, http_server: Any, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    # A forward proxy gets the absolute-form request; NO_PROXY hosts are reached directly.
+    heads: list[bytes] = []
+
+    def proxy(conn: socket.socket) -> None:
+        heads.append(recv_until(conn, b"\r\n\r\n"))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nvia proxy")
+
+    server = raw_server(proxy)
+    monkeypatch.setenv("LOADER_HTTP_TRANSPORT", transport)
+    monkeypatch.setenv("HTTP_PROXY", server.url("http", ""))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    for name in ("http_proxy", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    async with Loader() as loader:
+        proxied = await loader.fetch("http://site.invalid/path?q=1")  # never resolved here
+        direct = await loader.fetch(http_server.url("/bytes/10"))
+    assert proxied.ok and proxied.content == b"via proxy"
+    assert heads and heads[0].startswith(b"GET http://site.invalid/path?q=1 HTTP/1.1\r\n")
+    assert direct.ok and direct.size == 10 and len(heads) == 1

@@ -11,10 +11,12 @@ and re-applies cookies from the jar by domain, so neither leaks to another host.
 from __future__ import annotations
 
 import email.utils
+import functools
 import os
+import ssl
 import time
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -142,6 +144,41 @@ async def _drain(response: httpx.Response) -> None:
     await response.aclose()
 
 
+class _Deferred(httpx.AsyncBaseTransport):
+    """A transport built on its first request (httpcore's import and pool cost nothing unused)."""
+
+    def __init__(self, build: Callable[[], httpx.AsyncBaseTransport]) -> None:
+        self._build = build
+        self._transport: httpx.AsyncBaseTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._transport is None:
+            self._transport = self._build()
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
+
+
+def _proxy_mounts(
+    standard: Callable[..., httpx.AsyncBaseTransport],
+) -> dict[str, httpx.AsyncBaseTransport | None] | None:
+    """httpx's own reading of the proxy environment (``*_PROXY``, ``NO_PROXY``) as mounts.
+
+    httpx reads it only when it builds its default transport itself; ``None``
+    when this httpx no longer offers the reader (then the standard transport is used).
+    """
+    try:
+        from httpx._utils import get_environment_proxies
+    except ImportError:
+        return None
+    return {
+        pattern: None if url is None else _Deferred(functools.partial(standard, url))
+        for pattern, url in get_environment_proxies().items()
+    }
+
+
 def _uses_proxy(url: httpx.URL, proxies: dict[str, str]) -> bool:
     if not (proxies.get(url.scheme) or proxies.get("all")):
         return False
@@ -162,33 +199,45 @@ class HttpHandler(ProtocolHandler):
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            t = self._loader.timeouts
-            limits = self._loader.limits
-            verify = self._loader.verify
-            if isinstance(verify, bool):
-                context = httpx.create_ssl_context(verify=verify)  # httpx's defaults (certifi, SSL_CERT_FILE)
-            else:
-                context = self._loader.ssl_context  # a CA path or the caller's own context
-            http2 = self._loader.http2 is not False and _h2_available()
-            self._client = httpx.AsyncClient(
-                verify=context,
-                http2=http2,
-                follow_redirects=False,
-                trust_env=True,
-                timeout=httpx.Timeout(connect=t.connect, read=t.idle, write=t.idle, pool=None),
-                limits=httpx.Limits(
-                    max_connections=limits.total, max_keepalive_connections=limits.total
-                ),
-            )
-            # httpx keeps its proxy mounts; only the default pool underneath is replaced.
-            standard = getattr(self._client, "_transport", None)
-            if os.environ.get("LOADER_HTTP_TRANSPORT", "fast") != "httpcore" and isinstance(
-                standard, httpx.AsyncBaseTransport
-            ):
-                self._client._transport = FastTransport(
-                    fallback=standard, ssl_context=context, http2=http2, max_idle=limits.total
-                )
+            self._client = self._make_client()
         return self._client
+
+    def _make_client(self) -> httpx.AsyncClient:
+        t = self._loader.timeouts
+        limits = self._loader.limits
+        http2 = self._loader.http2 is not False and _h2_available()
+        verify = self._loader.verify
+        context: ssl.SSLContext | None = None
+
+        def ssl_context() -> ssl.SSLContext:
+            # Built on first use: loading the CA bundle costs ~20 ms a loader, wasted over plain HTTP.
+            nonlocal context
+            if context is None:
+                if isinstance(verify, bool):
+                    context = httpx.create_ssl_context(verify=verify)  # httpx's (certifi, SSL_CERT_FILE)
+                else:
+                    context = self._loader.ssl_context  # a CA path or the caller's own context
+            return context
+
+        def standard(proxy: str | None = None) -> httpx.AsyncHTTPTransport:
+            return httpx.AsyncHTTPTransport(
+                verify=ssl_context(), http2=http2, trust_env=True, proxy=proxy,
+                limits=httpx.Limits(max_connections=limits.total, max_keepalive_connections=limits.total),
+            )
+
+        options: dict[str, Any] = {
+            "follow_redirects": False,
+            "trust_env": True,
+            "timeout": httpx.Timeout(connect=t.connect, read=t.idle, write=t.idle, pool=None),
+        }
+        mounts = _proxy_mounts(standard)
+        if mounts is None or os.environ.get("LOADER_HTTP_TRANSPORT", "fast") == "httpcore":
+            return httpx.AsyncClient(transport=standard(), mounts=mounts, **options)
+        # Ours underneath httpx; httpcore (imported only then) for proxies and HTTP/2.
+        fast = FastTransport(
+            fallback=_Deferred(standard), ssl_context=ssl_context, http2=http2, max_idle=limits.total
+        )
+        return httpx.AsyncClient(transport=fast, mounts=mounts, **options)
 
     async def aclose(self) -> None:
         if self._client is not None:

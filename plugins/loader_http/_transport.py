@@ -345,7 +345,8 @@ class _Body(httpx.AsyncByteStream):
 class FastTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 with a keep-alive pool per origin; everything else goes to ``fallback``.
 
-    ``ssl_context`` verifies HTTPS peers; ``http2=True`` sends HTTPS to
+    ``ssl_context`` (or a function making it, called on the first HTTPS
+    connection) verifies HTTPS peers; ``http2=True`` sends HTTPS to
     ``fallback`` (which negotiates HTTP/2).  At most ``max_idle`` idle
     connections are kept, each for ``keepalive_expiry`` seconds.  The loader
     bounds how many requests run at once, so the pool never queues.
@@ -355,7 +356,7 @@ class FastTransport(httpx.AsyncBaseTransport):
         self,
         *,
         fallback: httpx.AsyncBaseTransport,
-        ssl_context: ssl.SSLContext | None = None,
+        ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext] | None = None,
         http2: bool = False,
         max_idle: int = 128,
         keepalive_expiry: float = 5.0,
@@ -413,6 +414,8 @@ class FastTransport(httpx.AsyncBaseTransport):
                 if scheme == "https":
                     if self._ssl_context is None:
                         self._ssl_context = httpx.create_ssl_context()
+                    elif callable(self._ssl_context):  # built on first use
+                        self._ssl_context = self._ssl_context()
                     sni = request.extensions.get("sni_hostname") or host
                     if trace is not None:
                         await trace("connection.start_tls.started", {"server_hostname": sni})
