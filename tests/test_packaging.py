@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 
 from support import loader_command
@@ -65,3 +67,50 @@ def test_help_path_stays_light() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_fetch_path_loads_only_what_plain_http_needs() -> None:
+    """A plain-HTTP fetch loads httpx without its CLI, and no httpcore, h2 or trio."""
+    code = (
+        "import sys, anyio, loader\n"
+        "async def main(url):\n"
+        "    async with loader.Loader() as l:\n"
+        "        r = await l.fetch(url)\n"
+        "        assert r.ok, r.error\n"
+        "anyio.run(main, sys.argv[1])\n"
+        "print([m for m in ('httpx._main', 'click', 'rich', 'httpcore', 'h2', 'trio') if m in sys.modules and\n"
+        "       getattr(sys.modules[m], '__file__', None)])\n"
+        "import httpx\n"
+        "sys.modules.pop('httpx._main')\n"
+        "from httpx._main import main\n"  # the real CLI still loads when asked for
+        "print(hasattr(sys.modules['httpx._main'], '__file__'), callable(httpx.main))\n"
+    )
+    with _bytes_server() as url:
+        out = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["[]", "True True"]
+
+
+@contextlib.contextmanager
+def _bytes_server() -> Iterator[str]:
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/x"
+    finally:
+        server.shutdown()
+        server.server_close()

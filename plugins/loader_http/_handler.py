@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import functools
+import importlib.util
 import os
 import ssl
 import time
@@ -19,8 +20,6 @@ import urllib.request
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
-
-import httpx
 
 from loader import (
     ConnectError,
@@ -42,6 +41,7 @@ from loader import (
 from loader._net import resolve_host
 from loader._protocol import Channel
 
+from ._quiet_httpx import httpx
 from ._transport import FastTransport
 
 __all__ = ["HttpHandler"]
@@ -65,11 +65,8 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 
 
 def _h2_available() -> bool:
-    try:
-        import h2  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    # Looked up, not imported: httpcore imports h2 itself if HTTP/2 is used.
+    return importlib.util.find_spec("h2") is not None
 
 
 def _reason(exc: BaseException) -> str:

@@ -39,8 +39,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
-import httpx
 from anyio.abc import ByteStream, SocketAttribute
+
+from ._quiet_httpx import httpx
 
 __all__ = ["FastTransport"]
 
