@@ -463,3 +463,29 @@ def test_parse_head_and_framing_rules() -> None:
     keep = [(b"Content-Length", b"1"), (b"Connection", b"Keep-Alive")]
     assert _framing("GET", 200, b"HTTP/1.0", keep) == ("length", 1, True)
     assert _framing("GET", 200, b"HTTP/1.1", [(b"Connection", b"close"), (b"Content-Length", b"1")])[2] is False
+
+
+@pytest.mark.parametrize("use_uvloop", [False, True])
+def test_reading_ahead_is_bounded_on_asyncio(http_server: Any, use_uvloop: bool) -> None:
+    # A fast peer and a slow reader: what the event loop buffers for us stays at one
+    # chunk (uvloop would otherwise read megabytes ahead per connection).
+    if use_uvloop:
+        pytest.importorskip("uvloop")
+    most = 0
+
+    async def main() -> int:
+        nonlocal most
+        transport = FastTransport(fallback=httpx.AsyncHTTPTransport())
+        async with httpx.AsyncClient(transport=transport) as c:
+            async with c.stream("GET", http_server.url("/bytes/20000000")) as response:
+                inner = response.extensions["network_stream"].stream
+                total = 0
+                async for chunk in response.aiter_raw():
+                    total += len(chunk)
+                    await anyio.sleep(0.002)  # the slow reader
+                    most = max(most, sum(map(len, inner._protocol.read_queue)))
+                return total
+
+    total = anyio.run(main, backend="asyncio", backend_options={"use_uvloop": use_uvloop})
+    assert total == 20_000_000
+    assert most <= 2 * 256 * 1024, most
