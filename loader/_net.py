@@ -6,6 +6,7 @@ uses them produces the same events and the same errors.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import socket
@@ -26,6 +27,7 @@ __all__ = ["make_ssl_context", "open_connection", "resolve_host"]
 RESOLVE_TTL = 60.0
 
 
+@functools.lru_cache(maxsize=1024)  # asked once per request: parsing an address each time shows
 def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host.strip("[]"))

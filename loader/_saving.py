@@ -12,7 +12,7 @@ Safe names
 
 Atomic files
     :class:`FileSink` writes to a hidden temporary file in the destination
-    directory (``.NAME.part-XXXX``), opened with ``O_EXCL|O_NOFOLLOW``, and
+    directory (``.NAME.part-PID-N``), opened with ``O_EXCL|O_NOFOLLOW``, and
     renames it to the final name only when the body is complete.  A failed or
     cancelled transfer removes the temporary file; nothing ever sits under the
     final name half-written.  Existing files follow the ``exists`` policy:
@@ -23,9 +23,9 @@ Atomic files
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
-import secrets
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -186,6 +186,10 @@ class CallerSink(MemorySink):
         return None  # the caller has every byte already
 
 
+_TMP_IDS = itertools.count(1)
+_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
 class FileSink(_Counted):
     """Streams the body into a temporary file and renames it into place when complete."""
 
@@ -212,6 +216,11 @@ class FileSink(_Counted):
         self._fd: int | None = None
         self._tmp: Path | None = None
 
+    def _temporary_name(self) -> Path:
+        # Unique by process id and a count; O_EXCL refuses a name that exists anyway
+        # (then the next number is tried).
+        return self.path.parent / f".{self.path.name[:180]}.part-{os.getpid()}-{next(_TMP_IDS)}"
+
     def resume_offset(self) -> int:
         """Bytes already on disk under the final name that a resume may keep."""
         if self.resume and self.path.is_file() and not self.path.is_symlink():
@@ -235,9 +244,15 @@ class FileSink(_Counted):
                 directory.mkdir(parents=True, exist_ok=True)
                 _ensure_inside(self.root, directory, self.url)  # and after: a symlink may have raced in
                 self.checked.add(directory)
-            self._tmp = directory / f".{self.path.name[:180]}.part-{secrets.token_hex(4)}"
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-            self._fd = os.open(self._tmp, flags, 0o644)
+            self._tmp = self._temporary_name()
+            for _ in range(100):
+                try:
+                    self._fd = os.open(self._tmp, _TMP_FLAGS, 0o644)
+                    break
+                except FileExistsError:
+                    self._tmp = self._temporary_name()
+            else:
+                raise FileExistsError(f"no free temporary name beside {self.path}")
             self.size = 0
             if offset:
                 with open(self.path, "rb") as partial, os.fdopen(os.dup(self._fd), "wb") as out:

@@ -141,3 +141,23 @@ def test_resume_keeps_the_partial_bytes(tmp_path: Path) -> None:
 
     anyio.run(resume)
     assert (tmp_path / "f").read_bytes() == b"hello world"
+
+
+def test_a_taken_temporary_name_is_skipped_not_overwritten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import itertools
+    import os
+
+    import loader._saving as saving
+
+    monkeypatch.setattr(saving, "_TMP_IDS", itertools.count(7))
+    planted = tmp_path / f".x.part-{os.getpid()}-7"
+    planted.write_bytes(b"someone else's")
+
+    async def save() -> Path:
+        sink = FileSink("http://h/x", tmp_path / "x", root=tmp_path)
+        sink.start(0)
+        await sink.write(b"mine")
+        return sink.commit()
+
+    assert anyio.run(save).read_bytes() == b"mine"
+    assert planted.read_bytes() == b"someone else's"
