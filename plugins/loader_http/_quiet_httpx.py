@@ -15,8 +15,10 @@ from typing import Any
 
 def _real_main(*args: Any, **kwargs: Any) -> Any:
     sys.modules.pop("httpx._main", None)
-    from httpx._main import main
-
+    try:
+        from httpx._main import main
+    except ImportError as exc:  # as httpx says it without its CLI extra
+        raise ImportError("the httpx command line needs: pip install 'httpx[cli]'") from exc
     return main(*args, **kwargs)
 
 
