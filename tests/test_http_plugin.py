@@ -158,7 +158,7 @@ async def test_tls_is_verified_by_default(https_server: Any) -> None:
     assert trusted.content == b"secure" and insecure.content == b"secure"
 
 
-@pytest.mark.parametrize("transport", ["fast", "httpcore"])
+@pytest.mark.parametrize("transport", ["fast", "httpcore", "httpx-reads-env"])
 async def test_proxies_from_the_environment(
     raw_server: Any, http_server: Any, monkeypatch: pytest.MonkeyPatch, transport: str
 ) -> None:
@@ -170,6 +170,10 @@ async def test_proxies_from_the_environment(
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nvia proxy")
 
     server = raw_server(proxy)
+    if transport == "httpx-reads-env":  # an httpx whose environment reader is not where we look
+        import loader_http._handler
+
+        monkeypatch.setattr(loader_http._handler, "_proxy_mounts", lambda standard: None)
     monkeypatch.setenv("LOADER_HTTP_TRANSPORT", transport)
     monkeypatch.setenv("HTTP_PROXY", server.url("http", ""))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")

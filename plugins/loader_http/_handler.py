@@ -16,7 +16,6 @@ import importlib.util
 import os
 import ssl
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -176,10 +175,13 @@ def _proxy_mounts(
     }
 
 
-def _uses_proxy(url: httpx.URL, proxies: dict[str, str]) -> bool:
-    if not (proxies.get(url.scheme) or proxies.get("all")):
-        return False
-    return not urllib.request.proxy_bypass(url.host)
+def _uses_proxy(client: httpx.AsyncClient, url: httpx.URL) -> bool:
+    """Whether ``client`` sends ``url`` through a proxy (then the proxy resolves the name).
+
+    Asked of httpx's own routing, so it agrees with where the request really goes.
+    """
+    route = getattr(client, "_transport_for_url", None)
+    return route is not None and route(url) is not getattr(client, "_transport", None)
 
 
 class HttpHandler(ProtocolHandler):
@@ -190,8 +192,6 @@ class HttpHandler(ProtocolHandler):
     def __init__(self, loader: Any) -> None:
         self._loader = loader
         self._client: httpx.AsyncClient | None = None
-        # Read once, as httpx does for its client: scanning os.environ per request costs ~0.2 ms.
-        self._proxies = urllib.request.getproxies()
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -201,25 +201,21 @@ class HttpHandler(ProtocolHandler):
 
     def _make_client(self) -> httpx.AsyncClient:
         t = self._loader.timeouts
-        limits = self._loader.limits
         http2 = self._loader.http2 is not False and _h2_available()
         verify = self._loader.verify
-        context: ssl.SSLContext | None = None
+        total = self._loader.limits.total
+        limits = httpx.Limits(max_connections=total, max_keepalive_connections=total)
 
+        @functools.cache
         def ssl_context() -> ssl.SSLContext:
             # Built on first use: loading the CA bundle costs ~20 ms a loader, wasted over plain HTTP.
-            nonlocal context
-            if context is None:
-                if isinstance(verify, bool):
-                    context = httpx.create_ssl_context(verify=verify)  # httpx's (certifi, SSL_CERT_FILE)
-                else:
-                    context = self._loader.ssl_context  # a CA path or the caller's own context
-            return context
+            if isinstance(verify, bool):
+                return httpx.create_ssl_context(verify=verify)  # httpx's (certifi, SSL_CERT_FILE)
+            return self._loader.ssl_context  # a CA path or the caller's own context
 
         def standard(proxy: str | None = None) -> httpx.AsyncHTTPTransport:
             return httpx.AsyncHTTPTransport(
-                verify=ssl_context(), http2=http2, trust_env=True, proxy=proxy,
-                limits=httpx.Limits(max_connections=limits.total, max_keepalive_connections=limits.total),
+                verify=ssl_context(), http2=http2, trust_env=True, proxy=proxy, limits=limits
             )
 
         options: dict[str, Any] = {
@@ -228,12 +224,12 @@ class HttpHandler(ProtocolHandler):
             "timeout": httpx.Timeout(connect=t.connect, read=t.idle, write=t.idle, pool=None),
         }
         mounts = _proxy_mounts(standard)
-        if mounts is None or os.environ.get("LOADER_HTTP_TRANSPORT", "fast") == "httpcore":
+        if mounts is None:  # an httpx without the reader: it reads the environment itself
+            return httpx.AsyncClient(verify=ssl_context(), http2=http2, limits=limits, **options)
+        if os.environ.get("LOADER_HTTP_TRANSPORT", "fast") == "httpcore":
             return httpx.AsyncClient(transport=standard(), mounts=mounts, **options)
         # Ours underneath httpx; httpcore (imported only then) for proxies and HTTP/2.
-        fast = FastTransport(
-            fallback=_Deferred(standard), ssl_context=ssl_context, http2=http2, max_idle=limits.total
-        )
+        fast = FastTransport(fallback=_Deferred(standard), ssl_context=ssl_context, http2=http2, max_idle=total)
         return httpx.AsyncClient(transport=fast, mounts=mounts, **options)
 
     async def aclose(self) -> None:
@@ -320,7 +316,7 @@ class HttpHandler(ProtocolHandler):
         return target
 
     async def _resolve(self, target: httpx.URL, channel: Channel, url: str) -> None:
-        if _uses_proxy(target, self._proxies):
+        if _uses_proxy(self.client, target):
             return  # the proxy resolves the name
         port = target.port or (443 if target.scheme == "https" else 80)
         await resolve_host(channel, target.host, port, url=url)
