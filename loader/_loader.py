@@ -346,8 +346,6 @@ class Loader:
     @staticmethod
     def _host_key(url: str) -> str:
         """What the per-host limit counts by: scheme, host and port."""
-        if url.startswith("data:"):
-            return "data:"
         try:
             parts = urlsplit(url)
             return f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or ''}"
@@ -712,12 +710,8 @@ class Loader:
             except LoaderError:
                 return None  # fails through the normal path with a clear error
             return body, Origin.DATA, {"content_type": content_type}
-        if isinstance(sink, FileSink):
-            try:
-                if sink.should_skip():
-                    return sink.path, Origin.CACHE, {}
-            except LoaderError:
-                return None  # the normal path fails it, with the reason, as a result
+        if isinstance(sink, FileSink) and sink.should_skip():
+            return sink.path, Origin.CACHE, {}
         cached = self._cache.get(t.request_url) if self.reuse else None
         if cached is None:
             return None

@@ -227,23 +227,33 @@ class FileSink(_Counted):
             return self.path.stat().st_size
         return 0
 
+    def _check_directory(self, *, create: bool) -> None:
+        """Raise ``SaveError`` unless the destination's directory lies inside ``root``
+        (symlinks resolved); with ``create``, make it and check again.  Once per directory."""
+        directory = self.path.parent
+        if directory in self.checked:
+            return
+        _ensure_inside(self.root, directory, self.url)  # before creating anything
+        if create:
+            directory.mkdir(parents=True, exist_ok=True)
+            _ensure_inside(self.root, directory, self.url)  # and after: a symlink may have raced in
+            self.checked.add(directory)
+
     def should_skip(self) -> bool:
+        """``exists="skip"`` and the file is there (never a file outside ``root``: start() refuses that)."""
         if self.exists != "skip":
             return False
-        if self.path.parent not in self.checked:
-            _ensure_inside(self.root, self.path.parent, self.url)  # never report a file outside as ours
+        try:
+            self._check_directory(create=False)
+        except SaveError:
+            return False
         return self.path.exists()
 
     def start(self, offset: int) -> None:
         """Open a fresh temporary file; with ``offset`` > 0 it starts as a copy of the partial file."""
         self.abort()
-        directory = self.path.parent
         try:
-            if directory not in self.checked:
-                _ensure_inside(self.root, directory, self.url)  # before creating anything
-                directory.mkdir(parents=True, exist_ok=True)
-                _ensure_inside(self.root, directory, self.url)  # and after: a symlink may have raced in
-                self.checked.add(directory)
+            self._check_directory(create=True)
             self._tmp = self._temporary_name()
             for _ in range(100):
                 try:
