@@ -117,16 +117,18 @@ async def test_idle_connection_closed_by_the_server_is_not_used(serve: Any, clie
     assert script.connections == 2 == transport.connections_opened
 
 
-async def test_stale_connection_is_retried_once_for_an_idempotent_request(serve: Any, client: Any) -> None:
-    # Second request on a connection: read it, then close without a word (as a server
-    # whose keep-alive timer fired does).  GET is sent again on a new connection.
-    def reply(c: socket.socket, head: bytes, n: int) -> bool:
-        if n == 0:
-            c.sendall(ok(b"first"))
-            return True
-        return False
+def _first_request_only(c: socket.socket, head: bytes, n: int) -> bool:
+    """Answer a connection's first request; read the second, then hang up without a word
+    (as a server whose keep-alive timer fired does)."""
+    if n == 0:
+        c.sendall(ok(b"first"))
+        return True
+    return False
 
-    script, server = serve(reply)
+
+async def test_stale_connection_is_retried_once_for_an_idempotent_request(serve: Any, client: Any) -> None:
+    # GET is sent again on a new connection.
+    script, server = serve(_first_request_only)
     c, transport = client
     assert (await c.get(server.url("http", "/1"))).content == b"first"
     assert (await c.get(server.url("http", "/2"))).content == b"first"  # a new connection's first reply
@@ -134,13 +136,7 @@ async def test_stale_connection_is_retried_once_for_an_idempotent_request(serve:
 
 
 async def test_stale_connection_is_not_retried_for_post(serve: Any, client: Any) -> None:
-    def reply(c: socket.socket, head: bytes, n: int) -> bool:
-        if n == 0:
-            c.sendall(ok(b"first"))
-            return True
-        return False
-
-    _, server = serve(reply)
+    _, server = serve(_first_request_only)
     c, transport = client
     await c.get(server.url("http", "/1"))
     with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):

@@ -67,6 +67,8 @@ def _why(exc: BaseException) -> str:
     for _ in range(8):
         if isinstance(current, BaseExceptionGroup):
             current = current.exceptions[-1]
+        elif isinstance(current, ssl.SSLError):  # an OSError too, but its errno says nothing
+            return f"TLS error: {current.reason or current}"
         elif isinstance(current, OSError) and (current.errno or current.strerror):
             # asyncio words a refusal "Connect call failed (…)": the errno says what happened
             return os.strerror(current.errno) if current.errno else str(current.strerror)
@@ -87,7 +89,7 @@ def _timeout(request: httpx.Request, key: str) -> float | None:
 class _Connection:
     """One TCP (or TLS) connection and the bytes read from it but not yet used."""
 
-    __slots__ = ("stream", "origin", "buffer", "idle_since", "sock", "reused", "http_version")
+    __slots__ = ("stream", "origin", "buffer", "idle_since", "sock", "reused")
 
     def __init__(self, stream: ByteStream, origin: tuple[str, str, int]) -> None:
         self.stream = stream
@@ -111,8 +113,10 @@ class _Connection:
 
     def looks_alive(self) -> bool:
         """An idle connection is dead (or out of step) if its socket has anything to read."""
-        if self.buffer or self.sock is None:
-            return not self.buffer
+        if self.buffer:
+            return False
+        if self.sock is None:
+            return True  # nothing to look at: trust it, a stale one is retried
         try:
             readable, _, _ = select.select([self.sock], [], [], 0)
         except (OSError, ValueError):
@@ -130,10 +134,8 @@ class _Connection:
             return b""
         except TimeoutError as exc:
             raise httpx.ReadTimeout(f"no data for {timeout:g} s") from exc
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:  # SSLError too
             raise httpx.ReadError(_why(exc)) from exc
-        except ssl.SSLError as exc:
-            raise httpx.ReadError(f"TLS error: {exc}") from exc
 
     async def send(self, data: bytes, timeout: float | None) -> None:
         try:
@@ -144,7 +146,7 @@ class _Connection:
                     await self.stream.send(data)
         except TimeoutError as exc:
             raise httpx.WriteTimeout(f"could not send for {timeout:g} s") from exc
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError, ssl.SSLError) as exc:
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:  # SSLError too
             raise httpx.WriteError(_why(exc)) from exc
 
     async def aclose(self) -> None:
@@ -269,6 +271,11 @@ def _request_head(request: httpx.Request) -> bytes:
     return b"".join(parts)
 
 
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""  # an async generator that yields nothing
+
+
 class _Body(httpx.AsyncByteStream):
     """A response body read from its connection; gives the connection back when done."""
 
@@ -284,41 +291,38 @@ class _Body(httpx.AsyncByteStream):
         self._timeout = timeout
         self._complete = kind == "none"
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        conn = self._conn
-        if conn is None or self._complete:
-            return
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        # One generator per body, no delegation: each layer would cost per chunk.
+        if self._conn is None or self._complete:
+            return _nothing()
         if self._kind == "length":
-            async for chunk in self._by_length(conn):
-                yield chunk
-        elif self._kind == "chunked":
-            async for chunk in self._chunked(conn):
-                yield chunk
-        else:
-            async for chunk in self._until_close(conn):
-                yield chunk
-        self._complete = True
+            return self._by_length(self._conn)
+        if self._kind == "chunked":
+            return self._chunked(self._conn)
+        return self._until_close(self._conn)
 
-    async def _exactly(self, conn: _Connection, size: int, where: str) -> AsyncIterator[bytes]:
-        """``size`` bytes, buffered ones first, in the pieces they arrive in."""
-        remaining = size
+    async def _piece(self, conn: _Connection, remaining: int, size: int, where: str) -> bytes:
+        """The next at most ``remaining`` of ``size`` bytes, buffered ones first."""
+        data = conn.buffer
+        if data:
+            conn.buffer = b""
+        else:
+            data = await conn.receive(self._timeout)
+            if not data:
+                raise httpx.RemoteProtocolError(
+                    f"peer closed the connection with {remaining} of {size} {where} bytes missing"
+                )
+        if len(data) > remaining:
+            data, conn.buffer = data[:remaining], data[remaining:]
+        return data
+
+    async def _by_length(self, conn: _Connection) -> AsyncIterator[bytes]:
+        remaining = self._length
         while remaining:
-            data = conn.buffer
-            if data:
-                conn.buffer = b""
-            else:
-                data = await conn.receive(self._timeout)
-                if not data:
-                    raise httpx.RemoteProtocolError(
-                        f"peer closed the connection with {remaining} of {size} {where} bytes missing"
-                    )
-            if len(data) > remaining:
-                data, conn.buffer = data[:remaining], data[remaining:]
+            data = await self._piece(conn, remaining, self._length, "body")
             remaining -= len(data)
             yield data
-
-    def _by_length(self, conn: _Connection) -> AsyncIterator[bytes]:
-        return self._exactly(conn, self._length, "body")
+        self._complete = True
 
     async def _line(self, conn: _Connection) -> bytes:
         while True:
@@ -346,8 +350,12 @@ class _Body(httpx.AsyncByteStream):
             if size == 0:
                 while await self._line(conn):  # trailers, up to the blank line
                     pass
+                self._complete = True
                 return
-            async for data in self._exactly(conn, size, "chunk"):
+            remaining = size
+            while remaining:
+                data = await self._piece(conn, remaining, size, "chunk")
+                remaining -= len(data)
                 yield data
             if await self._line(conn):
                 raise httpx.RemoteProtocolError("chunk not followed by CRLF")
@@ -358,6 +366,7 @@ class _Body(httpx.AsyncByteStream):
             yield data
         while data := await conn.receive(self._timeout):
             yield data
+        self._complete = True
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None
@@ -444,9 +453,15 @@ class FastTransport(httpx.AsyncBaseTransport):
                     sni = request.extensions.get("sni_hostname") or host
                     if trace is not None:
                         await trace("connection.start_tls.started", {"server_hostname": sni})
-                    stream = await anyio.streams.tls.TLSStream.wrap(
-                        stream, hostname=sni, ssl_context=self._ssl_context, standard_compatible=False
-                    )
+                    plain = stream
+                    try:
+                        stream = await anyio.streams.tls.TLSStream.wrap(
+                            plain, hostname=sni, ssl_context=self._ssl_context, standard_compatible=False
+                        )
+                    except BaseException:
+                        with anyio.CancelScope(shield=True):
+                            await plain.aclose()  # a failed handshake must not leak the socket
+                        raise
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from exc
         except ssl.SSLError as exc:
