@@ -83,7 +83,7 @@ def main() -> None:
                     profiler.enable()
                     once(server.base, s.per_host, out, args.events, args.backend)
                     profiler.disable()
-                    pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+                    pstats.Stats(profiler).sort_stats(__import__("os").environ.get("SORT","tottime")).print_stats(int(__import__("os").environ.get("N","40")))
                 else:
                     times.append(once(server.base, s.per_host, out, args.events, args.backend))
             if times:

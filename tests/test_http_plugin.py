@@ -185,3 +185,21 @@ async def test_proxies_from_the_environment(
     assert proxied.ok and proxied.content == b"via proxy"
     assert heads and heads[0].startswith(b"GET http://site.invalid/path?q=1 HTTP/1.1\r\n")
     assert direct.ok and direct.size == 10 and len(heads) == 1
+
+
+def test_cookie_jar_sees_only_responses_that_set_cookies(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The jar skips the cookiejar machinery without Set-Cookie, and still keeps cookies with it.
+    from loader_http._handler import _Client, _Cookies
+    from loader_http._quiet_httpx import httpx
+
+    client = _Client(cookies={"preset": "1"})
+    assert isinstance(client.cookies, _Cookies) and client.cookies["preset"] == "1"
+    seen: list[object] = []
+    monkeypatch.setattr(client.cookies.jar, "extract_cookies", lambda *args: seen.append(args))
+    request = httpx.Request("GET", "http://example.test/")
+    client.cookies.extract_cookies(httpx.Response(200, headers={"content-type": "text/plain"}, request=request))
+    assert seen == []
+    client.cookies.extract_cookies(httpx.Response(200, headers={"Set-Cookie": "a=b"}, request=request))
+    assert len(seen) == 1
+    client.cookies = {"other": "2"}  # the setter keeps the quick jar
+    assert isinstance(client.cookies, _Cookies) and client.cookies["other"] == "2"
