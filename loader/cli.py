@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -363,6 +364,36 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
     return run_async(args, args.run, stdout, stderr)
 
 
+def console() -> None:
+    """The ``loader`` command: :func:`main`, then an exit without the interpreter's teardown.
+
+    When ``main`` returns, the command is over: the page is saved, every file it
+    opened is closed, the event loop and its threads are shut down.  CPython
+    would still free every module and object one by one, about 40 ms a run
+    (issue 6), so the standard streams are flushed and the process ends at once.
+    Exit hooks (``atexit``) still run.  The normal exit is kept whenever it could
+    matter: a stream that cannot be flushed (its error is reported as usual), a
+    non-daemon thread still running, a Python without the hook runner.
+    """
+    import atexit
+    import threading
+
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    main_thread = threading.main_thread()
+    run_exit_hooks = getattr(atexit, "_run_exitfuncs", None)
+    if run_exit_hooks is None or any(
+        t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate()
+    ):
+        sys.exit(code)
+    run_exit_hooks()
+    os._exit(code)
+
+
 def run_async(args: argparse.Namespace, coro_fn: Any, stdout: IO[str], stderr: IO[str]) -> int:
     """Run a subcommand's coroutine on anyio with the display set up; map Ctrl-C to 130."""
     import anyio
@@ -411,4 +442,4 @@ class _TextAsBytes:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

@@ -145,3 +145,31 @@ def test_installed_command_fetches_a_page(http_server: Any, tmp_path: Path) -> N
     site = tmp_path / "out" / f"127.0.0.1_{http_server.port}" / "files" / "http"
     assert {p.name for p in site.iterdir()} >= {"index.html", "logo.png", "sound.wav", "pixel.gif"}
     assert events.read_text().count('"REQUEST_COMPLETE"') == 5  # page, stylesheet, 3 requisites
+
+
+def test_quick_exit_keeps_output_exit_code_and_exit_hooks(http_server: Any, tmp_path: Path) -> None:
+    """The command skips the interpreter's teardown, never what it wrote or its exit code."""
+    import subprocess
+    import sys
+
+    body = subprocess.run(
+        [sys.executable, "-m", "loader", "get", http_server.url("/bytes/300000"), "-o", "-", "-q"],
+        capture_output=True, timeout=60,
+    )
+    assert body.returncode == EXIT_OK and len(body.stdout) == 300000, body.stderr
+    # A failure's code and message come through, and an exit hook still runs.
+    hook = tmp_path / "hook-ran"
+    script = (
+        "import atexit, os, pathlib, sys; from loader.cli import console;"
+        f"atexit.register(pathlib.Path({str(hook)!r}).write_text, 'yes');"
+        "real_exit = os._exit; os._exit = lambda code: (sys.stderr.write('quick exit'), real_exit(code));"
+        "sys.argv[0] = 'loader'; console()"
+    )
+    url = http_server.url("/status/404")
+    failed = subprocess.run(
+        [sys.executable, "-c", script, "get", url, "-o", str(tmp_path / "x"), "-q"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert failed.returncode == EXIT_FAILED and f"error: {url}: HTTP 404" in failed.stderr
+    assert hook.read_text() == "yes"
+    assert failed.stderr.endswith("quick exit")  # the teardown was skipped indeed

@@ -25,7 +25,7 @@ def test_builtin_plugins_are_registered_as_entry_points() -> None:
 
 def test_console_script_is_declared() -> None:
     scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
-    assert scripts["loader"] == "loader.cli:main"
+    assert scripts["loader"] == "loader.cli:console"
 
 
 def test_exported_members_match_all() -> None:
