@@ -27,6 +27,15 @@ from loader import Loader, Phase
 
 pytestmark = pytest.mark.anyio
 
+
+@pytest.fixture(params=["asyncio", "uvloop", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> Any:
+    """Every case on asyncio, uvloop (their protocols differ from anyio's) and trio."""
+    if request.param == "uvloop":
+        pytest.importorskip("uvloop")
+        return ("asyncio", {"use_uvloop": True})
+    return request.param
+
 Reply = Callable[[socket.socket, bytes, int], bool]
 """Answers one request head (the n-th on its connection); False ends the connection."""
 
@@ -474,14 +483,58 @@ def test_reading_ahead_is_bounded_on_asyncio(http_server: Any, use_uvloop: bool)
         transport = FastTransport(fallback=httpx.AsyncHTTPTransport())
         async with httpx.AsyncClient(transport=transport) as c:
             async with c.stream("GET", http_server.url("/bytes/20000000")) as response:
-                inner = response.extensions["network_stream"].stream
+                conn = response.extensions["network_stream"]
                 total = 0
                 async for chunk in response.aiter_raw():
                     total += len(chunk)
                     await anyio.sleep(0.002)  # the slow reader
-                    most = max(most, sum(map(len, inner._protocol.read_queue)))
+                    most = max(most, conn.read_ahead())
                 return total
 
     total = anyio.run(main, backend="asyncio", backend_options={"use_uvloop": use_uvloop})
     assert total == 20_000_000
     assert most <= 2 * 256 * 1024, most
+
+
+async def test_write_timeout_when_the_peer_does_not_read(raw_server: Any) -> None:
+    # The body outgrows the kernel's buffers and the transport's: the send must give up in time.
+    done = threading.Event()
+    server = raw_server(lambda conn: done.wait(20))
+    try:
+        transport = FastTransport(fallback=httpx.AsyncHTTPTransport())
+        async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(5.0, write=0.3)) as c:
+            started = time.monotonic()
+            with pytest.raises(httpx.WriteTimeout):
+                await c.post(server.url("http", "/"), content=b"x" * (64 << 20))
+            assert time.monotonic() - started < 3
+    finally:
+        done.set()
+
+
+@pytest.mark.parametrize(("backend", "use_uvloop"), [("asyncio", False), ("asyncio", True), ("trio", None)])
+def test_plain_http_on_asyncio_reads_through_its_own_protocol(
+    serve: Any, backend: str, use_uvloop: bool | None
+) -> None:
+    # On asyncio (and uvloop) a plain connection's bytes bypass anyio's stream; on trio
+    # they go through it.  Either way several requests share the connection.
+    if use_uvloop:
+        pytest.importorskip("uvloop")
+    from loader_http._transport import _WireConnection
+
+    _, server = serve(lambda c, head, n: c.sendall(ok(b"body %d" % n)) or True)
+
+    async def main() -> tuple[list[bytes], list[type]]:
+        transport = FastTransport(fallback=httpx.AsyncHTTPTransport())
+        bodies, kinds = [], []
+        async with httpx.AsyncClient(transport=transport) as c:
+            for i in range(3):
+                async with c.stream("GET", server.url("http", f"/{i}")) as response:
+                    kinds.append(type(response.extensions["network_stream"]))
+                    bodies.append(await response.aread())
+        assert transport.connections_opened == 1
+        return bodies, kinds
+
+    options = {"use_uvloop": use_uvloop} if backend == "asyncio" else {}
+    bodies, kinds = anyio.run(main, backend=backend, backend_options=options)
+    assert bodies == [b"body 0", b"body 1", b"body 2"]
+    assert all(kind is _WireConnection for kind in kinds) is (backend == "asyncio")

@@ -1,4 +1,4 @@
-"""A lean HTTP/1.1 keep-alive transport under httpx, on anyio streams.
+"""A lean HTTP/1.1 keep-alive transport under httpx, on anyio streams (own protocol on asyncio).
 
 httpx stays the interface (redirect targets, auth, cookies, decoding, proxies
 through its mounts); only the connection pool underneath is replaced, because
@@ -23,6 +23,10 @@ How a request flows::
     arrives (the peer closed it while idle) is retried once on a new one, for
     requests whose body can be sent again.
 
+Connections are opened (and closed) by anyio.  On asyncio a plain one then
+reads and writes through its own protocol (``_Wire``), which skips anyio's
+per-read cancel scope and poller changes; TLS and trio keep anyio's streams.
+
 The trace extension gets the same event names as httpcore's, so the handler's
 phase mapping works for both transports.  Errors are httpx's own exception
 types, chained to their cause.  Memory per connection is bounded: a head is at
@@ -31,10 +35,12 @@ most ``MAX_HEAD`` bytes and the body is streamed in the socket's chunks.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import select
 import ssl
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -99,6 +105,15 @@ class _Connection:
         self.sock = stream.extra(SocketAttribute.raw_socket, None)
         self.reused = False
 
+    @classmethod
+    def adopt(cls, stream: ByteStream, origin: tuple[str, str, int]) -> _Connection:
+        """The fastest kind of connection ``stream`` allows (see :class:`_WireConnection`)."""
+        wire = _Wire.take_over(stream)
+        if wire is not None:
+            return _WireConnection(stream, origin, wire)
+        _read_one_chunk_ahead(stream)
+        return cls(stream, origin)
+
     def get_extra_info(self, name: str) -> Any:
         """What httpcore's network stream answers, for trace consumers."""
         if name == "server_addr":
@@ -110,6 +125,12 @@ class _Connection:
         if name == "socket":
             return self.sock
         return None
+
+    def read_ahead(self) -> int:
+        """Bytes the event loop has read from the socket that this side has not taken yet."""
+        inner = getattr(self.stream, "transport_stream", self.stream)
+        queue = getattr(getattr(inner, "_protocol", None), "read_queue", ())
+        return sum(map(len, queue))
 
     def looks_alive(self) -> bool:
         """An idle connection is dead (or out of step) if its socket has anything to read."""
@@ -157,8 +178,156 @@ class _Connection:
                 pass
 
 
+#: A wait's timer sets this as the waiter's result (a result, not an exception: never "unretrieved").
+_TIMED_OUT = object()
+
+
+def _expire(waiter: asyncio.Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_result(_TIMED_OUT)
+
+
+def _wake(waiter: asyncio.Future[Any] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
+class _Wire(asyncio.Protocol):
+    """The asyncio protocol of a plain TCP connection, in place of anyio's.
+
+    anyio opens the connection (its name resolution, happy eyeballs, errors) and
+    still closes it; in between, bytes flow through here.  anyio's stream costs,
+    per read, a cancel scope for the timeout and two changes to the poller (it
+    resumes reading, then pauses again); here reading stays on, a read that
+    finds bytes waiting costs nothing, and a wait costs one future and one timer.
+    The loop stops reading once ``READ_SIZE`` bytes wait unread, so memory per
+    connection stays bounded however fast the peer sends.
+    """
+
+    def __init__(self, transport: asyncio.Transport, chunks: deque[bytes], eof: bool, error: BaseException | None) -> None:
+        self.transport = transport
+        self.loop = asyncio.get_running_loop()
+        self.chunks = chunks
+        self.buffered = sum(map(len, chunks))
+        self.eof = eof
+        self.error = error
+        self.paused = True  # anyio leaves a connection's reading paused
+        self.reader: asyncio.Future[Any] | None = None
+        self.writer: asyncio.Future[Any] | None = None  # set while the transport's buffer is full
+
+    @classmethod
+    def take_over(cls, stream: ByteStream) -> _Wire | None:
+        """Swap this protocol in under anyio's asyncio socket stream (None: not one)."""
+        transport = getattr(stream, "_transport", None)
+        old = getattr(stream, "_protocol", None)
+        if not hasattr(transport, "set_protocol") or not hasattr(old, "read_queue"):
+            return None  # trio, a TLS stream, or an anyio whose internals moved (uvloop's
+            # transports are not asyncio.Transport subclasses: duck typing it is)
+        wire = cls(transport, deque(old.read_queue), old.is_at_eof, old.exception)
+        transport.set_protocol(wire)
+        transport.set_write_buffer_limits()  # anyio sets 0: every write would wait for the kernel
+        if transport.is_closing():
+            wire.eof = True
+        else:
+            wire.paused = False
+            transport.resume_reading()
+        return wire
+
+    # -- the event loop's side ---------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.buffered += len(data)
+        if self.buffered >= READ_SIZE and not self.paused:
+            self.paused = True
+            self.transport.pause_reading()
+        _wake(self.reader)
+
+    def eof_received(self) -> None:
+        self.eof = True
+        _wake(self.reader)  # returning None lets the transport close itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        self.error = self.error or exc
+        _wake(self.reader)
+        _wake(self.writer)
+
+    def pause_writing(self) -> None:
+        self.writer = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        writer, self.writer = self.writer, None
+        _wake(writer)
+
+    # -- the connection's side -------------------------------------------------------
+
+    async def _wait(self, waiter: asyncio.Future[Any], timeout: float | None) -> bool:
+        """Await ``waiter`` for at most ``timeout`` seconds; False when the time ran out."""
+        if timeout is None:
+            return await waiter is not _TIMED_OUT
+        timer = self.loop.call_later(timeout, _expire, waiter)
+        try:
+            return await waiter is not _TIMED_OUT
+        finally:
+            timer.cancel()
+
+    async def receive(self, timeout: float | None) -> bytes:
+        if not self.chunks and not self.eof:
+            self.reader = self.loop.create_future()
+            try:
+                if not await self._wait(self.reader, timeout):
+                    raise httpx.ReadTimeout(f"no data for {timeout:g} s")
+            finally:
+                self.reader = None
+        chunks = self.chunks
+        if not chunks:
+            if self.error is not None:
+                raise httpx.ReadError(_why(self.error)) from self.error
+            return b""
+        data = chunks.popleft() if len(chunks) == 1 else b"".join([chunks.popleft() for _ in range(len(chunks))])
+        self.buffered = 0
+        if self.paused and not self.eof:
+            self.paused = False
+            self.transport.resume_reading()
+        return data
+
+    async def send(self, data: bytes, timeout: float | None) -> None:
+        if self.transport.is_closing():
+            if self.error is not None:
+                raise httpx.WriteError(_why(self.error)) from self.error
+            raise httpx.WriteError("connection closed")
+        self.transport.write(data)
+        if self.writer is not None and not await self._wait(self.writer, timeout):
+            raise httpx.WriteTimeout(f"could not send for {timeout:g} s")
+        if self.error is not None:
+            raise httpx.WriteError(_why(self.error)) from self.error
+
+
+class _WireConnection(_Connection):
+    """A plain TCP connection on asyncio: reads and writes go through its :class:`_Wire`."""
+
+    __slots__ = ("wire",)
+
+    def __init__(self, stream: ByteStream, origin: tuple[str, str, int], wire: _Wire) -> None:
+        super().__init__(stream, origin)
+        self.wire = wire
+
+    def read_ahead(self) -> int:
+        return self.wire.buffered
+
+    def looks_alive(self) -> bool:
+        return not self.wire.chunks and not self.wire.eof and super().looks_alive()
+
+    async def receive(self, timeout: float | None) -> bytes:
+        return await self.wire.receive(timeout)
+
+    async def send(self, data: bytes, timeout: float | None) -> None:
+        await self.wire.send(data, timeout)
+
+
 def _read_one_chunk_ahead(stream: ByteStream) -> None:
-    """On asyncio, stop reading from the socket as soon as a chunk has arrived.
+    """On asyncio over TLS, stop reading from the socket as soon as a chunk has arrived.
 
     anyio pauses the transport only when its reader wakes; until then uvloop
     (libuv reads up to 32 times per wake-up) keeps appending, megabytes per
@@ -469,8 +638,7 @@ class FastTransport(httpx.AsyncBaseTransport):
         except (OSError, anyio.BrokenResourceError) as exc:
             raise httpx.ConnectError(f"cannot connect to {host}:{port}: {_why(exc)}") from exc
         self.connections_opened += 1
-        _read_one_chunk_ahead(stream)
-        conn = _Connection(stream, origin)
+        conn = _Connection.adopt(stream, origin)
         if trace is not None:
             await trace("connection.connect_tcp.complete", {**info, "return_value": conn})
         return conn
