@@ -173,3 +173,26 @@ def test_quick_exit_keeps_output_exit_code_and_exit_hooks(http_server: Any, tmp_
     assert failed.returncode == EXIT_FAILED and f"error: {url}: HTTP 404" in failed.stderr
     assert hook.read_text() == "yes"
     assert failed.stderr.endswith("quick exit")  # the teardown was skipped indeed
+
+
+def test_fetch_runs_with_the_collector_on_and_start_up_objects_frozen(http_server: Any, tmp_path: Path) -> None:
+    """``console`` pauses the cycle collector while modules load; transfers run with it on."""
+    import subprocess
+    import sys
+
+    seen = tmp_path / "seen"
+    script = (
+        "import gc, pathlib, sys; import loader.cli as cli;"
+        "real = cli._cmd_fetch\n"
+        "async def probe(args, loader):\n"
+        f"    pathlib.Path({str(seen)!r}).write_text(f'{{gc.isenabled()}} {{gc.get_freeze_count() > 0}}')\n"
+        "    return await real(args, loader)\n"
+        "cli._cmd_fetch = probe; sys.argv[0] = 'loader'; cli.console()"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, "fetch", http_server.url("/files/http/index.html"),
+         "-o", str(tmp_path / "out"), "-q", "--no-progress"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert seen.read_text() == "True True"
