@@ -344,6 +344,7 @@ class Loader:
         return request
 
     @staticmethod
+    @functools.lru_cache(maxsize=4096)  # a page asks once to queue a URL, once to fetch it
     def _host_key(url: str) -> str:
         """What the per-host limit counts by: scheme, host and port."""
         try:
