@@ -22,6 +22,7 @@ Atomic files
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import os
@@ -30,7 +31,7 @@ import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from ._errors import SaveError, SizeLimitExceeded
 
@@ -63,27 +64,49 @@ def safe_segment(segment: str) -> str:
     return name
 
 
-def relative_path(url: str, *, index: str = "index.html") -> str:
-    """The ``host/path`` a URL is saved under, relative to the output directory."""
-    if url.startswith("data:"):
-        return f"data/{_short_hash(url)}"
-    parts = urlsplit(url)
+# Every URL of a page repeats its host and, mostly, a few directories: making those
+# safe once (not once per file) keeps relative_path to one urlsplit and one
+# safe_segment per URL.  Both are pure functions of their arguments; the caches are
+# bounded so a long-running loader does not grow without limit.
+
+
+@functools.lru_cache(maxsize=256)
+def _host_directory(scheme: str, netloc: str) -> str:
+    """The first segment of a saved path: the host, its port, and the scheme unless HTTP(S)."""
+    parts = SplitResult(scheme, netloc, "", "", "")  # hostname and port depend on the netloc only
     try:
         port = parts.port
     except ValueError:
         port = None
     host = safe_segment((parts.hostname or "local") + (f"_{port}" if port else "")) or "_"
-    if parts.scheme not in ("http", "https", ""):
-        host = f"{parts.scheme}_{host}"
+    if scheme not in ("http", "https", ""):
+        host = f"{scheme}_{host}"
+    return host
+
+
+@functools.lru_cache(maxsize=1024)
+def _safe_directories(raw: str) -> tuple[str, ...]:
+    """The safe, non-empty segments of a URL path's directory part (``/a/b`` of ``/a/b/c.png``)."""
+    return tuple(s for s in map(safe_segment, raw.split("/")) if s)
+
+
+def relative_path(url: str, *, index: str = "index.html") -> str:
+    """The ``host/path`` a URL is saved under, relative to the output directory."""
+    if url.startswith("data:"):
+        return f"data/{_short_hash(url)}"
+    parts = urlsplit(url)
     raw = parts.path
-    segments = [safe_segment(s) for s in raw.split("/")]
-    segments = [s for s in segments if s]
+    directories, _, last = raw.rpartition("/")
+    segments = list(_safe_directories(directories))
+    name = safe_segment(last)
+    if name:
+        segments.append(name)
     if not segments or raw.endswith("/"):
         segments.append(index)
     if parts.query:
         stem, ext = os.path.splitext(segments[-1])
         segments[-1] = f"{stem}.q-{_short_hash(parts.query)}{ext}"
-    return "/".join([host, *segments])
+    return "/".join([_host_directory(parts.scheme, parts.netloc), *segments])
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -112,6 +135,15 @@ class PathAllocator:
         self.root = root
         self._taken: set[str] = set()  # lower-cased: case-insensitive disks merge Foo and foo
         self._by_url: dict[str, Path] = {}
+        #: ``root / "host/dir"`` by ``"host/dir"``: pathlib then parses only the file
+        #: name of each path, not the whole of ``root / "host/dir/name"`` again.
+        self._directories: dict[str, Path] = {}
+
+    def _directory(self, relative: str) -> Path:
+        directory = self._directories.get(relative)
+        if directory is None:
+            directory = self._directories[relative] = self.root / relative
+        return directory
 
     def path_for(self, url: str, *, suffix: str = "", index: str = "index.html") -> Path:
         """The path reserved for ``url`` (the same one every time it is asked for)."""
@@ -119,15 +151,18 @@ class PathAllocator:
             return self._by_url[url]
         # Lexically inside (safe segments only); symlinks are checked when a sink
         # writes, once per directory, so a thousand files cost two realpath calls.
-        path = self.root / relative_path(url, index=index)
+        directory, _, name = relative_path(url, index=index).rpartition("/")
+        path = self._directory(directory) / name  # the same Path as root / "directory/name"
         if suffix and not path.name.lower().endswith(suffix):
             path = path.with_name(path.name + suffix)
         candidate, n = path, 1
-        while str(candidate).lower() in self._taken:
+        key = str(candidate).lower()
+        while key in self._taken:
             stem, ext = os.path.splitext(path.name)
             candidate = path.with_name(f"{stem}-{n}{ext}")
+            key = str(candidate).lower()
             n += 1
-        self._taken.add(str(candidate).lower())
+        self._taken.add(key)
         self._by_url[url] = candidate
         return candidate
 
@@ -214,12 +249,14 @@ class FileSink(_Counted):
         self.resume = resume
         self.size = 0
         self._fd: int | None = None
-        self._tmp: Path | None = None
+        self._tmp: str | None = None
 
-    def _temporary_name(self) -> Path:
+    def _temporary_name(self) -> str:
         # Unique by process id and a count; O_EXCL refuses a name that exists anyway
-        # (then the next number is tried).
-        return self.path.parent / f".{self.path.name[:180]}.part-{os.getpid()}-{next(_TMP_IDS)}"
+        # (then the next number is tried).  A plain string: the name is only handed to
+        # os.open/os.replace/os.unlink, so building a Path for it would be wasted work.
+        directory = os.path.dirname(os.fspath(self.path))
+        return os.path.join(directory, f".{self.path.name[:180]}.part-{os.getpid()}-{next(_TMP_IDS)}")
 
     def resume_offset(self) -> int:
         """Bytes already on disk under the final name that a resume may keep."""
@@ -329,7 +366,7 @@ def write_file(url: str, path: Path, data: bytes, *, root: Path | None = None,
     return sink.commit()
 
 
-def _link_unique(tmp: Path, path: Path) -> Path:
+def _link_unique(tmp: str, path: Path) -> Path:
     stem, ext = os.path.splitext(path.name)
     candidate, n = path, 1
     while True:
@@ -341,7 +378,7 @@ def _link_unique(tmp: Path, path: Path) -> Path:
             n += 1
 
 
-def _unlink(path: Path) -> None:
+def _unlink(path: str | Path) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:
