@@ -161,3 +161,42 @@ def test_a_taken_temporary_name_is_skipped_not_overwritten(tmp_path: Path, monke
 
     assert anyio.run(save).read_bytes() == b"mine"
     assert planted.read_bytes() == b"someone else's"
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_large_chunks_are_written_from_a_worker_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    # Small chunks are written in place; large ones off the event loop's thread, in order,
+    # still counted against the size limit.
+    import threading
+
+    from loader import SizeLimitExceeded
+    from loader._saving import THREAD_WRITE_MIN
+
+    writers: list[bool] = []
+    real_write = os.write
+
+    def spy(fd: int, data: object) -> int:
+        writers.append(threading.current_thread() is threading.main_thread())
+        return real_write(fd, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "write", spy)
+    chunks = [b"a" * 10, bytes(range(256)) * (THREAD_WRITE_MIN // 256 + 1), b"b" * 10, b"c" * THREAD_WRITE_MIN]
+
+    async def main() -> Path:
+        sink = FileSink("http://h/big", tmp_path / "big")
+        sink.start(0)
+        for chunk in chunks:
+            await sink.write(chunk)
+        limited = FileSink("http://h/limited", tmp_path / "limited", max_body=THREAD_WRITE_MIN)
+        limited.start(0)
+        with pytest.raises(SizeLimitExceeded):
+            await limited.write(b"x" * (THREAD_WRITE_MIN + 1))
+        limited.abort()
+        return sink.commit()
+
+    path = anyio.run(main, backend=backend)
+    assert path.read_bytes() == b"".join(chunks)
+    assert writers == [True, False, True, False]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big"]
