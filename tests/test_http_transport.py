@@ -538,3 +538,38 @@ def test_plain_http_on_asyncio_reads_through_its_own_protocol(
     bodies, kinds = anyio.run(main, backend=backend, backend_options=options)
     assert bodies == [b"body 0", b"body 1", b"body 2"]
     assert all(kind is _WireConnection for kind in kinds) is (backend == "asyncio")
+
+
+def test_wire_hands_out_bytes_and_bounds_what_it_holds() -> None:
+    # The protocol's own bookkeeping: bytearrays become bytes, reading pauses past
+    # READ_SIZE and resumes once the bytes are taken, end of stream reads as b"".
+    from collections import deque
+
+    from loader_http._transport import READ_SIZE, _Wire
+
+    class Transport:
+        paused = False
+
+        def pause_reading(self) -> None:
+            self.paused = True
+
+        def resume_reading(self) -> None:
+            self.paused = False
+
+        def is_closing(self) -> bool:
+            return False
+
+    async def main() -> None:
+        transport = Transport()
+        wire = _Wire(transport, deque(), eof=False, error=None)  # type: ignore[arg-type]
+        wire.paused = False
+        wire.data_received(bytearray(b"ab"))  # type: ignore[arg-type]
+        data = await wire.receive(1.0)
+        assert data == b"ab" and type(data) is bytes
+        wire.data_received(b"x" * READ_SIZE)
+        assert transport.paused
+        assert len(await wire.receive(1.0)) == READ_SIZE and not transport.paused
+        wire.eof_received()
+        assert await wire.receive(1.0) == b""
+
+    anyio.run(main, backend="asyncio")

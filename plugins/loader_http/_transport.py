@@ -236,6 +236,8 @@ class _Wire(asyncio.Protocol):
     # -- the event loop's side ---------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        if type(data) is not bytes:  # the proactor loop (Windows) may hand over a bytearray
+            data = bytes(data)
         self.chunks.append(data)
         self.buffered += len(data)
         if self.buffered >= READ_SIZE and not self.paused:
