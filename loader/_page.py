@@ -325,6 +325,11 @@ class _PageRun:
             return
         write_file(document.url, page_path, body, root=self.output, checked=self.checked)
 
+    @functools.cached_property
+    def _output_prefix(self) -> str | None:
+        """The output directory's text with a trailing separator (manifest paths drop it)."""
+        return None if self.output is None else os.path.join(os.fspath(self.output), "")
+
     def _relative_to_output(self, path: Path) -> str:
         """``os.path.relpath(path, self.output)``, cheaply for the usual case.
 
@@ -333,9 +338,9 @@ class _PageRun:
         and compares them part by part, ~3 µs a call) would return.  Anything else, or a
         remainder relpath would normalise (``.``, ``..``, empty parts), goes to relpath.
         """
-        if self.output is not None:
-            text, root = os.fspath(path), os.fspath(self.output)
-            prefix = root if root.endswith(os.sep) else root + os.sep
+        prefix = self._output_prefix
+        if prefix is not None:
+            text = os.fspath(path)
             if text.startswith(prefix):
                 rest = text[len(prefix):]
                 parts = rest.split(os.sep)

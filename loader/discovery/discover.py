@@ -83,29 +83,23 @@ def parse_document(content: bytes, url: str, content_type: str | None = None) ->
     The decoded text is kept in ``extra["text"]``, the codec in
     ``extra["encoding"]``.  Never raises for any content.
     """
-    if document_type(url, content_type) == "css":
+    kind = document_type(url, content_type)
+    if kind == "css":
         text, codec = decode_css(content, content_type)
-        return Document(
-            url=url,
-            type="css",
-            content=content,
-            base_url=url,
-            content_type=content_type,
-            tree=None,
-            extra={"text": text, "encoding": codec},
-        )
-    text, codec = decode_html(content, content_type)
-    tree = parse_html(text)
-    base_url = url
-    href = base_href(tree)
-    if href is not None:
-        resolved = Resolver(url)(href)
-        # A base that is not a place documents live (data:, javascript:) is ignored.
-        if resolved is not None and not resolved.lower().startswith("data:"):
-            base_url = resolved
+        tree, base_url = None, url
+    else:
+        text, codec = decode_html(content, content_type)
+        tree = parse_html(text)
+        base_url = url
+        href = base_href(tree)
+        if href is not None:
+            resolved = Resolver(url)(href)
+            # A base that is not a place documents live (data:, javascript:) is ignored.
+            if resolved is not None and not resolved.lower().startswith("data:"):
+                base_url = resolved
     return Document(
         url=url,
-        type="html",
+        type=kind,
         content=content,
         base_url=base_url,
         content_type=content_type,

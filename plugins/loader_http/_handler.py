@@ -351,7 +351,9 @@ class HttpHandler(ProtocolHandler):
         await resolve_host(channel, target.host, port, url=url)
 
     def _response(self, response: httpx.Response, request: Request, url: str) -> Response:
-        headers = response.headers
+        # One walk over httpx's headers (each Headers.get scans them all); repeated
+        # lines are joined with ", " here just as Headers.get joins them.
+        headers = dict(response.headers.items())
         encoded = headers.get("content-encoding", "identity").lower() not in ("", "identity")
         length: int | None = None
         raw_length = headers.get("content-length")
@@ -369,7 +371,7 @@ class HttpHandler(ProtocolHandler):
             stream=self._body(response, url),
             status=response.status_code,
             reason=response.reason_phrase,
-            headers=dict(headers.items()),
+            headers=headers,
             content_type=headers.get("content-type"),
             length=length,
             offset=offset,

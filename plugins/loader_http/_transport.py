@@ -429,17 +429,28 @@ def _framing(
     return "close", 0, False
 
 
-def _request_head(request: httpx.Request) -> bytes:
+def _request_head(request: httpx.Request) -> tuple[bytes, bool, bool]:
+    """The request's head, and whether its body is chunked and it asks to close the connection.
+
+    One pass over the headers serves all three (httpx's ``Headers.get`` scans them each time).
+    """
     url = request.url
     target = url.raw_path or b"/"
     parts = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
+    values: dict[bytes, list[bytes]] = {b"transfer-encoding": [], b"connection": []}
     for name, value in request.headers.raw:
         for bad in _BAD_HEADER_CHARS:
             if bad in name or bad in value:
                 raise httpx.LocalProtocolError(f"illegal character in header {name[:40]!r}")
         parts += (name, b": ", value, b"\r\n")
+        wanted = values.get(name.lower())
+        if wanted is not None:
+            wanted.append(value)
     parts.append(b"\r\n")
-    return b"".join(parts)
+    # Several lines of one header read as one comma-separated value, as Headers.get gives it.
+    chunked = b", ".join(values[b"transfer-encoding"]).lower() == b"chunked"
+    close = b", ".join(values[b"connection"]).lower() == b"close"
+    return b"".join(parts), chunked, close
 
 
 async def _nothing() -> AsyncIterator[bytes]:
@@ -679,10 +690,9 @@ class FastTransport(httpx.AsyncBaseTransport):
     async def _exchange_on(self, conn: _Connection, request: httpx.Request, trace: Trace | None) -> httpx.Response:
         write_timeout = _timeout(request, "write")
         read_timeout = _timeout(request, "read")
-        head = _request_head(request)
+        head, chunked, close = _request_head(request)
         if trace is not None:
             await trace("http11.send_request_headers.started", {"request": request})
-        chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
         stream = request.stream
         try:
             if isinstance(stream, httpx.ByteStream) and not chunked:
@@ -709,9 +719,7 @@ class FastTransport(httpx.AsyncBaseTransport):
                 continue  # 100 Continue, 103 Early Hints …: the real response follows
             break
         kind, length, reusable = _framing(request.method, status, version, headers)
-        if status == 101:
-            reusable = False
-        if request.headers.get("connection", "").lower() == "close":
+        if status == 101 or close:
             reusable = False
         if trace is not None:
             await trace(
