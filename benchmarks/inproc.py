@@ -2,6 +2,7 @@
 
     python benchmarks/inproc.py --scenario d                # time, 5 runs
     python benchmarks/inproc.py --scenario d --profile      # cProfile, top functions
+    python benchmarks/inproc.py --profile --sort cumulative --top 60 --callers current_async_library
     python benchmarks/inproc.py --scenario d --events FILE  # with the --events observer
 
 It starts the benchmark server (``server.py``) in its own process and runs
@@ -66,6 +67,9 @@ def main() -> None:
     parser.add_argument("--scenario", default="d", choices=sorted(SCENARIOS))
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="tottime", help="profile order (pstats key, default tottime)")
+    parser.add_argument("--top", type=int, default=40, help="profile rows shown (default 40)")
+    parser.add_argument("--callers", metavar="REGEX", help="also show who calls the functions matching REGEX")
     parser.add_argument("--events", metavar="FILE")
     parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
     parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None,
@@ -83,7 +87,10 @@ def main() -> None:
                     profiler.enable()
                     once(server.base, s.per_host, out, args.events, args.backend)
                     profiler.disable()
-                    pstats.Stats(profiler).sort_stats(__import__("os").environ.get("SORT","tottime")).print_stats(int(__import__("os").environ.get("N","40")))
+                    stats = pstats.Stats(profiler).sort_stats(args.sort)
+                    stats.print_stats(args.top)
+                    if args.callers:
+                        stats.print_callers(args.callers)
                 else:
                     times.append(once(server.base, s.per_host, out, args.events, args.backend))
             if times:
