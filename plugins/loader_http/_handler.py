@@ -6,6 +6,10 @@ it inside ``connect_tcp``).  Redirects are followed here, not by httpx, so
 each one is reported and checked against policy; httpx's ``next_request``
 builds the next request, which drops ``Authorization`` when the origin changes
 and re-applies cookies from the jar by domain, so neither leaks to another host.
+
+A plain GET takes the direct lane (``_direct.py``): the same request head, straight
+to the fast transport, past httpx's client layer; a response that needs httpx (a
+redirect, ``Set-Cookie``, decoding) is handed over as an ``httpx.Response``.
 """
 
 from __future__ import annotations
@@ -40,8 +44,9 @@ from loader import (
 from loader._net import resolve_host
 from loader._protocol import Channel
 
+from ._direct import DirectLane, header_dict
 from ._quiet_httpx import httpx
-from ._transport import FastTransport
+from ._transport import FastTransport, NotHandled
 
 __all__ = ["HttpHandler"]
 
@@ -140,6 +145,62 @@ async def _drain(response: httpx.Response) -> None:
     await response.aclose()
 
 
+async def _drain_body(body: Any, headers: dict[str, str]) -> None:
+    """:func:`_drain` for a direct lane's body (the caller closes it)."""
+    length = headers.get("content-length", "")
+    if length.isdigit() and int(length) <= _DRAIN_MAX:
+        try:
+            async for _ in body:
+                pass
+        except httpx.HTTPError:
+            pass
+
+
+async def _raw_body(body: Any, url: str) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in body:
+            yield chunk
+    except httpx.HTTPError as exc:
+        raise map_error(exc, url) from exc
+
+
+def _status_error(status: int, reason: str, headers: Any, url: str) -> HTTPStatusError:
+    return HTTPStatusError(
+        f"HTTP {status} {reason}".rstrip(), url=url, status=status,
+        retry_after=_retry_after(headers.get("retry-after")),
+    )
+
+
+def _make_response(
+    final_url: str, status: int, reason: str, headers: dict[str, str], http_version: str,
+    stream: AsyncIterator[bytes], request: Request,
+) -> Response:
+    """The loader's response for either lane (``headers`` as httpx's ``items()`` gives them)."""
+    encoded = headers.get("content-encoding", "identity").lower() not in ("", "identity")
+    length: int | None = None
+    raw_length = headers.get("content-length")
+    if raw_length and raw_length.isdigit() and not encoded:
+        length = int(raw_length)
+    offset = 0
+    if request.offset and status == 206:
+        crange = headers.get("content-range", "")
+        try:
+            offset = int(crange.split()[1].split("-")[0])
+        except (IndexError, ValueError):
+            offset = 0
+    return Response(
+        url=final_url,
+        stream=stream,
+        status=status,
+        reason=reason,
+        headers=headers,
+        content_type=headers.get("content-type"),
+        length=length,
+        offset=offset,
+        extra={"http_version": http_version},
+    )
+
+
 class _Deferred(httpx.AsyncBaseTransport):
     """A transport built on its first request (httpcore's import and pool cost nothing unused)."""
 
@@ -221,11 +282,15 @@ class HttpHandler(ProtocolHandler):
     def __init__(self, loader: Any) -> None:
         self._loader = loader
         self._client: httpx.AsyncClient | None = None
+        self._direct: DirectLane | None = None
 
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = self._make_client()
+            self._client = client = self._make_client()
+            transport = client._transport
+            if DirectLane.usable(client, transport) and os.environ.get("LOADER_HTTP_DIRECT", "1") != "0":
+                self._direct = DirectLane(client, transport)
         return self._client
 
     def _make_client(self) -> httpx.AsyncClient:
@@ -265,6 +330,7 @@ class HttpHandler(ProtocolHandler):
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+            self._direct = None
 
     @asynccontextmanager
     async def open(self, request: Request, channel: Channel) -> AsyncIterator[Response]:
@@ -290,20 +356,59 @@ class HttpHandler(ProtocolHandler):
         headers = dict(request.headers)
         if request.offset:
             headers["Range"] = f"bytes={request.offset}-"
-        try:
-            http_request = client.build_request(
-                request.method, request.url, headers=headers, extensions={"trace": trace}
-            )
-        except (httpx.InvalidURL, ValueError) as exc:
-            raise InvalidURL(f"invalid URL: {exc}", url=url) from exc
+        response: httpx.Response | None = None
+        direct = self._direct
+        plan = None if direct is None else direct.plan(request.method, request.url, headers, trace)
+        if plan is not None:
+            origin, how = plan
+            await resolve_host(channel, origin[1], origin[2], url=url)
+            try:
+                version, status, reason, raw, body = await direct.transport.exchange(origin, how)  # type: ignore[union-attr]
+            except NotHandled:
+                pass  # HTTP/2 after all: httpx's lane below
+            except httpx.HTTPError as exc:
+                raise map_error(exc, url) from exc
+            else:
+                found = header_dict(raw)
+                if found is not None and not (
+                    "set-cookie" in found or "set-cookie2" in found or (status in _REDIRECTS and "location" in found)
+                ):
+                    try:
+                        if status >= 400:
+                            await _drain_body(body, found)
+                            raise _status_error(status, reason.decode("ascii", errors="ignore"), found, url)
+                        encoded = found.get("content-encoding", "identity").lower() not in ("", "identity")
+                        stream = (
+                            self._body(httpx.Response(status, headers=raw, stream=body), url)
+                            if encoded else _raw_body(body, url)
+                        )
+                        yield _make_response(
+                            request.url, status, reason.decode("ascii", errors="ignore"), found,
+                            version.decode("ascii", errors="ignore"), stream, request,
+                        )
+                    finally:
+                        await body.aclose()
+                    return
+                # httpx's part of the answer: its jar, its next request, its header decoding.
+                response = await self._hand_to_httpx(request, headers, trace, url, version, status, reason, raw, body)
+        if response is not None:
+            http_request = response.request
+        else:
+            try:
+                http_request = client.build_request(
+                    request.method, request.url, headers=headers, extensions={"trace": trace}
+                )
+            except (httpx.InvalidURL, ValueError) as exc:
+                raise InvalidURL(f"invalid URL: {exc}", url=url) from exc
         seen = {str(http_request.url)}
         max_redirects = self._loader.max_redirects
         while True:
-            await self._resolve(http_request.url, channel, url)
-            try:
-                response = await client.send(http_request, stream=True)
-            except httpx.HTTPError as exc:
-                raise map_error(exc, url) from exc
+            if response is None:
+                await self._resolve(http_request.url, channel, url)
+                try:
+                    response = await client.send(http_request, stream=True)
+                except httpx.HTTPError as exc:
+                    raise map_error(exc, url) from exc
             try:
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECTS and location:
@@ -311,19 +416,39 @@ class HttpHandler(ProtocolHandler):
                     await _drain(response)
                     await channel.redirect(str(http_request.url))
                     http_request.extensions["trace"] = trace
+                    response = None
                     continue
                 if response.status_code >= 400:
                     await _drain(response)
-                    raise HTTPStatusError(
-                        f"HTTP {response.status_code} {response.reason_phrase}".rstrip(),
-                        url=url,
-                        status=response.status_code,
-                        retry_after=_retry_after(response.headers.get("retry-after")),
-                    )
+                    raise _status_error(response.status_code, response.reason_phrase, response.headers, url)
                 yield self._response(response, request, url)
             finally:
-                await response.aclose()
+                if response is not None:
+                    await response.aclose()
             return
+
+    async def _hand_to_httpx(
+        self, request: Request, headers: dict[str, str], trace: Any, url: str,
+        version: bytes, status: int, reason: bytes, raw: list[tuple[bytes, bytes]], body: Any,
+    ) -> httpx.Response:
+        """A direct response as httpx's client would have returned it (cookies taken, next request built)."""
+        client = self.client
+        try:
+            http_request = client.build_request(request.method, request.url, headers=headers, extensions={"trace": trace})
+            response = httpx.Response(
+                status, headers=raw, stream=body, request=http_request,
+                extensions={"http_version": version, "reason_phrase": reason, "network_stream": body.connection},
+            )
+            client.cookies.extract_cookies(response)
+            if response.has_redirect_location:
+                response.next_request = client._build_redirect_request(http_request, response)
+        except httpx.HTTPError as exc:
+            await body.aclose()
+            raise map_error(exc, url) from exc
+        except BaseException:
+            await body.aclose()
+            raise
+        return response
 
     def _next(
         self, response: httpx.Response, url: str, seen: set[str], max_redirects: int
@@ -353,29 +478,9 @@ class HttpHandler(ProtocolHandler):
     def _response(self, response: httpx.Response, request: Request, url: str) -> Response:
         # One walk over httpx's headers (each Headers.get scans them all); repeated
         # lines are joined with ", " here just as Headers.get joins them.
-        headers = dict(response.headers.items())
-        encoded = headers.get("content-encoding", "identity").lower() not in ("", "identity")
-        length: int | None = None
-        raw_length = headers.get("content-length")
-        if raw_length and raw_length.isdigit() and not encoded:
-            length = int(raw_length)
-        offset = 0
-        if request.offset and response.status_code == 206:
-            crange = headers.get("content-range", "")
-            try:
-                offset = int(crange.split()[1].split("-")[0])
-            except (IndexError, ValueError):
-                offset = 0
-        return Response(
-            url=str(response.url),
-            stream=self._body(response, url),
-            status=response.status_code,
-            reason=response.reason_phrase,
-            headers=headers,
-            content_type=headers.get("content-type"),
-            length=length,
-            offset=offset,
-            extra={"http_version": response.http_version},
+        return _make_response(
+            str(response.url), response.status_code, response.reason_phrase, dict(response.headers.items()),
+            response.http_version, self._body(response, url), request,
         )
 
     @staticmethod

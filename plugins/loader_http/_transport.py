@@ -42,14 +42,14 @@ import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
 from anyio.abc import ByteStream, SocketAttribute
 
 from ._quiet_httpx import httpx
 
-__all__ = ["FastTransport"]
+__all__ = ["Exchange", "FastTransport", "NotHandled"]
 
 #: Largest response head (status line + headers) accepted.
 MAX_HEAD = 64 * 1024
@@ -88,8 +88,27 @@ def _why(exc: BaseException) -> str:
     return "connection closed" if isinstance(exc, anyio.BrokenResourceError) else type(exc).__name__
 
 
-def _timeout(request: httpx.Request, key: str) -> float | None:
-    return request.extensions.get("timeout", {}).get(key)
+class NotHandled(Exception):
+    """The request belongs to the fallback transport (raised by :meth:`FastTransport.exchange`)."""
+
+
+class _How(NamedTuple):
+    """What :meth:`FastTransport.exchange` needs of a request, its head already written out."""
+
+    method: str
+    head: bytes  # request line and headers, ending with the blank line
+    chunked: bool  # the body goes out in chunks
+    close: bool  # the request asks to close the connection afterwards
+    stream: Any  # the body: None, an httpx.ByteStream, or any (async) iterable of bytes
+    timeouts: dict[str, float | None]  # httpx's "timeout" extension: connect, read, write
+    sni: str | None  # the TLS server name, when not the host
+    trace: Trace | None  # httpcore-style trace callback
+    request: httpx.Request | None  # handed to trace callbacks
+
+
+#: A response as :meth:`FastTransport.exchange` gives it: HTTP version (b"HTTP/1.1"),
+#: status, reason phrase, header lines (raw, in order) and the body.
+Exchange = tuple[bytes, int, bytes, list[tuple[bytes, bytes]], "_Body"]
 
 
 class _Connection:
@@ -467,6 +486,8 @@ class _Body(httpx.AsyncByteStream):
     ) -> None:
         self._transport = transport
         self._conn: _Connection | None = conn
+        #: The connection it arrived on (httpx's ``network_stream`` extension).
+        self.connection = conn
         self._kind = kind
         self._length = length
         self._reusable = reusable
@@ -618,9 +639,10 @@ class FastTransport(httpx.AsyncBaseTransport):
                 await conn.aclose()
         await self.fallback.aclose()
 
-    async def _connect(self, request: httpx.Request, origin: tuple[str, str, int], trace: Trace | None) -> _Connection:
+    async def _connect(self, origin: tuple[str, str, int], how: _How) -> _Connection:
         scheme, host, port = origin
-        timeout = _timeout(request, "connect")
+        timeout = how.timeouts.get("connect")
+        trace = how.trace
         info: dict[str, Any] = {"host": host, "port": port, "local_address": None, "timeout": timeout}
         if trace is not None:
             await trace("connection.connect_tcp.started", info)
@@ -632,7 +654,7 @@ class FastTransport(httpx.AsyncBaseTransport):
                         self._ssl_context = httpx.create_ssl_context()
                     elif callable(self._ssl_context):  # built on first use
                         self._ssl_context = self._ssl_context()
-                    sni = request.extensions.get("sni_hostname") or host
+                    sni = how.sni or host
                     if trace is not None:
                         await trace("connection.start_tls.started", {"server_hostname": sni})
                     plain = stream
@@ -658,48 +680,80 @@ class FastTransport(httpx.AsyncBaseTransport):
 
     # -- requests --------------------------------------------------------------------
 
+    def serves(self, scheme: str) -> bool:
+        """Whether this transport (not ``fallback``) takes requests for ``scheme``."""
+        return scheme == "http" or (scheme == "https" and not self._http2)
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         scheme = url.scheme
-        if scheme not in ("http", "https") or (scheme == "https" and self._http2):
+        if not self.serves(scheme):
             return await self.fallback.handle_async_request(request)
         origin = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
-        trace: Trace | None = request.extensions.get("trace")
-        replayable = request.method in _IDEMPOTENT and isinstance(request.stream, httpx.ByteStream)
+        head, chunked, close = _request_head(request)
+        extensions = request.extensions
+        how = _How(
+            request.method, head, chunked, close, request.stream, extensions.get("timeout", {}),
+            extensions.get("sni_hostname"), extensions.get("trace"), request,
+        )
+        try:
+            version, status, reason, headers, body = await self.exchange(origin, how)
+        except NotHandled:
+            return await self.fallback.handle_async_request(request)
+        return httpx.Response(
+            status,
+            headers=headers,
+            stream=body,
+            extensions={"http_version": version, "reason_phrase": reason, "network_stream": body.connection},
+        )
+
+    async def exchange(self, origin: tuple[str, str, int], how: _How) -> Exchange:
+        """One request on a pooled or new connection to ``origin``: the response's head and body.
+
+        The request-level interface under :meth:`handle_async_request`, without
+        httpx's request and response objects (the HTTP handler's direct lane uses
+        it).  Raises :class:`NotHandled` when the request belongs to ``fallback``
+        (a TLS peer that chose h2), and httpx's exceptions for every failure.
+        """
+        replayable = how.method in _IDEMPOTENT and (how.stream is None or isinstance(how.stream, httpx.ByteStream))
         conn = await self._checkout(origin)
         if conn is not None:
             try:
-                return await self._exchange(conn, request, trace)
+                return await self._exchange(conn, how)
             except _Stale as exc:
                 if not replayable:
                     raise httpx.RemoteProtocolError(f"Server disconnected without sending a response ({exc})") from exc.__cause__
-        conn = await self._connect(request, origin, trace)
+        conn = await self._connect(origin, how)
         ssl_object = conn.get_extra_info("ssl_object")
         if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
             await conn.aclose()  # a shared context offered h2 and the peer took it
-            return await self.fallback.handle_async_request(request)
-        return await self._exchange(conn, request, trace)  # a new connection is never stale
+            raise NotHandled("the peer chose HTTP/2")
+        return await self._exchange(conn, how)  # a new connection is never stale
 
-    async def _exchange(self, conn: _Connection, request: httpx.Request, trace: Trace | None) -> httpx.Response:
+    async def _exchange(self, conn: _Connection, how: _How) -> Exchange:
         try:
-            return await self._exchange_on(conn, request, trace)
+            return await self._exchange_on(conn, how)
         except BaseException:
             await conn.aclose()
             raise
 
-    async def _exchange_on(self, conn: _Connection, request: httpx.Request, trace: Trace | None) -> httpx.Response:
-        write_timeout = _timeout(request, "write")
-        read_timeout = _timeout(request, "read")
-        head, chunked, close = _request_head(request)
+    async def _exchange_on(self, conn: _Connection, how: _How) -> Exchange:
+        write_timeout = how.timeouts.get("write")
+        read_timeout = how.timeouts.get("read")
+        trace = how.trace
+        request = how.request
+        chunked = how.chunked
         if trace is not None:
             await trace("http11.send_request_headers.started", {"request": request})
-        stream = request.stream
+        stream = how.stream
         try:
-            if isinstance(stream, httpx.ByteStream) and not chunked:
+            if stream is None:
+                await conn.send(how.head, write_timeout)
+            elif isinstance(stream, httpx.ByteStream) and not chunked:
                 body = b"".join([part for part in stream])  # type: ignore[union-attr]
-                await conn.send(head + body, write_timeout)
+                await conn.send(how.head + body, write_timeout)
             else:
-                await conn.send(head, write_timeout)
+                await conn.send(how.head, write_timeout)
                 async for part in stream:  # type: ignore[union-attr]
                     if part:
                         await conn.send(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part, write_timeout)
@@ -718,20 +772,15 @@ class FastTransport(httpx.AsyncBaseTransport):
                 conn.reused = False  # a response has begun: no silent resend from here
                 continue  # 100 Continue, 103 Early Hints …: the real response follows
             break
-        kind, length, reusable = _framing(request.method, status, version, headers)
-        if status == 101 or close:
+        kind, length, reusable = _framing(how.method, status, version, headers)
+        if status == 101 or how.close:
             reusable = False
         if trace is not None:
             await trace(
                 "http11.receive_response_headers.complete",
                 {"request": request, "return_value": (version, status, reason, headers)},
             )
-        return httpx.Response(
-            status,
-            headers=headers,
-            stream=_Body(self, conn, kind, length, reusable, read_timeout),
-            extensions={"http_version": version, "reason_phrase": reason, "network_stream": conn},
-        )
+        return version, status, reason, headers, _Body(self, conn, kind, length, reusable, read_timeout)
 
     async def _read_head(
         self, conn: _Connection, timeout: float | None

@@ -1,0 +1,185 @@
+"""The direct lane: a plain GET straight to the fast transport, past httpx's client layer.
+
+httpx's client costs ~70 µs per small request (issue 6, ``benchmarks/layers.py``)
+above the transport's own ~40: URL parsing and validation, header merging, the
+auth and redirect generators, response wrapping, and the decoding layers of
+``aiter_bytes``.  For most of a page's requisites none of that changes a byte
+on the wire.  A request takes this lane only when httpx would add nothing:
+
+* its URL is already in httpx's canonical form (:func:`plain_url`): scheme
+  ``http``/``https``, a lowercase ASCII host (not IDNA), no user info, no default or
+  zero-padded port, and a path and query of characters httpx leaves as they
+  are, without dot segments.  httpx's request target is then the URL's own path
+  and query, and ``str(httpx.URL(url)) == url``;
+* the client has no auth, query parameters, base URL or event hooks, and its
+  cookie jar is empty (so no ``Cookie`` header is due);
+* httpx routes the origin to the fast transport (no proxy), and that transport
+  serves the scheme itself (not HTTPS with HTTP/2 on).
+
+The header lines come from httpx itself: :class:`DirectLane` builds a request
+with ``client.build_request`` once per method, origin and header set, writes its
+head, and reuses every line after the request line.  So ``Host``, ``Accept``,
+``Accept-Encoding``, ``User-Agent`` and the caller's headers are byte for byte
+what httpx sends (a test compares them); only the request target changes per
+request.  The client's headers and timeout are watched: a change empties the
+cache.
+
+Whatever a response needs httpx for goes back to httpx, in the handler: a
+redirect (httpx builds the next request), ``Set-Cookie`` (httpx's jar), a
+``Content-Encoding`` (httpx's decoders).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ._quiet_httpx import httpx
+from ._transport import FastTransport, Trace, _How, _request_head
+
+__all__ = ["DirectLane", "header_dict", "plain_url"]
+
+#: Characters httpx's URL parser leaves as they are, per component (its ``PATH_SAFE``,
+#: ``QUERY_SAFE`` and ``FRAG_SAFE`` plus the unreserved ones, without space: printable ASCII).
+_PATH_CHARS = "".join(chr(i) for i in range(0x21, 0x7F) if chr(i) not in '"#<>?`{}')
+_QUERY_CHARS = "".join(chr(i) for i in range(0x21, 0x7F) if chr(i) not in '"#<>')
+_FRAGMENT_CHARS = "".join(chr(i) for i in range(0x21, 0x7F) if chr(i) not in '"<>`')
+
+
+def _chars(chars: str) -> str:
+    return "[" + "".join(re.escape(c) for c in chars) + "]"
+
+
+_PLAIN_URL = re.compile(
+    r"(https?)://([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(?::([1-9][0-9]{0,4}))?"
+    rf"(/{_chars(_PATH_CHARS)}*)(\?{_chars(_QUERY_CHARS)}*)?(?:#{_chars(_FRAGMENT_CHARS)}*)?",
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_MAX_URL = 65536  # httpx's own limit
+_MAX_HEADS = 256  # cached request heads (method, origin, header set); emptied when full
+
+
+def plain_url(url: str) -> tuple[str, str, int | None, bytes] | None:
+    """``(scheme, host, port or None, request target)`` of a URL in httpx's canonical form.
+
+    ``None`` for any URL httpx would change or reject (it takes the httpx lane).
+    """
+    if len(url) > _MAX_URL:
+        return None
+    match = _PLAIN_URL.fullmatch(url)
+    if match is None:
+        return None
+    scheme, host, port_text, path, query = match.groups()
+    if "xn--" in host:
+        return None  # httpx.URL.host gives the Unicode form of an IDNA name
+    port = None
+    if port_text is not None:
+        port = int(port_text)
+        if port == _DEFAULT_PORTS[scheme]:
+            return None  # httpx drops it from the URL
+    if "/." in path and any(segment in (".", "..") for segment in path.split("/")):
+        return None  # httpx removes dot segments
+    target = path + query if query is not None else path
+    return scheme, host, port, target.encode("ascii")
+
+
+def header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str] | None:
+    """Response header lines as ``dict(httpx.Headers(raw).items())`` gives them.
+
+    Names lowercased, repeated lines joined with ", ".  ``None`` when a line is not
+    ASCII (httpx then guesses one encoding for them all: left to httpx).
+    """
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        if not (name.isascii() and value.isascii()):
+            return None
+        key = name.decode("ascii").lower()
+        text = value.decode("ascii")
+        if key in headers:
+            headers[key] += ", " + text
+        else:
+            headers[key] = text
+    return headers
+
+
+class DirectLane:
+    """Decides per request whether it may skip httpx's client, and writes its head."""
+
+    def __init__(self, client: httpx.AsyncClient, transport: FastTransport) -> None:
+        self.client = client
+        self.transport = transport
+        self._heads: dict[tuple[Any, ...], tuple[bytes, bool, dict[str, Any]] | None] = {}
+        self._client_headers: list[tuple[bytes, bytes]] = list(client.headers.raw)
+        self._client_timeout = client.timeout
+
+    @staticmethod
+    def usable(client: httpx.AsyncClient, transport: Any) -> bool:
+        """Whether this httpx offers what the lane relies on (else every request takes httpx)."""
+        return isinstance(transport, FastTransport) and all(
+            hasattr(client, name) for name in ("_transport_for_url", "_build_redirect_request", "_event_hooks")
+        )
+
+    def _client_is_plain(self) -> bool:
+        client = self.client
+        hooks = client._event_hooks
+        return (
+            client.auth is None
+            and not hooks["request"]
+            and not hooks["response"]
+            and not client.params
+            and not client.base_url.raw_host
+            and not client.cookies.jar
+        )
+
+    def plan(
+        self, method: str, url: str, headers: dict[str, str], trace: Trace | None
+    ) -> tuple[tuple[str, str, int], _How] | None:
+        """The origin and request for :meth:`FastTransport.exchange`, or ``None``: take httpx."""
+        if method != "GET" or not self._client_is_plain():
+            return None
+        parts = plain_url(url)
+        if parts is None:
+            return None
+        scheme, host, port, target = parts
+        cached = self._head(method, scheme, host, port, headers)
+        if cached is None:
+            return None
+        rest, close, timeouts = cached
+        head = b"GET " + target + b" HTTP/1.1\r\n" + rest
+        origin = (scheme, host, port or _DEFAULT_PORTS[scheme])
+        return origin, _How(method, head, False, close, None, timeouts, None, trace, None)
+
+    def _head(
+        self, method: str, scheme: str, host: str, port: int | None, headers: dict[str, str]
+    ) -> tuple[bytes, bool, dict[str, Any]] | None:
+        client = self.client
+        if client.timeout is not self._client_timeout or client.headers.raw != self._client_headers:
+            self._heads.clear()
+            self._client_headers = list(client.headers.raw)
+            self._client_timeout = client.timeout
+        key = (method, scheme, host, port, *headers.items())
+        try:
+            return self._heads[key]
+        except KeyError:
+            pass
+        if len(self._heads) >= _MAX_HEADS:
+            self._heads.clear()
+        self._heads[key] = found = self._build_head(method, scheme, host, port, headers)
+        return found
+
+    def _build_head(
+        self, method: str, scheme: str, host: str, port: int | None, headers: dict[str, str]
+    ) -> tuple[bytes, bool, dict[str, Any]] | None:
+        """The header lines httpx writes for this method, origin and header set (None: not ours)."""
+        origin = f"{scheme}://{host}" + (f":{port}" if port is not None else "")
+        client = self.client
+        try:
+            request = client.build_request(method, origin + "/", headers=headers)
+            if client._transport_for_url(request.url) is not self.transport or not self.transport.serves(scheme):
+                return None  # a proxy, or HTTP/2's fallback
+            head, chunked, close = _request_head(request)
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError):
+            return None  # httpx will say what is wrong, in its own words
+        if chunked or request.url.host != host or request.url.port != port:
+            return None
+        return head[head.index(b"\r\n") + 2 :], close, request.extensions["timeout"]
