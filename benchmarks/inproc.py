@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import pstats
 import statistics
 import sys
@@ -70,6 +71,9 @@ def main() -> None:
     parser.add_argument("--sort", default="tottime", help="profile order (pstats key, default tottime)")
     parser.add_argument("--top", type=int, default=40, help="profile rows shown (default 40)")
     parser.add_argument("--callers", metavar="REGEX", help="also show who calls the functions matching REGEX")
+    parser.add_argument("--no-freeze", action="store_true",
+                        help="leave the collector as it is (by default everything loaded is frozen"
+                        " out of its walks with gc.freeze, as the loader command does)")
     parser.add_argument("--events", metavar="FILE")
     parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
     parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None,
@@ -77,6 +81,11 @@ def main() -> None:
     args = parser.parse_args()
     s = SCENARIOS[args.scenario]
     server = Server(s)
+    if not args.no_freeze:
+        import loader._page  # noqa: F401 - what a fetch loads, loaded and frozen first, as the command does
+        import loader.discovery.html  # noqa: F401
+
+        gc.freeze()
     try:
         with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
             times = []
