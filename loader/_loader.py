@@ -527,14 +527,14 @@ class Loader:
         resume: bool,
         exists: ExistsPolicy,
         root: Path | None = None,
-        checked: set[Path] | None = None,
+        checked: set[str] | None = None,
     ) -> Sink:
         max_body = self.limits.max_body
         if to is None:
             return MemorySink(url, max_body)
         if isinstance(to, (str, Path)):
             return FileSink(
-                url, Path(to), root=root, exists=exists, max_body=max_body, resume=resume, checked=checked
+                url, to if isinstance(to, Path) else Path(to), root=root, exists=exists, max_body=max_body, resume=resume, checked=checked
             )
         if callable(to):
             return CallerSink(url, to, max_body)
@@ -553,7 +553,7 @@ class Loader:
         parent_id: int | None = None,
         purpose: str = "fetch",
         root: Path | None = None,
-        checked: set[Path] | None = None,
+        checked: set[str] | None = None,
     ) -> Result:
         transfer = _Transfer(self, call, url, parent_id=parent_id, kind=kind, purpose=purpose)
         try:

@@ -141,7 +141,7 @@ class _PageRun:
         self.list_only = list_only
         self.alloc = PathAllocator(output) if output is not None else None
         self.seen: set[str] = set()
-        self.checked: set[Path] = set()  # directories verified to lie inside the output
+        self.checked: set[str] = set()  # directories verified to lie inside the output
         self.found: list[Found] = []
         self.results: list[Result] = []
         self.skipped = 0

@@ -30,7 +30,7 @@ import re
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from anyio import to_thread
@@ -96,8 +96,7 @@ def relative_path(url: str, *, index: str = "index.html") -> str:
     """The ``host/path`` a URL is saved under, relative to the output directory."""
     if url.startswith("data:"):
         return f"data/{_short_hash(url)}"
-    parts = urlsplit(url)
-    raw = parts.path
+    scheme, netloc, raw, query = _split_url(url)
     directories, _, last = raw.rpartition("/")
     segments = list(_safe_directories(directories))
     name = safe_segment(last)
@@ -105,10 +104,28 @@ def relative_path(url: str, *, index: str = "index.html") -> str:
         segments.append(name)
     if not segments or raw.endswith("/"):
         segments.append(index)
-    if parts.query:
+    if query:
         stem, ext = os.path.splitext(segments[-1])
-        segments[-1] = f"{stem}.q-{_short_hash(parts.query)}{ext}"
-    return "/".join([_host_directory(parts.scheme, parts.netloc), *segments])
+        segments[-1] = f"{stem}.q-{_short_hash(query)}{ext}"
+    return "/".join([_host_directory(scheme, netloc), *segments])
+
+
+#: An http(s) URL whose parts urlsplit would find by these same rules: scheme in lower
+#: case, netloc up to the first ``/?#`` (no IPv6 brackets: urlsplit validates those),
+#: path, query up to the fragment.  Only for printable ASCII text (urlsplit strips
+#: leading blanks and drops tabs and newlines anywhere; non-ASCII netlocs are checked).
+_SIMPLE_URL = re.compile(r"(https?)://([^/?#\[\]]*)(/[^?#]*)?(?:\?([^#]*))?(?:#.*)?")
+
+
+def _split_url(url: str) -> tuple[str, str, str, str]:
+    """``urlsplit(url)``'s scheme, netloc, path and query (cheaply for a plain http(s) URL)."""
+    if url.isascii() and url.isprintable():
+        match = _SIMPLE_URL.fullmatch(url)
+        if match is not None:
+            scheme, netloc, path, query = match.groups()
+            return scheme, netloc, path or "", query or ""
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc, parts.path, parts.query
 
 
 def _inside(root: Path, path: Path) -> bool:
@@ -137,36 +154,66 @@ class PathAllocator:
         self.root = root
         self._taken: set[str] = set()  # lower-cased: case-insensitive disks merge Foo and foo
         self._by_url: dict[str, Path] = {}
-        #: ``root / "host/dir"`` by ``"host/dir"``: pathlib then parses only the file
-        #: name of each path, not the whole of ``root / "host/dir/name"`` again.
-        self._directories: dict[str, Path] = {}
+        #: ``(root / "host/dir", its text as a prefix)`` by ``"host/dir"``: pathlib then
+        #: parses only the file name of each path, not the whole of
+        #: ``root / "host/dir/name"`` again, and the text of ``directory / name`` (the
+        #: key of ``_taken``) is ``prefix + name`` without pathlib formatting it.
+        self._directories: dict[str, tuple[Path, str]] = {}
 
-    def _directory(self, relative: str) -> Path:
-        directory = self._directories.get(relative)
-        if directory is None:
-            directory = self._directories[relative] = self.root / relative
-        return directory
+    def _directory(self, relative: str) -> tuple[Path, str]:
+        entry = self._directories.get(relative)
+        if entry is None:
+            directory = self.root / relative
+            # What pathlib puts before a plain name joined to the directory: "dir/",
+            # "/" for the root, "" for "." (so the text of the child is just the name).
+            entry = self._directories[relative] = (directory, os.fspath(directory / "x")[:-1])
+        return entry
 
     def path_for(self, url: str, *, suffix: str = "", index: str = "index.html") -> Path:
         """The path reserved for ``url`` (the same one every time it is asked for)."""
-        if url in self._by_url:
-            return self._by_url[url]
+        path = self._by_url.get(url)
+        if path is not None:
+            return path
         # Lexically inside (safe segments only); symlinks are checked when a sink
         # writes, once per directory, so a thousand files cost two realpath calls.
-        directory, _, name = relative_path(url, index=index).rpartition("/")
-        path = self._directory(directory) / name  # the same Path as root / "directory/name"
-        if suffix and not path.name.lower().endswith(suffix):
-            path = path.with_name(path.name + suffix)
+        relative, _, name = relative_path(url, index=index).rpartition("/")
+        directory, prefix = self._directory(relative)
+        if not suffix and _plain_name(name):
+            path = _child(directory, name)  # the same Path as root / "directory/name"
+            key = (prefix + name).lower()  # str(path).lower(), without formatting it
+        else:  # a suffix, or an odd name (".", a separator in index=): pathlib decides
+            path = directory / name
+            if suffix and not path.name.lower().endswith(suffix):
+                path = path.with_name(path.name + suffix)
+            key = os.fspath(path).lower()
         candidate, n = path, 1
-        key = str(candidate).lower()
         while key in self._taken:
             stem, ext = os.path.splitext(path.name)
             candidate = path.with_name(f"{stem}-{n}{ext}")
-            key = str(candidate).lower()
+            key = os.fspath(candidate).lower()
             n += 1
         self._taken.add(key)
         self._by_url[url] = candidate
         return candidate
+
+
+def _plain_name(name: str) -> bool:
+    """A name pathlib takes as one ordinary part (no separator, drive, ``.`` or ``..``)."""
+    return (
+        name not in ("", ".", "..")
+        and os.sep not in name
+        and (os.altsep is None or os.altsep not in name)
+        and (os.name != "nt" or ":" not in name)
+    )
+
+
+def _join_child(directory: Path, name: str) -> Path:
+    return directory / name
+
+
+#: ``directory / name`` for a plain name, without parsing the name: pathlib's own
+#: helper for children (what iterdir uses) where this Python has it.
+_child: Callable[[Path, str], Path] = getattr(Path, "_make_child_relpath", _join_child)
 
 
 class _Counted:
@@ -233,6 +280,19 @@ _TMP_IDS = itertools.count(1)
 _TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
 
+def _split(text: str) -> tuple[str, str, str]:
+    """Of a path's text: ``os.path.dirname``, ``os.path.join(dirname, "")`` (what a name
+    beside it follows) and ``os.path.basename`` (the Path's ``.name``)."""
+    if os.sep == "/" and os.altsep is None:  # posixpath's rules, without its generality
+        cut = text.rfind("/") + 1
+        head, name = text[:cut], text[cut:]
+        directory = head.rstrip("/") or head
+    else:
+        directory, name = os.path.split(text)
+    beside = directory if not directory or directory.endswith(os.sep) else directory + os.sep
+    return directory, beside, name
+
+
 class FileSink(_Counted):
     """Streams the body into a temporary file and renames it into place when complete."""
 
@@ -245,11 +305,12 @@ class FileSink(_Counted):
         exists: ExistsPolicy = "overwrite",
         max_body: int | None = None,
         resume: bool = False,
-        checked: set[Path] | None = None,
+        checked: set[Any] | None = None,
     ) -> None:
         self.url = url
-        #: Directories already created and verified inside ``root`` (shared by one page's sinks).
-        self.checked = checked if checked is not None else set()
+        #: Directories already created and verified inside ``root`` (shared by one page's
+        #: sinks), by their text (``os.path.dirname`` of the path, see _check_directory).
+        self.checked: set[Any] = checked if checked is not None else set()
         self.path = path
         self.root = root
         self.exists = exists
@@ -263,8 +324,14 @@ class FileSink(_Counted):
         # Unique by process id and a count; O_EXCL refuses a name that exists anyway
         # (then the next number is tried).  A plain string: the name is only handed to
         # os.open/os.replace/os.unlink, so building a Path for it would be wasted work.
-        directory = os.path.dirname(os.fspath(self.path))
-        return os.path.join(directory, f".{self.path.name[:180]}.part-{os.getpid()}-{next(_TMP_IDS)}")
+        return self._temporary_prefix(os.fspath(self.path))[1] + str(next(_TMP_IDS))
+
+    @staticmethod
+    def _temporary_prefix(text: str) -> tuple[str, str]:
+        """The directory of the path ``text`` (``os.path.dirname``) and the temporary
+        names beside it but for their count (``os.path.join(directory, ".NAME.part-PID-")``)."""
+        directory, beside, name = _split(text)
+        return directory, f"{beside}.{name[:180]}.part-{os.getpid()}-"
 
     def resume_offset(self) -> int:
         """Bytes already on disk under the final name that a resume may keep."""
@@ -272,17 +339,23 @@ class FileSink(_Counted):
             return self.path.stat().st_size
         return 0
 
-    def _check_directory(self, *, create: bool) -> None:
+    def _check_directory(self, *, create: bool, key: str | None = None) -> None:
         """Raise ``SaveError`` unless the destination's directory lies inside ``root``
-        (symlinks resolved); with ``create``, make it and check again.  Once per directory."""
-        directory = self.path.parent
-        if directory in self.checked:
+        (symlinks resolved); with ``create``, make it and check again.  Once per directory.
+
+        ``checked`` holds the directories' text (``key``, ``os.path.dirname`` of the
+        path): the same directory as ``path.parent``, without building and hashing a Path.
+        """
+        if key is None:
+            key = os.path.dirname(os.fspath(self.path))
+        if key in self.checked:
             return
+        directory = self.path.parent
         _ensure_inside(self.root, directory, self.url)  # before creating anything
         if create:
             directory.mkdir(parents=True, exist_ok=True)
             _ensure_inside(self.root, directory, self.url)  # and after: a symlink may have raced in
-            self.checked.add(directory)
+            self.checked.add(key)
 
     def should_skip(self) -> bool:
         """``exists="skip"`` and the file is there (never a file outside ``root``: start() refuses that)."""
@@ -296,16 +369,30 @@ class FileSink(_Counted):
 
     def start(self, offset: int) -> None:
         """Open a fresh temporary file; with ``offset`` > 0 it starts as a copy of the partial file."""
-        self.abort()
+        if self._fd is not None or self._tmp is not None:
+            self.abort()
         try:
-            self._check_directory(create=True)
-            self._tmp = self._temporary_name()
+            directory, prefix = self._temporary_prefix(os.fspath(self.path))
+            # Inside root: checked (and made) before anything is created in it.  Without
+            # a root there is nothing to check, and the directory is made only when the
+            # open says it is missing: most files go to a directory that exists.
+            unmade = self.root is None and directory not in self.checked
+            if not unmade:
+                self._check_directory(create=True, key=directory)
             for _ in range(100):
+                tmp = prefix + str(next(_TMP_IDS))
                 try:
-                    self._fd = os.open(self._tmp, _TMP_FLAGS, 0o644)
-                    break
+                    self._fd = os.open(tmp, _TMP_FLAGS, 0o644)
                 except FileExistsError:
-                    self._tmp = self._temporary_name()
+                    continue  # someone else's: the next number
+                except (FileNotFoundError, NotADirectoryError):
+                    if not unmade:
+                        raise
+                    unmade = False
+                    self._check_directory(create=True, key=directory)  # or raise as mkdir did
+                    continue
+                self._tmp = tmp  # only a name this sink created is ever removed
+                break
             else:
                 raise FileExistsError(f"no free temporary name beside {self.path}")
             self.size = 0
@@ -331,16 +418,23 @@ class FileSink(_Counted):
     def write_now(self, chunk: bytes) -> None:
         """``write`` without the event loop (the bytes go straight to the file)."""
         assert self._fd is not None, "start() first"
-        self._count(chunk)
+        self.size += len(chunk)  # _count, inline
+        if self.max_body is not None and self.size > self.max_body:
+            raise SizeLimitExceeded(f"body larger than {self.max_body} bytes", url=self.url)
         self._write_all(chunk)
 
     def _write_all(self, chunk: bytes) -> None:
-        assert self._fd is not None
-        view = memoryview(chunk)
+        fd = self._fd
+        assert fd is not None
+        size = len(chunk)
+        if not size:
+            return
         try:
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
+            written = os.write(fd, chunk)  # all of it, nearly always: one call, no view
+            if written < size:
+                view = memoryview(chunk)[written:]
+                while view:
+                    view = view[os.write(fd, view):]
         except OSError as exc:
             raise SaveError(f"cannot write {self.path}: {exc.strerror or exc}", url=self.url) from exc
 
@@ -372,7 +466,7 @@ class FileSink(_Counted):
 
 
 def write_file(url: str, path: Path, data: bytes, *, root: Path | None = None,
-               checked: set[Path] | None = None) -> Path:
+               checked: set[Any] | None = None) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file, then rename); returns the path."""
     sink = FileSink(url, path, root=root, checked=checked)
     sink.start(0)
