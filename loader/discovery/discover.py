@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._types import DEFAULT_KINDS, KINDS, Document, Found
-from .css import find_css_urls
 from .encoding import decode_css, decode_html
 from .html import Slot, base_href, extension_kind, iter_slots, parse_html
-from .srcset import parse_srcset
 from .urls import Resolver
+
+if TYPE_CHECKING:
+    from .css import CSSRef
+    from .srcset import Candidate
 
 __all__ = ["Discovery", "Extractor", "discover", "document_type", "parse_document"]
 
@@ -143,8 +145,33 @@ class _Collector:
 _Ref = tuple[str, str, str, str]
 
 
+# The CSS scanner and the srcset parser (their regexes and dataclasses) load on
+# first use: most pages have no style or srcset for them, and a page's requisites
+# wait on its discovery.  The first call binds the real function in its place.
+
+
+def _load_css(text: str) -> list[CSSRef]:
+    global _find_css_urls
+    from .css import find_css_urls
+
+    _find_css_urls = find_css_urls
+    return find_css_urls(text)
+
+
+def _load_srcset(value: str) -> list[Candidate]:
+    global _parse_srcset
+    from .srcset import parse_srcset
+
+    _parse_srcset = parse_srcset
+    return parse_srcset(value)
+
+
+_find_css_urls: Callable[[str], list[CSSRef]] = _load_css
+_parse_srcset: Callable[[str], list[Candidate]] = _load_srcset
+
+
 def _css_refs(text: str, element: str, attribute: str | None) -> Iterator[_Ref]:
-    for ref in find_css_urls(text):
+    for ref in _find_css_urls(text):
         kind = "style" if ref.kind == "import" else ref.kind
         yield ref.url, kind, element, attribute or ref.via
 
@@ -155,7 +182,7 @@ def _slot_refs(slot: Slot) -> Iterator[_Ref]:
     if syntax == "url":
         yield slot.value, slot.kind, slot.element, slot.attribute
     elif syntax == "srcset":
-        for candidate in parse_srcset(slot.value):
+        for candidate in _parse_srcset(slot.value):
             yield candidate.url, slot.kind, slot.element, slot.attribute
     elif syntax == "css":
         # A style attribute is reported as element[style], a <style> block
@@ -171,7 +198,7 @@ def _slot_refs(slot: Slot) -> Iterator[_Ref]:
             yield slot.value, slot.kind, slot.element, slot.attribute
     elif syntax == "bgset":
         for part in slot.value.split("|"):
-            for candidate in parse_srcset(part):
+            for candidate in _parse_srcset(part):
                 yield candidate.url, slot.kind, slot.element, slot.attribute
 
 

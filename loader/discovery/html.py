@@ -44,6 +44,7 @@ so their URLs are still found (reported under the original element name).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
@@ -84,13 +85,23 @@ _SELF_CLOSING_SIBLINGS = frozenset(
     "tfoot tr td th a nobr".split()
 )
 _RAWTEXT = frozenset("script style textarea title xmp iframe noembed noframes".split())
-# Void start tags (the bulk of a hostile million-<img> page) do not even match.
-_TAG = re.compile(
-    r"<(?:(!--)|(/?)(?!(?i:img|input|source|meta|link|br|area|embed|wbr|hr|col|param|track)[\s/>])"
-    r"([A-Za-z][^\s/>\x00]*)|[!?])"
-)
-_RAWTEXT_END = {name: re.compile(rf"</{name}", re.IGNORECASE) for name in _RAWTEXT}
-_SAFE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9\-]*")
+
+
+@functools.cache
+def _nesting_regexes() -> tuple[re.Pattern[str], dict[str, re.Pattern[str]], re.Pattern[str]]:
+    """The tag scanner, the raw-text end tags and the safe-name test of :func:`limit_nesting`.
+
+    Compiled on first use: only documents with more than ``MAX_DEPTH`` tags
+    need them, and this module loads before every fetch's first request.
+    """
+    # Void start tags (the bulk of a hostile million-<img> page) do not even match.
+    tag = re.compile(
+        r"<(?:(!--)|(/?)(?!(?i:img|input|source|meta|link|br|area|embed|wbr|hr|col|param|track)[\s/>])"
+        r"([A-Za-z][^\s/>\x00]*)|[!?])"
+    )
+    rawtext_end = {name: re.compile(rf"</{name}", re.IGNORECASE) for name in _RAWTEXT}
+    safe_name = re.compile(r"[A-Za-z][A-Za-z0-9\-]*")
+    return tag, rawtext_end, safe_name
 
 
 def limit_nesting(text: str, max_depth: int = MAX_DEPTH) -> str:
@@ -104,13 +115,14 @@ def limit_nesting(text: str, max_depth: int = MAX_DEPTH) -> str:
     """
     if text.count("<") <= max_depth:
         return text
+    tag, rawtext_end, safe_name = _nesting_regexes()
     out: list[str] = []
     last = 0
     depth = 0
     foreign = 0  # inside <svg>/<math>, where "/>" really closes an element
     pos = 0
     n = len(text)
-    search = _TAG.search
+    search = tag.search
     while True:
         m = search(text, pos)
         if m is None:
@@ -138,7 +150,7 @@ def limit_nesting(text: str, max_depth: int = MAX_DEPTH) -> str:
                 depth -= 1
             continue
         if lname in _RAWTEXT:
-            end_match = _RAWTEXT_END[lname].search(text, tag_end)
+            end_match = rawtext_end[lname].search(text, tag_end)
             if end_match is None:
                 break
             pos = end_match.start()
@@ -154,7 +166,7 @@ def limit_nesting(text: str, max_depth: int = MAX_DEPTH) -> str:
             if lname in ("svg", "math"):
                 foreign += 1
             continue
-        original = lname if _SAFE_NAME.fullmatch(lname) else "x"
+        original = lname if safe_name.fullmatch(lname) else "x"
         out.append(text[last : m.start()])
         out.append(f'<param {NESTED_ATTRIBUTE}="{original}"{text[m.end() : close]} />')
         last = tag_end

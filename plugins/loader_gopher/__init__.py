@@ -31,7 +31,7 @@ _EXPORTS = {
     "MenuParser": "._menu",
     "MenuReader": "._api",
     "REQUISITE_KINDS": "._extract",
-    "SCHEMES": "._urls",
+    "SCHEMES": "._plugin",
     "TextDecoder": "._text",
     "check_selector": "._urls",
     "content_type_for": "._handler",
@@ -52,8 +52,9 @@ if _TYPE_CHECKING:
     from ._extract import REQUISITE_KINDS, extract_menu
     from ._handler import GopherHandler, content_type_for
     from ._menu import MAX_LINE, ItemKind, Menu, MenuItem, MenuParser, item_kind, parse_menu
+    from ._plugin import SCHEMES
     from ._text import TextDecoder, decode_text
-    from ._urls import DEFAULT_PORT, SCHEMES, GopherURL, check_selector, format_url, parse_url
+    from ._urls import DEFAULT_PORT, GopherURL, check_selector, format_url, parse_url
 
 __all__ = [
     "DEFAULT_PORT",

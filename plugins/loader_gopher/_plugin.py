@@ -11,9 +11,11 @@ if TYPE_CHECKING:
     from loader import ProtocolHandler
     from loader.discovery import Document, Found
 
-from ._urls import SCHEMES
+__all__ = ["SCHEMES", "loader_add_commands", "loader_extract", "loader_protocol", "loader_schemes"]
 
-__all__ = ["loader_add_commands", "loader_extract", "loader_protocol", "loader_schemes"]
+#: The schemes this plugin serves.  Defined here, not in ``_urls``, so that
+#: registering the plugin (every command does) imports nothing else of it.
+SCHEMES = ("gopher", "gophers")
 
 
 @hookimpl

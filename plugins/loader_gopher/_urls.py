@@ -21,6 +21,8 @@ from urllib.parse import quote, unquote
 
 from loader import InvalidURL
 
+from ._plugin import SCHEMES
+
 __all__ = [
     "DEFAULT_PORT",
     "SCHEMES",
@@ -29,9 +31,6 @@ __all__ = [
     "format_url",
     "parse_url",
 ]
-
-#: The schemes this plugin serves.
-SCHEMES = ("gopher", "gophers")
 
 #: The port RFC 1436 assigns to Gopher (TLS servers conventionally use it too).
 DEFAULT_PORT = 70
