@@ -231,7 +231,7 @@ def _summary(pm: pluggy.PluginManager, count: int) -> tuple[Any, ...]:
         count,
         pm.list_name_plugin(),
         [impl.plugin_name for impl in pm.hook.loader_schemes.get_hookimpls()],
-        [(plugin, dist.project_name, dist.version, str(dist.locate_file("")), sorted(dir(dist)))
+        [(plugin, dist.project_name, dist.version, str(dist.locate_file("")), sorted(set(dir(dist))))
          for plugin, dist in pm.list_plugin_distinfo()],
     )
 
