@@ -21,14 +21,15 @@ from ._errors import ConnectError, ConnectTimeout, NameResolutionError
 from ._events import Phase
 from ._protocol import Channel
 
-__all__ = ["make_ssl_context", "open_connection", "resolve_host"]
+__all__ = ["is_ip", "make_ssl_context", "open_connection", "resolve_host"]
 
 #: How long a resolved name is trusted before the next request resolves (and reports) it again.
 RESOLVE_TTL = 60.0
 
 
 @functools.lru_cache(maxsize=1024)  # asked once per request: parsing an address each time shows
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
+    """Whether ``host`` is an IP address literal (IPv6 with or without brackets)."""
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -44,7 +45,7 @@ async def resolve_host(channel: Channel, host: str, port: int, *, url: str | Non
     the system resolver's cache makes that cheap, and this way a bad name fails
     here, with a ``NameResolutionError`` naming the host, before any connect.
     """
-    if _is_ip(host):
+    if is_ip(host):
         return None
     cache: dict[tuple[str, int], float] = channel.loader._resolved
     key = (host.lower(), port)

@@ -30,7 +30,7 @@ import re
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from anyio import to_thread
@@ -305,12 +305,12 @@ class FileSink(_Counted):
         exists: ExistsPolicy = "overwrite",
         max_body: int | None = None,
         resume: bool = False,
-        checked: set[Any] | None = None,
+        checked: set[str] | None = None,
     ) -> None:
         self.url = url
         #: Directories already created and verified inside ``root`` (shared by one page's
         #: sinks), by their text (``os.path.dirname`` of the path, see _check_directory).
-        self.checked: set[Any] = checked if checked is not None else set()
+        self.checked: set[str] = checked if checked is not None else set()
         self.path = path
         self.root = root
         self.exists = exists
@@ -320,11 +320,13 @@ class FileSink(_Counted):
         self._fd: int | None = None
         self._tmp: str | None = None
 
-    def _temporary_name(self) -> str:
+    def _temporary_name(self, prefix: str | None = None) -> str:
         # Unique by process id and a count; O_EXCL refuses a name that exists anyway
         # (then the next number is tried).  A plain string: the name is only handed to
         # os.open/os.replace/os.unlink, so building a Path for it would be wasted work.
-        return self._temporary_prefix(os.fspath(self.path))[1] + str(next(_TMP_IDS))
+        if prefix is None:
+            prefix = self._temporary_prefix(os.fspath(self.path))[1]
+        return prefix + str(next(_TMP_IDS))
 
     @staticmethod
     def _temporary_prefix(text: str) -> tuple[str, str]:
@@ -380,7 +382,7 @@ class FileSink(_Counted):
             if not unmade:
                 self._check_directory(create=True, key=directory)
             for _ in range(100):
-                tmp = prefix + str(next(_TMP_IDS))
+                tmp = self._temporary_name(prefix)
                 try:
                     self._fd = os.open(tmp, _TMP_FLAGS, 0o644)
                 except FileExistsError:
@@ -418,9 +420,7 @@ class FileSink(_Counted):
     def write_now(self, chunk: bytes) -> None:
         """``write`` without the event loop (the bytes go straight to the file)."""
         assert self._fd is not None, "start() first"
-        self.size += len(chunk)  # _count, inline
-        if self.max_body is not None and self.size > self.max_body:
-            raise SizeLimitExceeded(f"body larger than {self.max_body} bytes", url=self.url)
+        self._count(chunk)
         self._write_all(chunk)
 
     def _write_all(self, chunk: bytes) -> None:
@@ -466,7 +466,7 @@ class FileSink(_Counted):
 
 
 def write_file(url: str, path: Path, data: bytes, *, root: Path | None = None,
-               checked: set[Any] | None = None) -> Path:
+               checked: set[str] | None = None) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file, then rename); returns the path."""
     sink = FileSink(url, path, root=root, checked=checked)
     sink.start(0)

@@ -9,6 +9,7 @@ fetches ``stylesheets`` (always: images inside them count as images) to run
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -150,24 +151,19 @@ _Ref = tuple[str, str, str, str]
 # wait on its discovery.  The first call binds the real function in its place.
 
 
-def _load_css(text: str) -> list[CSSRef]:
-    global _find_css_urls
-    from .css import find_css_urls
+def _on_first_use(module: str, name: str) -> Callable[[str], Any]:
+    """A stand-in for ``module.name`` bound to the global ``_name``: imports, rebinds, calls."""
 
-    _find_css_urls = find_css_urls
-    return find_css_urls(text)
+    def load(text: str) -> Any:
+        real = getattr(importlib.import_module(module, __package__), name)
+        globals()["_" + name] = real
+        return real(text)
 
-
-def _load_srcset(value: str) -> list[Candidate]:
-    global _parse_srcset
-    from .srcset import parse_srcset
-
-    _parse_srcset = parse_srcset
-    return parse_srcset(value)
+    return load
 
 
-_find_css_urls: Callable[[str], list[CSSRef]] = _load_css
-_parse_srcset: Callable[[str], list[Candidate]] = _load_srcset
+_find_css_urls: Callable[[str], list[CSSRef]] = _on_first_use(".css", "find_css_urls")
+_parse_srcset: Callable[[str], list[Candidate]] = _on_first_use(".srcset", "parse_srcset")
 
 
 def _css_refs(text: str, element: str, attribute: str | None) -> Iterator[_Ref]:

@@ -17,7 +17,7 @@ on the wire.  A request takes this lane only when httpx would add nothing:
   serves the scheme itself (not HTTPS with HTTP/2 on).
 
 The header lines come from httpx itself: :class:`DirectLane` builds a request
-with ``client.build_request`` once per method, origin and header set, writes its
+with ``client.build_request`` once per origin and header set, writes its
 head, and reuses every line after the request line.  So ``Host``, ``Accept``,
 ``Accept-Encoding``, ``User-Agent`` and the caller's headers are byte for byte
 what httpx sends (a test compares them); only the request target changes per
@@ -56,7 +56,7 @@ _PLAIN_URL = re.compile(
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _MAX_URL = 65536  # httpx's own limit
-_MAX_HEADS = 256  # cached request heads (method, origin, header set); emptied when full
+_MAX_HEADS = 256  # cached request heads (origin, header set); emptied when full
 
 
 def plain_url(url: str) -> tuple[str, str, int | None, bytes] | None:
@@ -141,40 +141,40 @@ class DirectLane:
         if parts is None:
             return None
         scheme, host, port, target = parts
-        cached = self._head(method, scheme, host, port, headers)
+        cached = self._head(scheme, host, port, headers)
         if cached is None:
             return None
         rest, close, timeouts = cached
         head = b"GET " + target + b" HTTP/1.1\r\n" + rest
         origin = (scheme, host, port or _DEFAULT_PORTS[scheme])
-        return origin, _How(method, head, False, close, None, timeouts, None, trace, None)
+        return origin, _How("GET", head, False, close, None, timeouts, None, trace, None)
 
     def _head(
-        self, method: str, scheme: str, host: str, port: int | None, headers: dict[str, str]
+        self, scheme: str, host: str, port: int | None, headers: dict[str, str]
     ) -> tuple[bytes, bool, dict[str, Any]] | None:
         client = self.client
         if client.timeout is not self._client_timeout or client.headers.raw != self._client_headers:
             self._heads.clear()
             self._client_headers = list(client.headers.raw)
             self._client_timeout = client.timeout
-        key = (method, scheme, host, port, *headers.items())
+        key = (scheme, host, port, *headers.items())
         try:
             return self._heads[key]
         except KeyError:
             pass
         if len(self._heads) >= _MAX_HEADS:
             self._heads.clear()
-        self._heads[key] = found = self._build_head(method, scheme, host, port, headers)
+        self._heads[key] = found = self._build_head(scheme, host, port, headers)
         return found
 
     def _build_head(
-        self, method: str, scheme: str, host: str, port: int | None, headers: dict[str, str]
+        self, scheme: str, host: str, port: int | None, headers: dict[str, str]
     ) -> tuple[bytes, bool, dict[str, Any]] | None:
-        """The header lines httpx writes for this method, origin and header set (None: not ours)."""
+        """The header lines httpx writes for a GET to this origin with these headers (None: not ours)."""
         origin = f"{scheme}://{host}" + (f":{port}" if port is not None else "")
         client = self.client
         try:
-            request = client.build_request(method, origin + "/", headers=headers)
+            request = client.build_request("GET", origin + "/", headers=headers)
             if client._transport_for_url(request.url) is not self.transport or not self.transport.serves(scheme):
                 return None  # a proxy, or HTTP/2's fallback
             head, chunked, close = _request_head(request)

@@ -20,7 +20,7 @@ import importlib.util
 import os
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -46,7 +46,7 @@ from loader._protocol import Channel
 
 from ._direct import DirectLane, header_dict
 from ._quiet_httpx import httpx
-from ._transport import FastTransport, NotHandled
+from ._transport import Exchange, FastTransport, NotHandled, as_httpx_response
 
 __all__ = ["HttpHandler"]
 
@@ -134,26 +134,28 @@ def _retry_after(value: str | None) -> float | None:
 _DRAIN_MAX = 64 * 1024
 
 
-async def _drain(response: httpx.Response) -> None:
-    """Read a small unwanted body to its end (keeps the connection), or give up on it."""
-    length = response.headers.get("content-length", "")
-    if length.isdigit() and int(length) <= _DRAIN_MAX:
-        try:
-            await response.aread()
-        except httpx.HTTPError:
-            pass  # the connection is dropped; the status is what matters
-    await response.aclose()
+async def _drain(body: AsyncIterable[bytes], headers: Any) -> None:
+    """Read a small unwanted body to its end (keeps the connection), or give up on it.
 
-
-async def _drain_body(body: Any, headers: dict[str, str]) -> None:
-    """:func:`_drain` for a direct lane's body (the caller closes it)."""
+    ``body`` is a response's raw bytes (either lane); the caller closes the response.
+    """
     length = headers.get("content-length", "")
     if length.isdigit() and int(length) <= _DRAIN_MAX:
         try:
             async for _ in body:
                 pass
         except httpx.HTTPError:
-            pass
+            pass  # the connection is dropped; the status is what matters
+
+
+def _is_encoded(headers: Any) -> bool:
+    """Whether the body has a ``Content-Encoding`` to undo (then httpx's decoders do it)."""
+    return headers.get("content-encoding", "identity").lower() not in ("", "identity")
+
+
+def _sets_cookie(headers: Any) -> bool:
+    """Whether a response has cookies for the jar (header names as httpx or header_dict give them)."""
+    return "set-cookie" in headers or "set-cookie2" in headers
 
 
 async def _raw_body(body: Any, url: str) -> AsyncIterator[bytes]:
@@ -176,10 +178,9 @@ def _make_response(
     stream: AsyncIterator[bytes], request: Request,
 ) -> Response:
     """The loader's response for either lane (``headers`` as httpx's ``items()`` gives them)."""
-    encoded = headers.get("content-encoding", "identity").lower() not in ("", "identity")
     length: int | None = None
     raw_length = headers.get("content-length")
-    if raw_length and raw_length.isdigit() and not encoded:
+    if raw_length and raw_length.isdigit() and not _is_encoded(headers):
         length = int(raw_length)
     offset = 0
     if request.offset and status == 206:
@@ -253,8 +254,7 @@ class _Cookies(httpx.Cookies):
     """
 
     def extract_cookies(self, response: httpx.Response) -> None:
-        headers = response.headers
-        if "set-cookie" in headers or "set-cookie2" in headers:
+        if _sets_cookie(response.headers):
             super().extract_cookies(response)
 
 
@@ -363,34 +363,31 @@ class HttpHandler(ProtocolHandler):
             origin, how = plan
             await resolve_host(channel, origin[1], origin[2], url=url)
             try:
-                version, status, reason, raw, body = await direct.transport.exchange(origin, how)  # type: ignore[union-attr]
+                answer = await direct.transport.exchange(origin, how)  # type: ignore[union-attr]
             except NotHandled:
                 pass  # HTTP/2 after all: httpx's lane below
             except httpx.HTTPError as exc:
                 raise map_error(exc, url) from exc
             else:
+                version, status, reason_bytes, raw, body = answer
                 found = header_dict(raw)
-                if found is not None and not (
-                    "set-cookie" in found or "set-cookie2" in found or (status in _REDIRECTS and "location" in found)
-                ):
+                if found is not None and not (_sets_cookie(found) or (status in _REDIRECTS and "location" in found)):
                     try:
+                        reason = reason_bytes.decode("ascii", errors="ignore")
                         if status >= 400:
-                            await _drain_body(body, found)
-                            raise _status_error(status, reason.decode("ascii", errors="ignore"), found, url)
-                        encoded = found.get("content-encoding", "identity").lower() not in ("", "identity")
+                            await _drain(body, found)
+                            raise _status_error(status, reason, found, url)
                         stream = (
-                            self._body(httpx.Response(status, headers=raw, stream=body), url)
-                            if encoded else _raw_body(body, url)
+                            self._body(as_httpx_response(answer), url) if _is_encoded(found) else _raw_body(body, url)
                         )
                         yield _make_response(
-                            request.url, status, reason.decode("ascii", errors="ignore"), found,
-                            version.decode("ascii", errors="ignore"), stream, request,
+                            request.url, status, reason, found, version.decode("ascii", errors="ignore"), stream, request
                         )
                     finally:
                         await body.aclose()
                     return
                 # httpx's part of the answer: its jar, its next request, its header decoding.
-                response = await self._hand_to_httpx(request, headers, trace, url, version, status, reason, raw, body)
+                response = await self._hand_to_httpx(request, headers, trace, url, answer)
         if response is not None:
             http_request = response.request
         else:
@@ -413,13 +410,14 @@ class HttpHandler(ProtocolHandler):
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECTS and location:
                     http_request = self._next(response, url, seen, max_redirects)
-                    await _drain(response)
+                    await _drain(response.aiter_raw(), response.headers)
+                    await response.aclose()
+                    response = None
                     await channel.redirect(str(http_request.url))
                     http_request.extensions["trace"] = trace
-                    response = None
                     continue
                 if response.status_code >= 400:
-                    await _drain(response)
+                    await _drain(response.aiter_raw(), response.headers)
                     raise _status_error(response.status_code, response.reason_phrase, response.headers, url)
                 yield self._response(response, request, url)
             finally:
@@ -428,17 +426,14 @@ class HttpHandler(ProtocolHandler):
             return
 
     async def _hand_to_httpx(
-        self, request: Request, headers: dict[str, str], trace: Any, url: str,
-        version: bytes, status: int, reason: bytes, raw: list[tuple[bytes, bytes]], body: Any,
+        self, request: Request, headers: dict[str, str], trace: Any, url: str, answer: Exchange
     ) -> httpx.Response:
         """A direct response as httpx's client would have returned it (cookies taken, next request built)."""
         client = self.client
+        body = answer[4]
         try:
             http_request = client.build_request(request.method, request.url, headers=headers, extensions={"trace": trace})
-            response = httpx.Response(
-                status, headers=raw, stream=body, request=http_request,
-                extensions={"http_version": version, "reason_phrase": reason, "network_stream": body.connection},
-            )
+            response = as_httpx_response(answer, http_request)
             client.cookies.extract_cookies(response)
             if response.has_redirect_location:
                 response.next_request = client._build_redirect_request(http_request, response)

@@ -36,7 +36,6 @@ most ``MAX_HEAD`` bytes and the body is streamed in the socket's chunks.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import select
 import ssl
@@ -48,9 +47,11 @@ from typing import Any, NamedTuple
 import anyio
 from anyio.abc import ByteStream, SocketAttribute
 
+from loader._net import is_ip
+
 from ._quiet_httpx import httpx
 
-__all__ = ["Exchange", "FastTransport", "NotHandled"]
+__all__ = ["Exchange", "FastTransport", "NotHandled", "as_httpx_response"]
 
 #: Largest response head (status line + headers) accepted.
 MAX_HEAD = 64 * 1024
@@ -112,17 +113,26 @@ class _How(NamedTuple):
 Exchange = tuple[bytes, int, bytes, list[tuple[bytes, bytes]], "_Body"]
 
 
+def as_httpx_response(answer: Exchange, request: httpx.Request | None = None) -> httpx.Response:
+    """What :meth:`FastTransport.exchange` returned, as httpx's response (for ``request``)."""
+    version, status, reason, headers, body = answer
+    return httpx.Response(
+        status, headers=headers, stream=body, request=request,
+        extensions={"http_version": version, "reason_phrase": reason, "network_stream": body.connection},
+    )
+
+
 class _Connection:
     """One TCP (or TLS) connection and the bytes read from it but not yet used."""
 
     __slots__ = ("stream", "origin", "buffer", "idle_since", "sock", "reused")
 
-    def __init__(self, stream: ByteStream, origin: tuple[str, str, int]) -> None:
-        self.stream = stream
+    def __init__(self, stream: ByteStream | None, origin: tuple[str, str, int], sock: Any = None) -> None:
+        self.stream = stream  # type: ignore[assignment]  # None: the loop's own (_LoopConnection)
         self.origin = origin
         self.buffer = b""
         self.idle_since = 0.0
-        self.sock = stream.extra(SocketAttribute.raw_socket, None)
+        self.sock = sock if stream is None else stream.extra(SocketAttribute.raw_socket, None)
         self.reused = False
 
     @classmethod
@@ -340,8 +350,8 @@ class _WireConnection(_Connection):
 
     __slots__ = ("wire",)
 
-    def __init__(self, stream: ByteStream, origin: tuple[str, str, int], wire: _Wire) -> None:
-        super().__init__(stream, origin)
+    def __init__(self, stream: ByteStream | None, origin: tuple[str, str, int], wire: _Wire, sock: Any = None) -> None:
+        super().__init__(stream, origin, sock)
         self.wire = wire
 
     def read_ahead(self) -> int:
@@ -373,13 +383,7 @@ class _LoopConnection(_WireConnection):
     __slots__ = ()
 
     def __init__(self, transport: asyncio.Transport, wire: _Wire, origin: tuple[str, str, int]) -> None:
-        self.stream = None  # type: ignore[assignment]
-        self.origin = origin
-        self.buffer = b""
-        self.idle_since = 0.0
-        self.sock = transport.get_extra_info("socket")
-        self.reused = False
-        self.wire = wire
+        super().__init__(None, origin, wire, transport.get_extra_info("socket"))
 
     def get_extra_info(self, name: str) -> Any:
         if name == "server_addr":
@@ -402,14 +406,6 @@ def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _read_one_chunk_ahead(stream: ByteStream) -> None:
@@ -713,7 +709,7 @@ class FastTransport(httpx.AsyncBaseTransport):
             await trace("connection.connect_tcp.started", info)
         try:
             with anyio.fail_after(timeout):
-                loop = _asyncio_loop() if scheme == "http" and _is_ip(host) else None
+                loop = _asyncio_loop() if scheme == "http" and is_ip(host) else None
                 if loop is not None:
                     wire = _Wire.fresh()
                     transport, _ = await loop.create_connection(lambda: wire, host, port)
@@ -769,15 +765,10 @@ class FastTransport(httpx.AsyncBaseTransport):
             extensions.get("sni_hostname"), extensions.get("trace"), request,
         )
         try:
-            version, status, reason, headers, body = await self.exchange(origin, how)
+            answer = await self.exchange(origin, how)
         except NotHandled:
             return await self.fallback.handle_async_request(request)
-        return httpx.Response(
-            status,
-            headers=headers,
-            stream=body,
-            extensions={"http_version": version, "reason_phrase": reason, "network_stream": body.connection},
-        )
+        return as_httpx_response(answer)
 
     async def exchange(self, origin: tuple[str, str, int], how: _How) -> Exchange:
         """One request on a pooled or new connection to ``origin``: the response's head and body.
