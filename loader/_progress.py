@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import IO, Any
 
 from ._events import Event, Phase
@@ -56,6 +57,49 @@ class Tally:
         return time.monotonic() - self.started
 
 
+#: ``"phase": …, "code": …`` of each phase, as ``json.dumps`` writes them.
+_PHASE_JSON = {phase: f'"phase": "{phase.name}", "code": {phase.value}' for phase in Phase}
+_INT_OR_NONE = frozenset({int, type(None)})
+
+
+def _json_string(value: str | None) -> str:
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+def event_line(event: Event) -> str:
+    """``json.dumps(event.to_json())`` and a newline, in about half the time.
+
+    The ``--events`` schema has fixed keys, so the line is written out directly,
+    each value as ``json.dumps`` writes it (its own string encoder for text).  A
+    value of any other type than the schema's (a plugin's ``status="200"``)
+    takes ``json.dumps`` itself, so the two never differ (a test compares them).
+    """
+    b, t, status, parent = event.bytes_done, event.bytes_total, event.status, event.parent_id
+    phase = _PHASE_JSON.get(event.phase)
+    when = event.time
+    if (
+        phase is None or type(when) is not float or type(event.request_id) is not int
+        or type(event.attempt) is not int or type(event.synchronous) is not bool
+        or type(b) not in _INT_OR_NONE or type(t) not in _INT_OR_NONE
+        or type(status) not in _INT_OR_NONE or type(parent) not in _INT_OR_NONE
+    ):
+        return json.dumps(event.to_json()) + "\n"
+    error = event.error
+    try:
+        return (
+            f'{{"time": {round(when, 6)!r}, {phase}, "request_id": {event.request_id}, '
+            f'"parent_id": {"null" if parent is None else parent}, "url": {encode_basestring_ascii(event.url)}, '
+            f'"kind": {_json_string(event.kind)}, "attempt": {event.attempt}, '
+            f'"bytes": {"null" if b is None else b}, "total": {"null" if t is None else t}, '
+            f'"status": {"null" if status is None else status}, "new_url": {_json_string(event.new_url)}, '
+            f'"message": {_json_string(event.message)}, '
+            f'"error": {"null" if error is None else encode_basestring_ascii(str(error))}, '
+            f'"synchronous": {"true" if event.synchronous else "false"}}}\n'
+        )
+    except TypeError:  # a text field that is not text: json.dumps says what it makes of it
+        return json.dumps(event.to_json()) + "\n"
+
+
 class EventLog:
     """Writes every event as one JSON object per line (``--events FILE`` or ``-``)."""
 
@@ -64,7 +108,7 @@ class EventLog:
 
     @hookimpl
     def loader_event(self, event: Event) -> None:
-        self.stream.write(json.dumps(event.to_json()) + "\n")
+        self.stream.write(event_line(event))
 
 
 class PlainProgress:
