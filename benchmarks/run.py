@@ -7,6 +7,7 @@ Run by hand (never part of the test suite)::
     python benchmarks/run.py --dir ~/bench-tmp        # save on the real disk, not /dev/shm
     python benchmarks/run.py --peers wget2,curl       # only these peers (default: all installed)
     python benchmarks/run.py --loader "loader"        # time another installed loader command
+    python benchmarks/run.py --install                # time a regular install in a throwaway venv
     python benchmarks/run.py --json results.json      # also write every row as JSON
 
 Scenarios (the server runs in its own process, see ``server.py``):
@@ -54,6 +55,7 @@ d come the issue's targets for both loader rows, each ``-> met`` or ``-> missed`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -151,6 +153,33 @@ def gnu_time_works(scratch: Path) -> bool:
 #: normal install (a sandbox's PYTHONDONTWRITEBYTECODE=1 would make every loader
 #: start compile its own modules again, ~40 ms).
 BENCH_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def install(root: Path, tmp: Path) -> list[str]:
+    """Install ``root`` into a new venv under ``tmp`` as a user would (not editable).
+
+    pip builds from a copy, so the build writes no ``build/`` or ``*.egg-info`` into the
+    checkout and packs no stale ``build/lib`` files.  Returns the venv's ``loader``.
+    """
+    src, venv = tmp / "src", tmp / "venv"
+    shutil.copytree(root, src,
+                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".*"))
+    python = str(venv / "bin" / "python")
+    steps = [
+        ("python -m venv", [sys.executable, "-m", "venv", str(venv)]),
+        ("pip install", [python, "-m", "pip", "install", "--quiet", str(src)]),
+        # pip compiles bytecode itself, PYTHONDONTWRITEBYTECODE or not: insurance only
+        ("compileall", [python, "-m", "compileall", "-q", str(venv / "lib")]),
+    ]
+    for step, cmd in steps:
+        done = subprocess.run(cmd, env=BENCH_ENV, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+        if done.returncode:
+            # without pip's notes that a configured index location does not exist
+            lines = [line for line in done.stdout.splitlines() if "is ignored:" not in line]
+            sys.exit(f"--install: {step} failed (exit {done.returncode}): {shlex.join(cmd)}\n"
+                     + "\n".join(lines[-15:]))
+    return [str(venv / "bin" / "loader")]
 
 
 def run_measured(cmd: list[str], cwd: Path, scratch: Path, gnu_time: bool) -> Measured:
@@ -519,8 +548,12 @@ def main() -> None:
     parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None,
                         help="where the output directories go (default: /dev/shm, a RAM disk,"
                         " when it exists, else the system temporary directory)")
-    parser.add_argument("--loader", metavar="CMD",
-                        help=f"the loader command to time (default: {sys.executable} -m loader)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--loader", metavar="CMD",
+                       help=f"the loader command to time (default: {sys.executable} -m loader)")
+    which.add_argument("--install", action="store_true",
+                       help="time a regular (non-editable) install of this checkout in a"
+                       " throwaway venv, without this interpreter's site-packages .pth files")
     parser.add_argument("--peers", metavar="LIST",
                         help=f"comma list of {','.join(PEERS)}"
                         " (default: all installed; '' for none)")
@@ -541,34 +574,49 @@ def main() -> None:
     if args.dir is not None and not Path(args.dir).is_dir():
         parser.error(f"--dir {args.dir}: no such directory")
 
-    where = args.dir if args.dir is not None else tempfile.gettempdir()
-    with tempfile.TemporaryDirectory(prefix="loader-bench-", dir=where) as tmp:
-        scratch = Path(tmp) / "probe"
-        gnu_time = gnu_time_works(Path(tmp))
-        overhead = wrapper_overhead(scratch, gnu_time)
-    memory = (f"{GNU_TIME} -f %M (adds {overhead * 1000:.1f} ms to every wall time)" if gnu_time
-              else f"wait4 ({GNU_TIME} missing: the harness's own RSS is a floor)")
-    print(f"output dirs: {where} ({fs_type(Path(where))})")
-    print(f"peak RSS:    {memory}")
-    print(f"loader:      {shlex.join(loader)}")
-    print(f"peers:       {', '.join(PEERS[p] for p in peers) or 'none'}"
-          + (f" (not installed: {', '.join(missing)})" if missing else ""))
-    print(f"server:      {'uvloop' if uvloop else 'asyncio'} event loop")
-    print(f"runs:        {args.runs} per tool and scenario, median shown")
+    if args.install:
+        # The venv's loader takes no modules from here: not from PYTHONPATH, nor from the
+        # working directory (a console script puts its own directory on sys.path, and the
+        # tools run in a temporary directory anyway).
+        for name in ("PYTHONPATH", "PYTHONHOME"):
+            BENCH_ENV.pop(name, None)
+    venv = (tempfile.TemporaryDirectory(prefix="loader-bench-venv-") if args.install
+            else contextlib.nullcontext())
+    with venv as venv_tmp:
+        if venv_tmp:
+            loader = install(HERE.parent, Path(venv_tmp))
+        where = args.dir if args.dir is not None else tempfile.gettempdir()
+        with tempfile.TemporaryDirectory(prefix="loader-bench-", dir=where) as tmp:
+            scratch = Path(tmp) / "probe"
+            gnu_time = gnu_time_works(Path(tmp))
+            overhead = wrapper_overhead(scratch, gnu_time)
+        memory = (f"{GNU_TIME} -f %M (adds {overhead * 1000:.1f} ms to every wall time)"
+                  if gnu_time else f"wait4 ({GNU_TIME} missing: the harness's own RSS is a floor)")
+        print(f"output dirs: {where} ({fs_type(Path(where))})")
+        print(f"peak RSS:    {memory}")
+        print(f"loader:      {shlex.join(loader)}")
+        if venv_tmp:
+            print(f"install:     {HERE.parent} as a regular (not editable) install"
+                  " in a throwaway venv")
+        print(f"peers:       {', '.join(PEERS[p] for p in peers) or 'none'}"
+              + (f" (not installed: {', '.join(missing)})" if missing else ""))
+        print(f"server:      {'uvloop' if uvloop else 'asyncio'} event loop")
+        print(f"runs:        {args.runs} per tool and scenario, median shown")
 
-    tools = loader_tools(loader) + peer_tools(peers)
-    report: dict[str, Any] = {
-        "settings": {"dir": where, "fs": fs_type(Path(where)), "runs": args.runs,
-                     "peak_rss": "gnu-time" if gnu_time else "wait4",
-                     "wrapper_overhead_s": overhead, "loader": loader,
-                     "server_loop": "uvloop" if uvloop else "asyncio",
-                     "peers": [PEERS[p] for p in peers]},
-        "scenarios": [],
-    }
-    for key in args.scenario or list(SCENARIOS):
-        report["scenarios"].append(bench(key, args.runs, tools, where, gnu_time))
-        if args.json:  # after every scenario, so an interrupted run keeps what it measured
-            Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        tools = loader_tools(loader) + peer_tools(peers)
+        report: dict[str, Any] = {
+            "settings": {"dir": where, "fs": fs_type(Path(where)), "runs": args.runs,
+                         "peak_rss": "gnu-time" if gnu_time else "wait4",
+                         "wrapper_overhead_s": overhead, "loader": loader,
+                         "install": bool(venv_tmp),
+                         "server_loop": "uvloop" if uvloop else "asyncio",
+                         "peers": [PEERS[p] for p in peers]},
+            "scenarios": [],
+        }
+        for key in args.scenario or list(SCENARIOS):
+            report["scenarios"].append(bench(key, args.runs, tools, where, gnu_time))
+            if args.json:  # after every scenario, so an interrupted run keeps what it measured
+                Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":
