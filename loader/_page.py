@@ -53,6 +53,8 @@ log = logging.getLogger("loader")
 MAX_IMPORT_DEPTH = 3
 #: Largest document parsed for discovery (bigger ones are saved, not parsed).
 MAX_DOCUMENT = 64 << 20
+#: Workers started in one pass of the event loop (see ``_PageRun._start_workers``).
+START_BATCH = 8
 
 _INDEX_BY_TYPE = {"gopher-menu": "index.gophermap", "ftp-listing": "index.listing"}
 
@@ -253,9 +255,11 @@ class _PageRun:
         return dataclasses.replace(result, path=stored)
 
     def schedule(self, items: list[Found], sheets: list[Found], depth: int, tg: Any) -> None:
+        starting: list[str] = []
         for item in items:
             if self.claim(item) and not self.list_only:
-                self._enqueue(item, tg)
+                self._enqueue(item, starting)
+        self._start_workers(starting, tg)
         for sheet in sheets:
             if depth > MAX_IMPORT_DEPTH:
                 self.warnings.append(f"{sheet.url}: @import nested deeper than {MAX_IMPORT_DEPTH}, not followed")
@@ -263,12 +267,12 @@ class _PageRun:
             if self.claim(sheet):
                 tg.start_soon(self.stylesheet, sheet, depth, tg)
 
-    def _enqueue(self, item: Found, tg: Any) -> None:
+    def _enqueue(self, item: Found, starting: list[str]) -> None:
         """Queue a requisite by host; each host gets at most its per-host limit of workers.
 
         A thousand images of one host are six tasks pulling from a queue, not a
         thousand tasks queued on a limiter (each of which costs a task, a wait and
-        a wake-up).
+        a wake-up).  A worker due is added to ``starting`` (its host's key).
         """
         key = self.loader._host_key(item.url)
         queue = self.queues.get(key)
@@ -277,7 +281,27 @@ class _PageRun:
         queue.append(item)
         if self.workers.get(key, 0) < self.loader.limits.per_host:
             self.workers[key] = self.workers.get(key, 0) + 1
-            tg.start_soon(self._worker, key, queue)
+            starting.append(key)
+
+    def _start_workers(self, keys: list[str], tg: Any) -> None:
+        """Start workers ``START_BATCH`` at a time, the rest after a pass of the event loop each.
+
+        Started all at once, a hundred workers would each open their connection
+        before the first of them could send its request: the loop runs every new
+        task's first step before it looks at a connection again.  In batches, the
+        first requests go out while later connections are still being set up, and
+        their responses come back spread out rather than in one burst.
+        """
+        for key in keys[:START_BATCH]:
+            tg.start_soon(self._worker, key, self.queues[key])
+        if len(keys) > START_BATCH:
+            tg.start_soon(self._start_later, keys[START_BATCH:], tg)
+
+    async def _start_later(self, keys: list[str], tg: Any) -> None:
+        for n in range(0, len(keys), START_BATCH):
+            await anyio.lowlevel.checkpoint()
+            for key in keys[n : n + START_BATCH]:
+                tg.start_soon(self._worker, key, self.queues[key])
 
     async def _worker(self, key: str, queue: collections.deque[Found]) -> None:
         try:

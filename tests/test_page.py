@@ -184,3 +184,21 @@ async def test_a_symlinked_directory_leading_outside_is_refused(
     assert not page.document.ok and "outside" in str(page.document.error)
     assert sorted(p.name for p in elsewhere.iterdir()) == ["logo.png"]
     assert (elsewhere / "logo.png").read_bytes() == b"not ours"
+
+
+async def test_many_workers_start_in_batches_so_the_first_requests_go_out_early(http_server: Any) -> None:
+    """With a high per-host limit, early connections send while later workers are still starting.
+
+    Started all at once, every worker would open its connection before any could send
+    (the loop runs each new task's first step before it looks at a connection again).
+    """
+    events: list[Event] = []
+    async with Loader(limits=Limits(per_host=64)) as loader:
+        page = await loader.fetch_page(http_server.url("/files/http/many.html"), callback=events.append)
+    assert page.ok and len(page.resources) == 50
+    page_id = page.document.request_id
+    phases = [e.phase for e in events if e.parent_id == page_id]
+    first_connected = phases.index(Phase.CONNECTED_TO_SERVER)
+    last_created = len(phases) - 1 - phases[::-1].index(Phase.HANDLE_CREATED)
+    assert first_connected < last_created  # a new connection was up before the last worker began
+    assert phases.count(Phase.HANDLE_CREATED) == 50
