@@ -68,6 +68,8 @@ Destination = None | str | Path | Callable[[bytes], Awaitable[None] | None]
 #: same URL completes synchronously from memory.
 _CACHE_ENTRY_MAX = 1 << 20
 _CACHE_TOTAL_MAX = 64 << 20
+#: Each phase's name, for ``Result.timings`` (an enum member's ``name`` is a property, ~0.3 us a read).
+_PHASE_NAMES = {phase: phase.name for phase in Phase}
 
 
 class _Slots:
@@ -198,7 +200,7 @@ class _Transfer:
             ok=ok,
             attempts=self.attempt,
             elapsed=time.monotonic() - self.t0,
-            timings={phase.name: at for phase, at in self.timings.items()},
+            timings={_PHASE_NAMES[phase]: at for phase, at in self.timings.items()},
             kind=self.kind,
             parent_id=self.parent_id,
             context=self.call.context,

@@ -158,12 +158,26 @@ def _sets_cookie(headers: Any) -> bool:
     return "set-cookie" in headers or "set-cookie2" in headers
 
 
-async def _raw_body(body: Any, url: str) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in body:
-            yield chunk
-    except httpx.HTTPError as exc:
-        raise map_error(exc, url) from exc
+class _RawBody:
+    """A direct response's bytes, its httpx errors raised as the loader's.
+
+    A plain iterator, not an async generator (the loop's hooks track each of those).
+    """
+
+    __slots__ = ("_chunks", "_url")
+
+    def __init__(self, body: AsyncIterable[bytes], url: str) -> None:
+        self._chunks = body.__aiter__()
+        self._url = url
+
+    def __aiter__(self) -> _RawBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._chunks.__anext__()
+        except httpx.HTTPError as exc:
+            raise map_error(exc, self._url) from exc
 
 
 def _status_error(status: int, reason: str, headers: Any, url: str) -> HTTPStatusError:
@@ -378,7 +392,7 @@ class HttpHandler(ProtocolHandler):
                             await _drain(body, found)
                             raise _status_error(status, reason, found, url)
                         stream = (
-                            self._body(as_httpx_response(answer), url) if _is_encoded(found) else _raw_body(body, url)
+                            self._body(as_httpx_response(answer), url) if _is_encoded(found) else _RawBody(body, url)
                         )
                         yield _make_response(
                             request.url, status, reason, found, version.decode("ascii", errors="ignore"), stream, request

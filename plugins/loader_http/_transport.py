@@ -560,33 +560,21 @@ class _Body(httpx.AsyncByteStream):
         if self._conn is None or self._complete:
             return _nothing()
         if self._kind == "length":
-            return self._by_length(self._conn)
+            return _ByLength(self, self._conn)
         if self._kind == "chunked":
             return self._chunked(self._conn)
         return self._until_close(self._conn)
 
     async def _piece(self, conn: _Connection, remaining: int, size: int, where: str) -> bytes:
         """The next at most ``remaining`` of ``size`` bytes, buffered ones first."""
-        data = conn.buffer
-        if data:
-            conn.buffer = b""
-        else:
+        if not conn.buffer:
             data = await conn.receive(self._timeout)
             if not data:
                 raise httpx.RemoteProtocolError(
                     f"peer closed the connection with {remaining} of {size} {where} bytes missing"
                 )
-        if len(data) > remaining:
-            data, conn.buffer = data[:remaining], data[remaining:]
-        return data
-
-    async def _by_length(self, conn: _Connection) -> AsyncIterator[bytes]:
-        remaining = self._length
-        while remaining:
-            data = await self._piece(conn, remaining, self._length, "body")
-            remaining -= len(data)
-            yield data
-        self._complete = True
+            conn.buffer = data
+        return _buffered(conn, remaining)
 
     async def _line(self, conn: _Connection) -> bytes:
         while True:
@@ -638,6 +626,48 @@ class _Body(httpx.AsyncByteStream):
             return
         if not (self._complete and self._reusable and not conn.buffer and self._transport._release(conn)):
             await conn.aclose()
+
+
+def _buffered(conn: _Connection, most: int) -> bytes:
+    """Take at most ``most`` of the connection's buffered bytes."""
+    data = conn.buffer
+    if len(data) > most:
+        data, conn.buffer = data[:most], data[most:]
+    else:
+        conn.buffer = b""
+    return data
+
+
+class _ByLength:
+    """A ``Content-Length`` body's pieces: the common case, as a plain iterator.
+
+    Not an async generator: the loop's hooks track each of those (a weak set entry
+    and its removal), and the buffered case, a small body that came with its head,
+    needs no await at all.
+    """
+
+    __slots__ = ("_body", "_conn", "_remaining")
+
+    def __init__(self, body: _Body, conn: _Connection) -> None:
+        self._body = body
+        self._conn = conn
+        self._remaining = body._length
+
+    def __aiter__(self) -> _ByLength:
+        return self
+
+    async def __anext__(self) -> bytes:
+        remaining = self._remaining
+        if not remaining:
+            self._body._complete = True
+            raise StopAsyncIteration
+        conn = self._conn
+        if conn.buffer:
+            data = _buffered(conn, remaining)
+        else:
+            data = await self._body._piece(conn, remaining, self._body._length, "body")
+        self._remaining = remaining - len(data)
+        return data
 
 
 class FastTransport(httpx.AsyncBaseTransport):
