@@ -59,6 +59,9 @@ class Delivery:
         self._observers = loader._observers
         #: False when no observer and no callback would see an event (then none is built).
         self.listening = bool(self._observers) or callback is not None
+        #: True when delivery never awaits (observers and a short plain callback): then
+        #: :meth:`deliver_now` serves, without a coroutine per event.
+        self.inline = not self._long and not self._is_async
 
     async def start(self, tg: TaskGroup) -> None:
         """Start the long-callback consumer, if this call has a long callback."""
@@ -72,16 +75,26 @@ class Delivery:
         if self._send is not None:
             await self._send.aclose()
 
-    async def deliver(self, event: Event) -> None:
-        """Hand one event to every observer, then to the callback."""
+    def deliver_now(self, event: Event) -> None:
+        """:meth:`deliver` when :attr:`inline`: nothing to await."""
         for name, observer in self._observers:
             try:
                 observer(event=event)
             except Exception as exc:  # an observer must not break a transfer
                 self._report(event, exc, f"observer {name!r}")
         callback = self._callback
-        if callback is None:
+        if callback is not None and self.inline:
+            try:
+                callback(event)
+            except Exception as exc:
+                self._report(event, exc, "callback")
+
+    async def deliver(self, event: Event) -> None:
+        """Hand one event to every observer, then to the callback."""
+        self.deliver_now(event)
+        if self.inline:
             return
+        callback = self._callback
         if self._send is not None:
             await self._send.send(event)
         elif self._is_async:

@@ -162,7 +162,8 @@ class _Transfer:
         """Report a phase of this request (the Channel API)."""
         if phase not in self.timings:  # per chunk otherwise: only the first PROGRESS counts
             self.timings[phase] = time.monotonic() - self.t0
-        if not self.call.delivery.listening:
+        delivery = self.call.delivery
+        if not delivery.listening:
             return  # nobody to tell: skip building the event
         event = Event(
             request_id=self.request_id,
@@ -177,7 +178,10 @@ class _Transfer:
             _control=self.control,
             **data,
         )
-        await self.call.delivery.deliver(event)
+        if delivery.inline:
+            delivery.deliver_now(event)
+        else:
+            await delivery.deliver(event)
 
     def progress(
         self, stream: AsyncIterator[bytes], *, total: int | None = None, start: int = 0

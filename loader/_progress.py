@@ -66,6 +66,21 @@ def _json_string(value: str | None) -> str:
     return "null" if value is None else encode_basestring_ascii(value)
 
 
+def _json_time(when: float) -> str:
+    """``repr(round(when, 6))``, as ``to_json`` and ``json.dumps`` write a time.
+
+    For a time from 1 s to 2**32 s (any Unix time until the year 2106), ``round`` to
+    six places and ``repr`` make the correctly rounded six-place decimal without its
+    trailing zeros: doubles there lie closer than half a millionth apart, so no
+    shorter decimal names the same double.  That is ``%.6f`` trimmed, in a third of
+    the time.  Other values take ``round`` itself.
+    """
+    if 1.0 <= when < 4294967296.0:
+        text = f"{when:.6f}".rstrip("0")
+        return text + "0" if text[-1] == "." else text
+    return repr(round(when, 6))
+
+
 def event_line(event: Event) -> str:
     """``json.dumps(event.to_json())`` and a newline, in about half the time.
 
@@ -87,7 +102,7 @@ def event_line(event: Event) -> str:
     error = event.error
     try:
         return (
-            f'{{"time": {round(when, 6)!r}, {phase}, "request_id": {event.request_id}, '
+            f'{{"time": {_json_time(when)}, {phase}, "request_id": {event.request_id}, '
             f'"parent_id": {"null" if parent is None else parent}, "url": {encode_basestring_ascii(event.url)}, '
             f'"kind": {_json_string(event.kind)}, "attempt": {event.attempt}, '
             f'"bytes": {"null" if b is None else b}, "total": {"null" if t is None else t}, '

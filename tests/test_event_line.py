@@ -84,3 +84,16 @@ def test_event_log_writes_one_line_per_event() -> None:
     lines = out.getvalue().splitlines(keepends=True)
     assert lines == [reference(event) for event in events]
     assert [json.loads(line)["request_id"] for line in lines] == [e.request_id for e in events]
+
+
+def test_times_are_written_as_round_and_repr_write_them() -> None:
+    from loader._progress import _json_time
+
+    rng = random.Random(7)
+    samples = [rng.uniform(1.0, 2**32) for _ in range(100_000)]
+    samples += [rng.uniform(1.7e9, 1.8e9) for _ in range(100_000)]
+    samples += [rng.randrange(1, 2**32) + rng.randrange(10**6) / 10**6 for _ in range(50_000)]
+    samples += [rng.randrange(1, 2**32) + (rng.randrange(10**6) + 0.5) / 10**6 for _ in range(50_000)]  # ties
+    samples += [0.0, 1e-7, 5e-05, 0.5, 1.0, 1.0000005, 2**32 - 1e-7, 2**32, 2**33 + 0.123, 1e16, 1e22, -1.5]
+    for when in samples:
+        assert _json_time(when) == repr(round(when, 6)), when
