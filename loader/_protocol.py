@@ -134,5 +134,13 @@ class ProtocolHandler(abc.ABC):
     def open(self, request: Request, channel: Channel) -> AbstractAsyncContextManager[Response]:
         """Start the request and yield its :class:`Response` once the body can be read."""
 
+    def warm_up(self) -> None:  # noqa: B027 - optional hook for subclasses
+        """Build now what the first request would build (a client, a TLS context …).
+
+        Optional.  The shell calls it for the schemes of the URLs it was given before
+        the first request starts, so that start-up work is not counted in a page's
+        timings; a handler that builds nothing ahead leaves it as it is.
+        """
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook for subclasses
         """Release pools and connections; called once when the loader closes."""

@@ -180,9 +180,12 @@ def _warm_up(loader: Any, urls: Sequence[str]) -> None:
     from urllib.parse import urlsplit
 
     importlib.import_module("loader.discovery.html")
+    importlib.import_module("loader.discovery.discover")
     for url in urls:
         try:
-            loader.handler(urlsplit(url).scheme)
+            warm = getattr(loader.handler(urlsplit(url).scheme), "warm_up", None)
+            if warm is not None:
+                warm()
         except Exception:  # noqa: S112 - the fetch itself reports a bad URL or scheme, naming it
             continue
 

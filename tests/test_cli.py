@@ -196,3 +196,22 @@ def test_fetch_runs_with_the_collector_on_and_start_up_objects_frozen(http_serve
     )
     assert proc.returncode == EXIT_OK, proc.stderr
     assert seen.read_text() == "True True"
+
+
+def test_fetch_warms_up_the_handler_of_each_url_scheme() -> None:
+    from types import SimpleNamespace
+
+    from loader.cli import _warm_up
+
+    warmed: list[str] = []
+
+    class Handlers:
+        def handler(self, scheme: str) -> Any:
+            if scheme == "nope":
+                raise ValueError("no handler")  # reported later by the fetch itself
+            if scheme == "ftp":
+                return SimpleNamespace()  # a duck-typed handler without warm_up
+            return SimpleNamespace(warm_up=lambda: warmed.append(scheme))
+
+    _warm_up(Handlers(), ["http://a/", "nope://b/", "ftp://c/", "gopher://d/"])
+    assert warmed == ["http", "gopher"]

@@ -203,3 +203,14 @@ def test_cookie_jar_sees_only_responses_that_set_cookies(monkeypatch: pytest.Mon
     assert len(seen) == 1
     client.cookies = {"other": "2"}  # the setter keeps the quick jar
     assert isinstance(client.cookies, _Cookies) and client.cookies["other"] == "2"
+
+
+async def test_warm_up_builds_the_client_the_first_request_then_uses(http_server: Any) -> None:
+    async with Loader() as loader:
+        handler = loader.handler("http")
+        assert handler._client is None  # nothing built until asked
+        handler.warm_up()
+        client = handler._client
+        assert client is not None
+        result = await loader.fetch(http_server.url("/files/http/hello.txt"))
+        assert result.ok and handler._client is client

@@ -307,6 +307,10 @@ class HttpHandler(ProtocolHandler):
                 self._direct = DirectLane(client, transport)
         return self._client
 
+    def warm_up(self) -> None:
+        """Build the httpx client and its transport now (~0.5 ms the first request would spend)."""
+        _ = self.client
+
     def _make_client(self) -> httpx.AsyncClient:
         t = self._loader.timeouts
         http2 = self._loader.http2 is not False and _h2_available()
