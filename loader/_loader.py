@@ -51,7 +51,7 @@ from ._events import Event, Phase
 from ._models import Limits, Origin, Request, Result, Retries, Timeouts
 from ._plugins import call_each, make_plugin_manager
 from ._protocol import ProgressStream, ProtocolHandler
-from ._urls import redact_url
+from ._urls import plain_origin, redact_url
 
 if TYPE_CHECKING:
     from ._page import PageResult
@@ -353,6 +353,9 @@ class Loader:
     @functools.lru_cache(maxsize=4096)  # a page asks once to queue a URL, once to fetch it
     def _host_key(url: str) -> str:
         """What the per-host limit counts by: scheme, host and port."""
+        plain = plain_origin(url)
+        if plain is not None:
+            return f"{plain[0]}://{plain[1]}:{plain[2] or ''}"
         try:
             parts = urlsplit(url)
             return f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or ''}"
@@ -619,8 +622,9 @@ class Loader:
 
     async def _attempts(self, t: _Transfer, sink: Sink, headers: Mapping[str, str] | None) -> Result:
         url = t.request_url
+        plain = plain_origin(url)
         try:
-            scheme = urlsplit(url).scheme
+            scheme = plain[0] if plain is not None else urlsplit(url).scheme
         except ValueError as exc:
             raise InvalidURL(f"cannot parse URL: {exc}", url=t.url) from exc
         if not scheme:

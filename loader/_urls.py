@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["redact_url"]
+__all__ = ["plain_origin", "redact_url"]
+
+#: ``scheme://host[:port]`` then the end or ``/``, ``?``, ``#``: no user info, no IPv6
+#: brackets, no percent escapes, nothing ``urlsplit`` would strip or reject.
+_PLAIN_ORIGIN = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([A-Za-z0-9._~-]+)(?::([0-9]{1,5}))?(?=[/?#]|\Z)")
+
+
+def plain_origin(url: str) -> tuple[str, str, int | None] | None:
+    """``(scheme, hostname, port)`` of a plain URL as ``urlsplit`` gives them, cheaply.
+
+    The scheme and host lowercased, the port as a number (``None`` without one);
+    ``None`` for any URL that is not plain (then ask ``urlsplit``).  About a fifth of
+    the cost of ``urlsplit`` and its ``hostname`` and ``port``; a test compares them.
+    """
+    match = _PLAIN_ORIGIN.match(url)
+    if match is None:
+        return None
+    scheme, host, port = match.groups()
+    if port is None:
+        return scheme.lower(), host.lower(), None
+    number = int(port)
+    if number > 65535:
+        return None  # urlsplit's port raises: its error, its words
+    return scheme.lower(), host.lower(), number
 
 
 def redact_url(url: str) -> str:
