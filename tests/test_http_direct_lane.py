@@ -11,6 +11,7 @@ pin the lane's rules against httpx's parser and header handling.
 from __future__ import annotations
 
 import gzip
+import os
 import random
 import socket
 import threading
@@ -303,3 +304,57 @@ async def test_request_heads_are_httpx_heads(raw_server: Any, monkeypatch: pytes
         assert lane.plan("GET", rec.url("/a"), {}, None) is not None
         client.auth = ("u", "p")
         assert lane.plan("GET", rec.url("/a"), {}, None) is None
+
+
+HEADER_NAMES = ["Accept", "accept", "ACCEPT-ENCODING", "User-Agent", "user-agent", "X-A", "x-a", "Host", "host",
+                "Connection", "connection", "Range", "Accept-Encoding", "TE", "Cookie", "X-Empty"]
+HEADER_VALUES = ["", "v", "text/html", "close", "Close", "keep-alive", "bytes=5-", "a, b", " x ", "probe/1"]
+
+
+async def test_heads_written_before_the_client_exists_are_httpx_heads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before httpx's client is built the lane writes heads itself: byte for byte what it would."""
+    monkeypatch.setenv("LOADER_HTTP_DIRECT", "1")
+    for name in [name for name in os.environ if name.lower().endswith("_proxy")]:
+        monkeypatch.delenv(name)
+    rng = random.Random(8)
+    cases: list[tuple[str, dict[str, str]]] = [("http://127.0.0.1:8/a?b=c", {}), ("http://example.org/x", {})]
+    for _ in range(600):
+        headers = {rng.choice(HEADER_NAMES): rng.choice(HEADER_VALUES) for _ in range(rng.randint(0, 5))}
+        url = rng.choice(["http://h/", "http://example.org:8080/p?q", "http://10.0.0.1/a/b", "https://h:8443/"])
+        cases.append((url, headers))
+    async with Loader(headers={"X-Extra": "1"}, timeouts=None) as loader:
+        handler = loader.handler("http")
+        lane = handler._lane()
+        assert lane is not None and lane.client is None and handler._client is None
+        plans = [(url, headers, lane.plan("GET", url, headers, None)) for url, headers in cases]
+        client = handler.client  # built now: its own build_request is the reference
+        written = 0
+        for url, headers, plan in plans:
+            if plan is None:
+                assert url.startswith("https") and not lane.transport.serves("https")
+                continue
+            expected = client.build_request("GET", url, headers=headers)
+            head, _chunked, close = _request_head(expected)
+            _origin, how = plan
+            assert how.head == head, (url, headers)
+            assert how.close == close and how.timeouts == expected.extensions["timeout"]
+            written += 1
+        assert written > 300
+
+
+def test_default_headers_read_without_httpx_match_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
+    import loader_http._direct as direct
+    from httpx._client import ACCEPT_ENCODING, USER_AGENT
+
+    monkeypatch.setattr(direct, "loaded", lambda: False)
+    direct.httpx_default_headers.cache_clear()
+    try:
+        from_file = direct.httpx_default_headers()
+    finally:
+        direct.httpx_default_headers.cache_clear()
+    if ACCEPT_ENCODING != "gzip, deflate":  # brotli or zstandard installed: the lane asks httpx
+        assert from_file is None
+        return
+    assert from_file == [("Accept", "*/*"), ("Accept-Encoding", ACCEPT_ENCODING), ("Connection", "keep-alive"),
+                         ("User-Agent", USER_AGENT)]
+    assert dict(httpx.AsyncClient().headers) == {name.lower(): value for name, value in from_file}

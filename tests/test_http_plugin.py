@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -171,9 +172,9 @@ async def test_proxies_from_the_environment(
 
     server = raw_server(proxy)
     if transport == "httpx-reads-env":  # an httpx whose environment reader is not where we look
-        import loader_http._handler
+        import loader_http._client
 
-        monkeypatch.setattr(loader_http._handler, "_proxy_mounts", lambda standard: None)
+        monkeypatch.setattr(loader_http._client, "proxy_mounts", lambda standard: None)
     monkeypatch.setenv("LOADER_HTTP_TRANSPORT", transport)
     monkeypatch.setenv("HTTP_PROXY", server.url("http", ""))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
@@ -189,7 +190,8 @@ async def test_proxies_from_the_environment(
 
 def test_cookie_jar_sees_only_responses_that_set_cookies(monkeypatch: pytest.MonkeyPatch) -> None:
     # The jar skips the cookiejar machinery without Set-Cookie, and still keeps cookies with it.
-    from loader_http._handler import _Client, _Cookies
+    from loader_http._client import Client as _Client
+    from loader_http._client import Cookies as _Cookies
     from loader_http._quiet_httpx import httpx
 
     client = _Client(cookies={"preset": "1"})
@@ -205,12 +207,52 @@ def test_cookie_jar_sees_only_responses_that_set_cookies(monkeypatch: pytest.Mon
     assert isinstance(client.cookies, _Cookies) and client.cookies["other"] == "2"
 
 
-async def test_warm_up_builds_the_client_the_first_request_then_uses(http_server: Any) -> None:
+async def test_warm_up_builds_the_transport_the_first_request_then_uses(
+    http_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _lane_on_without_proxies(monkeypatch)
     async with Loader() as loader:
         handler = loader.handler("http")
-        assert handler._client is None  # nothing built until asked
+        assert handler._fast is None and handler._client is None  # nothing built until asked
         handler.warm_up()
-        client = handler._client
-        assert client is not None
+        transport = handler._fast
+        assert transport is not None and handler._direct is not None
         result = await loader.fetch(http_server.url("/files/http/hello.txt"))
-        assert result.ok and handler._client is client
+        assert result.ok and handler._fast is transport and transport.connections_opened == 1
+        assert handler._client is None  # a plain GET needed no httpx client
+
+
+async def test_httpx_client_is_built_when_a_response_needs_it_over_the_same_connections(
+    http_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _lane_on_without_proxies(monkeypatch)
+    async with Loader() as loader:
+        handler = loader.handler("http")
+        first = await loader.fetch(http_server.url("/files/http/hello.txt"))
+        assert first.ok and handler._client is None
+        moved = await loader.fetch(http_server.url("/redirect/1"))  # a redirect: httpx builds the next request
+        assert moved.ok and moved.content == b"done"
+        client = handler._client
+        assert client is not None and client._transport is handler._fast
+        again = await loader.fetch(http_server.url("/files/http/hello.txt"))
+        assert again.ok and handler._direct is not None and handler._direct.client is client
+        assert handler._fast.connections_opened == 1  # one keep-alive connection all along
+
+
+async def test_a_proxy_in_the_environment_builds_the_client_first(
+    http_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _lane_on_without_proxies(monkeypatch)
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")  # not used for http: httpx's routing decides
+    async with Loader() as loader:
+        handler = loader.handler("http")
+        result = await loader.fetch(http_server.url("/files/http/hello.txt"))
+        assert result.ok and handler._client is not None
+
+
+def _lane_on_without_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The direct lane on, and no proxy in the environment (either would build the client first)."""
+    monkeypatch.setenv("LOADER_HTTP_DIRECT", "1")
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)

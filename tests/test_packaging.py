@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -70,7 +71,8 @@ def test_help_path_stays_light() -> None:
 
 
 def test_fetch_path_loads_only_what_plain_http_needs() -> None:
-    """A plain-HTTP fetch loads httpx without its CLI, and no httpcore, h2 or trio."""
+    """A plain-HTTP fetch loads no httpx at all (nor httpcore, h2, trio); when httpx is
+    needed, the plugin imports it without its CLI."""
     code = (
         "import sys, anyio, loader\n"
         "async def main(url):\n"
@@ -78,17 +80,21 @@ def test_fetch_path_loads_only_what_plain_http_needs() -> None:
         "        r = await l.fetch(url)\n"
         "        assert r.ok, r.error\n"
         "anyio.run(main, sys.argv[1])\n"
-        "print([m for m in ('httpx._main', 'click', 'rich', 'httpcore', 'h2', 'trio') if m in sys.modules and\n"
-        "       getattr(sys.modules[m], '__file__', None)])\n"
-        "import httpx, importlib.util\n"
+        "print([m for m in ('httpx', 'httpx._main', 'click', 'rich', 'httpcore', 'h2', 'trio') if m in sys.modules])\n"
+        "from loader_http._quiet_httpx import httpx as lazy\n"
+        "assert lazy.URL is sys.modules['httpx'].URL\n"  # the first name read imports httpx
+        "print([m for m in ('click', 'rich', 'httpcore') if m in sys.modules])\n"
+        "import importlib.util\n"
         "stand_in = sys.modules['httpx._main']\n"
         "sys.modules.pop('httpx._main')\n"  # the real CLI module is still there to load
         "print(stand_in.__doc__.startswith('stand-in'), importlib.util.find_spec('httpx._main') is not None)\n"
     )
+    env = {name: value for name, value in os.environ.items()
+           if not name.lower().endswith("_proxy") and not name.startswith("LOADER_HTTP_")}
     with _bytes_server() as url:
-        out = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, timeout=60)
+        out = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[:2] == ["[]", "True True"]
+    assert out.stdout.split("\n")[:3] == ["[]", "[]", "True True"]
 
 
 @contextlib.contextmanager

@@ -274,9 +274,13 @@ def test_loading_errors_are_pluggys(plugin_site: list[Path]) -> None:
 
 
 def _run(script: str, *args: str, cwd: Path) -> dict[str, Any]:
-    """Run ``script`` in a fresh interpreter (from ``cwd``: no source checkout on sys.path)."""
+    """Run ``script`` in a fresh interpreter (from ``cwd``: no source checkout on sys.path),
+    with no proxy in its environment (a proxy makes the HTTP plugin build httpx's client)
+    and the HTTP plugin's defaults."""
+    env = {name: value for name, value in os.environ.items()
+           if not name.lower().endswith("_proxy") and not name.startswith("LOADER_HTTP_")}
     proc = subprocess.run(
-        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60, cwd=cwd
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60, cwd=cwd, env=env
     )
     assert proc.returncode == 0, proc.stderr
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -314,8 +318,21 @@ def test_fetch_start_up_loads_the_page_stack_and_nothing_else(http_server: Any, 
     seen = _run(_FETCH_PROBE, "fetch", http_server.url("/files/http/many.html"), "-o", str(tmp_path / "out"),
                 "-q", "--no-progress", cwd=tmp_path)
     # The warm-up still loads the protocol stack and the HTML parser before the first request.
-    assert {"loader.discovery.html", "selectolax.lexbor", "loader_http._handler", "httpx"} <= set(seen["start"])
+    assert {"loader.discovery.html", "loader.discovery.discover", "selectolax.lexbor", "loader_http._handler",
+            "loader_http._transport"} <= set(seen["start"])
     assert [m for m in _LATER if m in seen["start"] or m in seen["end"]] == []
+    # Plain GETs answered 200 with plain bodies: httpx was never needed, so never imported.
+    assert [m for m in _WITH_HTTPX if m in seen["end"]] == []
+
+
+#: What the HTTP plugin imports only once a request needs httpx's client.
+_WITH_HTTPX = ("httpx", "httpcore", "loader_http._client", "http.cookiejar", "urllib.request")
+
+
+def test_a_response_that_needs_httpx_imports_it(http_server: Any, tmp_path: Path) -> None:
+    seen = _run(_FETCH_PROBE, "fetch", http_server.url("/redirect/1"), "-o", str(tmp_path / "out"),
+                "-q", "--no-progress", cwd=tmp_path)
+    assert {"httpx", "loader_http._client"} <= set(seen["end"])
     assert seen["nesting"] == 0  # limit_nesting's regexes: only for pages of > 512 tags
     assert (tmp_path / "out").is_dir()
 

@@ -31,10 +31,12 @@ redirect (httpx builds the next request), ``Set-Cookie`` (httpx's jar), a
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from typing import Any
 
-from ._quiet_httpx import httpx
+from ._quiet_httpx import httpx, loaded
 from ._transport import FastTransport, Trace, _How, _request_head
 
 __all__ = ["DirectLane", "header_dict", "plain_url"]
@@ -103,13 +105,31 @@ def header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str] | None:
 
 
 class DirectLane:
-    """Decides per request whether it may skip httpx's client, and writes its head."""
+    """Decides per request whether it may skip httpx's client, and writes its head.
 
-    def __init__(self, client: httpx.AsyncClient, transport: FastTransport) -> None:
-        self.client = client
+    Made with only the transport and the client's ``timeouts``, it serves before
+    httpx's client exists (see ``HttpHandler``): the client that will be built has
+    no auth, parameters, base URL, hooks or cookies, and its default headers are
+    known (:func:`httpx_default_headers`), so the head is written here.  Once the
+    client is built it is :meth:`attach`-ed, and from then on its own
+    ``build_request`` writes the heads, as before.
+    """
+
+    def __init__(
+        self, transport: FastTransport, *, timeouts: dict[str, float | None] | None = None
+    ) -> None:
+        self.client: httpx.AsyncClient | None = None
         self.transport = transport
+        self._timeouts = timeouts
         self._heads: dict[tuple[Any, ...], tuple[bytes, bool, dict[str, Any]] | None] = {}
-        self._client_headers: list[tuple[bytes, bytes]] = list(client.headers.raw)
+        self._client_headers: list[tuple[bytes, bytes]] = []
+        self._client_timeout: Any = None
+
+    def attach(self, client: httpx.AsyncClient) -> None:
+        """From now on, ask ``client`` (built over this lane's transport) for heads and rules."""
+        self.client = client
+        self._heads.clear()
+        self._client_headers = list(client.headers.raw)
         self._client_timeout = client.timeout
 
     @staticmethod
@@ -121,6 +141,8 @@ class DirectLane:
 
     def _client_is_plain(self) -> bool:
         client = self.client
+        if client is None:
+            return True  # the client the handler will build is plain
         hooks = client._event_hooks
         return (
             client.auth is None
@@ -153,7 +175,9 @@ class DirectLane:
         self, scheme: str, host: str, port: int | None, headers: dict[str, str]
     ) -> tuple[bytes, bool, dict[str, Any]] | None:
         client = self.client
-        if client.timeout is not self._client_timeout or client.headers.raw != self._client_headers:
+        if client is not None and (
+            client.timeout is not self._client_timeout or client.headers.raw != self._client_headers
+        ):
             self._heads.clear()
             self._client_headers = list(client.headers.raw)
             self._client_timeout = client.timeout
@@ -173,6 +197,8 @@ class DirectLane:
         """The header lines httpx writes for a GET to this origin with these headers (None: not ours)."""
         origin = f"{scheme}://{host}" + (f":{port}" if port is not None else "")
         client = self.client
+        if client is None:
+            return self._head_before_client(host if port is None else f"{host}:{port}", scheme, headers)
         try:
             request = client.build_request("GET", origin + "/", headers=headers)
             if client._transport_for_url(request.url) is not self.transport or not self.transport.serves(scheme):
@@ -183,3 +209,74 @@ class DirectLane:
         if chunked or request.url.host != host or request.url.port != port:
             return None
         return head[head.index(b"\r\n") + 2 :], close, request.extensions["timeout"]
+
+    def _head_before_client(
+        self, netloc: str, scheme: str, headers: dict[str, str]
+    ) -> tuple[bytes, bool, dict[str, Any]] | None:
+        """What ``build_request`` would write, for the client the handler builds (None: ask it)."""
+        defaults = httpx_default_headers()
+        if defaults is None or self._timeouts is None or not self.transport.serves(scheme):
+            return None
+        lines = _merged(defaults, headers)
+        if lines is None:
+            return None  # not plain ASCII: httpx says what it makes of it
+        if not any(lower == "host" for _, lower, _ in lines):
+            lines.insert(0, ("Host", "host", netloc))  # as httpx's Request puts it first
+        parts = []
+        values: dict[str, list[str]] = {"transfer-encoding": [], "connection": []}
+        for name, lower, value in lines:
+            if any(bad in name or bad in value for bad in ("\r", "\n", "\0")):
+                return None  # httpx's lane raises its error
+            parts.append(f"{name}: {value}\r\n")
+            if lower in values:
+                values[lower].append(value)
+        if ", ".join(values["transfer-encoding"]).lower() == "chunked":
+            return None
+        close = ", ".join(values["connection"]).lower() == "close"
+        return ("".join(parts) + "\r\n").encode("ascii"), close, dict(self._timeouts)
+
+
+def _merged(defaults: list[tuple[str, str]], headers: dict[str, str]) -> list[tuple[str, str, str]] | None:
+    """``Headers(defaults).update(headers)`` as httpx does it: every default line whose
+    name (in any case) the request sets is dropped, and the request's lines follow."""
+    given = []
+    for name, value in headers.items():
+        if not (name.isascii() and value.isascii()):
+            return None
+        given.append((name, name.lower(), value))
+    names = {lower for _, lower, _ in given}
+    return [(name, name.lower(), value) for name, value in defaults if name.lower() not in names] + given
+
+
+@functools.cache
+def httpx_default_headers() -> list[tuple[str, str]] | None:
+    """The headers httpx's client sends by default, known without importing httpx.
+
+    ``Accept``, ``Accept-Encoding``, ``Connection`` and ``User-Agent``, in httpx's
+    order (httpx 0.28).  ``None`` when that cannot be known for sure: httpx would
+    offer more encodings (brotli or zstandard is installed), or its version cannot
+    be read from ``httpx/__version__.py``.  Once httpx is imported, its own values
+    are read instead, and a test holds both to what ``build_request`` writes.
+    """
+    if loaded():
+        from httpx._client import ACCEPT_ENCODING, USER_AGENT  # type: ignore[attr-defined]
+
+        return [("Accept", "*/*"), ("Accept-Encoding", ACCEPT_ENCODING), ("Connection", "keep-alive"),
+                ("User-Agent", USER_AGENT)]
+    import importlib.util
+
+    for extra in ("brotli", "brotlicffi", "zstandard"):
+        if importlib.util.find_spec(extra) is not None:
+            return None
+    spec = importlib.util.find_spec("httpx")
+    if spec is None or not spec.origin:
+        return None
+    try:
+        with open(os.path.join(os.path.dirname(spec.origin), "__version__.py"), encoding="utf-8") as file:
+            found = re.search(r"^__version__\s*=\s*[\"']([0-9A-Za-z.+-]+)[\"']\s*$", file.read(), re.MULTILINE)
+    except OSError:
+        return None
+    if found is None:
+        return None
+    return [("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"), ("Connection", "keep-alive"),
+            ("User-Agent", f"python-httpx/{found.group(1)}")]

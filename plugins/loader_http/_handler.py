@@ -14,13 +14,12 @@ redirect, ``Set-Cookie``, decoding) is handed over as an ``httpx.Response``.
 
 from __future__ import annotations
 
-import email.utils
-import functools
 import importlib.util
 import os
 import ssl
+import sys
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -66,6 +65,10 @@ _TRACE_PHASES = {
 }
 
 _REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def _lane_allowed() -> bool:
+    return os.environ.get("LOADER_HTTP_DIRECT", "1") != "0"
 
 
 def _h2_available() -> bool:
@@ -123,6 +126,8 @@ def _retry_after(value: str | None) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # an HTTP date here is rare: not loaded for every start
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -176,6 +181,8 @@ class _RawBody:
     async def __anext__(self) -> bytes:
         try:
             return await self._chunks.__anext__()
+        except StopAsyncIteration:
+            raise  # the end: not a reason to look httpx up (and import it)
         except httpx.HTTPError as exc:
             raise map_error(exc, self._url) from exc
 
@@ -216,80 +223,28 @@ def _make_response(
     )
 
 
-class _Deferred(httpx.AsyncBaseTransport):
-    """A transport built on its first request (httpcore's import and pool cost nothing unused)."""
+def _proxies_in_environment() -> bool:
+    """Whether a proxy may be configured (then httpx's routing decides for each request).
 
-    def __init__(self, build: Callable[[], httpx.AsyncBaseTransport]) -> None:
-        self._build = build
-        self._transport: httpx.AsyncBaseTransport | None = None
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._transport is None:
-            self._transport = self._build()
-        return await self._transport.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        if self._transport is not None:
-            await self._transport.aclose()
-
-
-def _proxy_mounts(
-    standard: Callable[..., httpx.AsyncBaseTransport],
-) -> dict[str, httpx.AsyncBaseTransport | None] | None:
-    """httpx's own reading of the proxy environment (``*_PROXY``, ``NO_PROXY``) as mounts.
-
-    httpx reads it only when it builds its default transport itself; ``None``
-    when this httpx no longer offers the reader (then the standard transport is used).
+    Read the way ``urllib.request.getproxies`` (httpx's reader) reads a Linux or BSD
+    environment: any non-empty ``*_proxy`` variable, in either case, but ``no_proxy``.
+    On macOS and Windows the system's own settings count too: always yes there.
     """
-    try:
-        from httpx._utils import get_environment_proxies
-    except ImportError:
-        return None
-    return {
-        pattern: None if url is None else _Deferred(functools.partial(standard, url))
-        for pattern, url in get_environment_proxies().items()
-    }
-
-
-def _uses_proxy(client: httpx.AsyncClient, url: httpx.URL) -> bool:
-    """Whether ``client`` sends ``url`` through a proxy (then the proxy resolves the name).
-
-    Asked of httpx's own routing, so it agrees with where the request really goes.
-    """
-    route = getattr(client, "_transport_for_url", None)
-    return route is not None and route(url) is not getattr(client, "_transport", None)
-
-
-class _Cookies(httpx.Cookies):
-    """httpx's cookie jar, skipped for a response that sets no cookie.
-
-    ``http.cookiejar`` builds urllib request and response stand-ins for every
-    response before it looks for ``Set-Cookie``: about 8% of a small request's CPU.
-    """
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        if _sets_cookie(response.headers):
-            super().extract_cookies(response)
-
-
-class _Client(httpx.AsyncClient):
-    """httpx's client with :class:`_Cookies` as its jar (``cookies=`` keeps working)."""
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._jar = _Cookies(super().cookies)
-
-    @property  # type: ignore[override]
-    def cookies(self) -> httpx.Cookies:
-        return self._jar
-
-    @cookies.setter
-    def cookies(self, cookies: Any) -> None:
-        self._jar = _Cookies(cookies)
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return any(value and name.lower().endswith("_proxy") and name.lower() != "no_proxy"
+               for name, value in os.environ.items())
 
 
 class HttpHandler(ProtocolHandler):
-    """Serves ``http`` and ``https`` for one loader, with one pooled httpx client."""
+    """Serves ``http`` and ``https`` for one loader, with one pooled httpx client.
+
+    The client is built when a request first needs it.  Until then plain GETs take
+    the direct lane on the fast transport alone, so httpx is not even imported for a
+    page whose responses never need it (no proxy in the environment, no redirect,
+    cookie, encoding, error or TLS); once the client exists, the lane goes on over
+    the same transport and connections, asking the client as before.
+    """
 
     schemes = ("http", "https")
 
@@ -297,37 +252,77 @@ class HttpHandler(ProtocolHandler):
         self._loader = loader
         self._client: httpx.AsyncClient | None = None
         self._direct: DirectLane | None = None
+        self._fast: FastTransport | None = None
+        self._ssl: ssl.SSLContext | None = None
+        #: Whether plain GETs may go out before the client is built (None: not asked yet).
+        self._early: bool | None = None
 
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = client = self._make_client()
             transport = client._transport
-            if DirectLane.usable(client, transport) and os.environ.get("LOADER_HTTP_DIRECT", "1") != "0":
-                self._direct = DirectLane(client, transport)
+            if _lane_allowed() and DirectLane.usable(client, transport):
+                if self._direct is None or self._direct.transport is not transport:
+                    self._direct = DirectLane(transport)
+                self._direct.attach(client)
+            else:
+                self._direct = None
         return self._client
 
+    def _lane(self) -> DirectLane | None:
+        """The direct lane: without a client while none is needed, else the client's."""
+        if self._client is not None:
+            return self._direct
+        if self._early is None:
+            self._early = (
+                _lane_allowed() and not _proxies_in_environment()
+                and os.environ.get("LOADER_HTTP_TRANSPORT", "fast") != "httpcore"
+            )
+        if not self._early:
+            _ = self.client
+            return self._direct
+        if self._direct is None:
+            t = self._loader.timeouts
+            timeouts = {"connect": t.connect, "read": t.idle, "write": t.idle, "pool": None}
+            self._direct = DirectLane(self._fast_transport(), timeouts=timeouts)
+        return self._direct
+
     def warm_up(self) -> None:
-        """Build the httpx client and its transport now (~0.5 ms the first request would spend)."""
-        _ = self.client
+        """Build now what the first request would: the transport and the lane (or the client)."""
+        self._lane()
+
+    def _http2(self) -> bool:
+        return self._loader.http2 is not False and _h2_available()
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        # Built on first use: loading the CA bundle costs ~20 ms a loader, wasted over plain HTTP.
+        if self._ssl is None:
+            verify = self._loader.verify
+            if isinstance(verify, bool):
+                self._ssl = httpx.create_ssl_context(verify=verify)  # httpx's (certifi, SSL_CERT_FILE)
+            else:
+                self._ssl = self._loader.ssl_context  # a CA path or the caller's own context
+        return self._ssl
+
+    def _fast_transport(self) -> FastTransport:
+        if self._fast is None:
+            self._fast = FastTransport(
+                ssl_context=self._ssl_context, http2=self._http2(), max_idle=self._loader.limits.total
+            )
+        return self._fast
 
     def _make_client(self) -> httpx.AsyncClient:
+        from ._client import Client, Deferred, proxy_mounts
+
         t = self._loader.timeouts
-        http2 = self._loader.http2 is not False and _h2_available()
-        verify = self._loader.verify
+        http2 = self._http2()
         total = self._loader.limits.total
         limits = httpx.Limits(max_connections=total, max_keepalive_connections=total)
 
-        @functools.cache
-        def ssl_context() -> ssl.SSLContext:
-            # Built on first use: loading the CA bundle costs ~20 ms a loader, wasted over plain HTTP.
-            if isinstance(verify, bool):
-                return httpx.create_ssl_context(verify=verify)  # httpx's (certifi, SSL_CERT_FILE)
-            return self._loader.ssl_context  # a CA path or the caller's own context
-
         def standard(proxy: str | None = None) -> httpx.AsyncHTTPTransport:
             return httpx.AsyncHTTPTransport(
-                verify=ssl_context(), http2=http2, trust_env=True, proxy=proxy, limits=limits
+                verify=self._ssl_context(), http2=http2, trust_env=True, proxy=proxy, limits=limits
             )
 
         options: dict[str, Any] = {
@@ -335,25 +330,29 @@ class HttpHandler(ProtocolHandler):
             "trust_env": True,
             "timeout": httpx.Timeout(connect=t.connect, read=t.idle, write=t.idle, pool=None),
         }
-        mounts = _proxy_mounts(standard)
+        mounts = proxy_mounts(standard)
         if mounts is None:  # an httpx without the reader: it reads the environment itself
-            return _Client(verify=ssl_context(), http2=http2, limits=limits, **options)
+            return Client(verify=self._ssl_context(), http2=http2, limits=limits, **options)
         if os.environ.get("LOADER_HTTP_TRANSPORT", "fast") == "httpcore":
-            return _Client(transport=standard(), mounts=mounts, **options)
-        # Ours underneath httpx; httpcore (imported only then) for proxies and HTTP/2.
-        fast = FastTransport(fallback=_Deferred(standard), ssl_context=ssl_context, http2=http2, max_idle=total)
-        return _Client(transport=fast, mounts=mounts, **options)
+            return Client(transport=standard(), mounts=mounts, **options)
+        # Ours underneath httpx (the one the lane may have used already); httpcore
+        # (imported only then) for proxies and HTTP/2.
+        fast = self._fast_transport()
+        fast.fallback = Deferred(standard)
+        return Client(transport=fast, mounts=mounts, **options)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
-            self._direct = None
+        client, fast = self._client, self._fast
+        self._client = self._direct = self._fast = None
+        self._early = None
+        if client is not None:
+            await client.aclose()  # and its transport
+        if fast is not None and (client is None or client._transport is not fast):
+            await fast.aclose()
 
     @asynccontextmanager
     async def open(self, request: Request, channel: Channel) -> AsyncIterator[Response]:
         url = redact_url(request.url)  # for messages: never show a password
-        client = self.client
 
         async def trace(name: str, info: dict[str, Any]) -> None:
             phase = _TRACE_PHASES.get(name)
@@ -375,7 +374,7 @@ class HttpHandler(ProtocolHandler):
         if request.offset:
             headers["Range"] = f"bytes={request.offset}-"
         response: httpx.Response | None = None
-        direct = self._direct
+        direct = self._lane()
         plan = None if direct is None else direct.plan(request.method, request.url, headers, trace)
         if plan is not None:
             origin, how = plan
@@ -406,6 +405,7 @@ class HttpHandler(ProtocolHandler):
                     return
                 # httpx's part of the answer: its jar, its next request, its header decoding.
                 response = await self._hand_to_httpx(request, headers, trace, url, answer)
+        client = self.client
         if response is not None:
             http_request = response.request
         else:
@@ -483,7 +483,9 @@ class HttpHandler(ProtocolHandler):
         return target
 
     async def _resolve(self, target: httpx.URL, channel: Channel, url: str) -> None:
-        if _uses_proxy(self.client, target):
+        from ._client import uses_proxy
+
+        if uses_proxy(self.client, target):
             return  # the proxy resolves the name
         port = target.port or (443 if target.scheme == "https" else 80)
         await resolve_host(channel, target.host, port, url=url)

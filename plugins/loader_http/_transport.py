@@ -36,6 +36,7 @@ most ``MAX_HEAD`` bytes and the body is streamed in the socket's chunks.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import select
 import ssl
@@ -117,9 +118,30 @@ def as_httpx_response(answer: Exchange, request: httpx.Request | None = None) ->
     """What :meth:`FastTransport.exchange` returned, as httpx's response (for ``request``)."""
     version, status, reason, headers, body = answer
     return httpx.Response(
-        status, headers=headers, stream=body, request=request,
+        status, headers=headers, stream=_as_httpx_stream(body), request=request,
         extensions={"http_version": version, "reason_phrase": reason, "network_stream": body.connection},
     )
+
+
+@functools.cache
+def _httpx_stream_type() -> type:
+    """httpx's stream type around a :class:`_Body` (defined once httpx is loaded)."""
+
+    class HttpxBody(httpx.AsyncByteStream):  # type: ignore[misc, name-defined]
+        def __init__(self, body: _Body) -> None:
+            self.body = body
+
+        def __aiter__(self) -> AsyncIterator[bytes]:
+            return self.body.__aiter__()
+
+        async def aclose(self) -> None:
+            await self.body.aclose()
+
+    return HttpxBody
+
+
+def _as_httpx_stream(body: _Body) -> Any:
+    return _httpx_stream_type()(body)
 
 
 class _Connection:
@@ -538,8 +560,12 @@ async def _nothing() -> AsyncIterator[bytes]:
     yield b""  # an async generator that yields nothing
 
 
-class _Body(httpx.AsyncByteStream):
-    """A response body read from its connection; gives the connection back when done."""
+class _Body:
+    """A response body read from its connection; gives the connection back when done.
+
+    An async iterable of bytes with ``aclose``; httpx gets it wrapped in its own stream type
+    (:func:`as_httpx_response`), so this module needs no httpx until a response does.
+    """
 
     def __init__(
         self, transport: FastTransport, conn: _Connection, kind: str, length: int,
@@ -670,7 +696,7 @@ class _ByLength:
         return data
 
 
-class FastTransport(httpx.AsyncBaseTransport):
+class FastTransport:
     """HTTP/1.1 with a keep-alive pool per origin; everything else goes to ``fallback``.
 
     ``ssl_context`` (or a function making it, called on the first HTTPS
@@ -683,7 +709,7 @@ class FastTransport(httpx.AsyncBaseTransport):
     def __init__(
         self,
         *,
-        fallback: httpx.AsyncBaseTransport,
+        fallback: httpx.AsyncBaseTransport | None = None,
         ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext] | None = None,
         http2: bool = False,
         max_idle: int = 128,
@@ -722,13 +748,20 @@ class FastTransport(httpx.AsyncBaseTransport):
         self._idle_count += 1
         return True
 
+    async def __aenter__(self) -> FastTransport:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     async def aclose(self) -> None:
         idle, self._idle = self._idle, {}
         self._idle_count = 0
         for conns in idle.values():
             for conn in conns:
                 await conn.aclose()
-        await self.fallback.aclose()
+        if self.fallback is not None:
+            await self.fallback.aclose()
 
     async def _connect(self, origin: tuple[str, str, int], how: _How) -> _Connection:
         scheme, host, port = origin
