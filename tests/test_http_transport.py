@@ -578,3 +578,23 @@ def test_wire_hands_out_bytes_and_bounds_what_it_holds() -> None:
         assert await wire.receive(1.0) == b""
 
     anyio.run(main, backend="asyncio")
+
+
+def test_head_end_finds_the_first_blank_line_either_way() -> None:
+    """``_head_end`` (which scans a bare-LF end only before the CRLF one) against both scans."""
+    import random
+
+    from loader_http._transport import _head_end
+
+    def both_scans(buffer: bytes) -> tuple[int, int]:
+        crlf, lf = buffer.find(b"\r\n\r\n"), buffer.find(b"\n\n")
+        if lf >= 0 and (crlf < 0 or lf < crlf):
+            return lf, lf + 2
+        return (crlf, crlf + 4) if crlf >= 0 else (-1, -1)
+
+    rng = random.Random(5)
+    for _ in range(50_000):
+        buffer = bytes(rng.choice(b"\r\nab") for _ in range(rng.randint(0, 14)))
+        assert _head_end(buffer) == both_scans(buffer), buffer
+    assert _head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n" + b"\n\n" * 10) == (21, 25)
+    assert _head_end(b"HTTP/1.1 200 OK\nA: b\n\nbody\r\n\r\n") == (20, 22)

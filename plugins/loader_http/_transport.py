@@ -457,7 +457,9 @@ def _read_one_chunk_ahead(stream: ByteStream) -> None:
 def _head_end(buffer: bytes) -> tuple[int, int]:
     """Where the head ends in ``buffer``: (end of head, start of body), or (-1, -1)."""
     crlf = buffer.find(b"\r\n\r\n")
-    lf = buffer.find(b"\n\n")
+    # A bare-LF end counts only before the CRLF one (it cannot straddle it): with the
+    # head found, the body that came with it (up to READ_SIZE) is not scanned again.
+    lf = buffer.find(b"\n\n", 0, crlf if crlf >= 0 else len(buffer))
     if lf >= 0 and (crlf < 0 or lf < crlf):
         return lf, lf + 2
     if crlf >= 0:
