@@ -314,6 +314,7 @@ HEADER_VALUES = ["", "v", "text/html", "close", "Close", "keep-alive", "bytes=5-
 async def test_heads_written_before_the_client_exists_are_httpx_heads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Before httpx's client is built the lane writes heads itself: byte for byte what it would."""
     monkeypatch.setenv("LOADER_HTTP_DIRECT", "1")
+    monkeypatch.delenv("LOADER_HTTP_TRANSPORT", raising=False)
     for name in [name for name in os.environ if name.lower().endswith("_proxy")]:
         monkeypatch.delenv(name)
     rng = random.Random(8)

@@ -251,8 +251,10 @@ async def test_a_proxy_in_the_environment_builds_the_client_first(
 
 
 def _lane_on_without_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The direct lane on, and no proxy in the environment (either would build the client first)."""
+    """The direct lane on over the fast transport, and no proxy in the environment
+    (otherwise the client is built first)."""
     monkeypatch.setenv("LOADER_HTTP_DIRECT", "1")
+    monkeypatch.delenv("LOADER_HTTP_TRANSPORT", raising=False)
     for name in list(os.environ):
         if name.lower().endswith("_proxy"):
             monkeypatch.delenv(name)

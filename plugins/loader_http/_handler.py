@@ -19,7 +19,7 @@ import os
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Generator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -65,6 +65,18 @@ _TRACE_PHASES = {
 }
 
 _REDIRECTS = (301, 302, 303, 307, 308)
+
+
+class _Done:
+    """An awaitable already done: what ``trace`` gives for a name it does not report."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return iter(())
+
+
+_DONE = _Done()
 
 
 def _lane_allowed() -> bool:
@@ -354,21 +366,26 @@ class HttpHandler(ProtocolHandler):
     async def open(self, request: Request, channel: Channel) -> AsyncIterator[Response]:
         url = redact_url(request.url)  # for messages: never show a password
 
-        async def trace(name: str, info: dict[str, Any]) -> None:
+        def trace(name: str, info: dict[str, Any]) -> Awaitable[None]:
+            # Not a coroutine function: it hands back channel.emit's own awaitable (one
+            # coroutine a phase, not two) to the direct lane's transport, which awaits it.
+            # httpx's lane gets httpx_trace: httpcore insists on a coroutine function.
             phase = _TRACE_PHASES.get(name)
             if phase is None:
-                return
-            data: dict[str, Any] = {}
+                return _DONE
             if phase is Phase.RESPONSE_RECEIVED:
                 value = info.get("return_value")
                 if isinstance(value, tuple) and len(value) > 1 and isinstance(value[1], int):
-                    data["status"] = value[1]
+                    return channel.emit(phase, status=value[1])
             elif phase is Phase.CONNECTED_TO_SERVER:
                 stream = info.get("return_value")
                 peer = stream.get_extra_info("server_addr") if stream is not None else None
                 if peer:
-                    data["message"] = f"{peer[0]}:{peer[1]}"
-            await channel.emit(phase, **data)
+                    return channel.emit(phase, message=f"{peer[0]}:{peer[1]}")
+            return channel.emit(phase)
+
+        async def httpx_trace(name: str, info: dict[str, Any]) -> None:
+            await trace(name, info)
 
         headers = dict(request.headers)
         if request.offset:
@@ -404,14 +421,14 @@ class HttpHandler(ProtocolHandler):
                         await body.aclose()
                     return
                 # httpx's part of the answer: its jar, its next request, its header decoding.
-                response = await self._hand_to_httpx(request, headers, trace, url, answer)
+                response = await self._hand_to_httpx(request, headers, httpx_trace, url, answer)
         client = self.client
         if response is not None:
             http_request = response.request
         else:
             try:
                 http_request = client.build_request(
-                    request.method, request.url, headers=headers, extensions={"trace": trace}
+                    request.method, request.url, headers=headers, extensions={"trace": httpx_trace}
                 )
             except (httpx.InvalidURL, ValueError) as exc:
                 raise InvalidURL(f"invalid URL: {exc}", url=url) from exc
@@ -432,7 +449,7 @@ class HttpHandler(ProtocolHandler):
                     await response.aclose()
                     response = None
                     await channel.redirect(str(http_request.url))
-                    http_request.extensions["trace"] = trace
+                    http_request.extensions["trace"] = httpx_trace
                     continue
                 if response.status_code >= 400:
                     await _drain(response.aiter_raw(), response.headers)
