@@ -22,7 +22,10 @@ head, and reuses every line after the request line.  So ``Host``, ``Accept``,
 ``Accept-Encoding``, ``User-Agent`` and the caller's headers are byte for byte
 what httpx sends (a test compares them); only the request target changes per
 request.  The client's headers and timeout are watched: a change empties the
-cache.
+cache.  Before the handler has built its client (httpx not imported yet, see
+``_quiet_httpx.py``), the lane writes those lines itself, as that client would:
+httpx's default headers, merged as ``Headers.update`` merges, ``Host`` first; a
+test holds them to ``build_request``'s, byte for byte.
 
 Whatever a response needs httpx for goes back to httpx, in the handler: a
 redirect (httpx builds the next request), ``Set-Cookie`` (httpx's jar), a
