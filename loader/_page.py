@@ -298,10 +298,7 @@ class _PageRun:
             tg.start_soon(self._start_later, keys[START_BATCH:], tg)
 
     async def _start_later(self, keys: list[str], tg: Any) -> None:
-        for n in range(0, len(keys), START_BATCH):
-            await anyio.lowlevel.checkpoint()
-            for key in keys[n : n + START_BATCH]:
-                tg.start_soon(self._worker, key, self.queues[key])
+        self._start_workers(keys, tg)  # a task of its own: one pass of the loop after the batch before
 
     async def _worker(self, key: str, queue: collections.deque[Found]) -> None:
         try:

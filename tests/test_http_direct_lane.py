@@ -11,7 +11,6 @@ pin the lane's rules against httpx's parser and header handling.
 from __future__ import annotations
 
 import gzip
-import os
 import random
 import socket
 import threading
@@ -22,6 +21,7 @@ import httpx
 import pytest
 from loader_http._direct import DirectLane, header_dict, plain_url
 from loader_http._transport import _request_head
+from support import direct_lane_without_proxies
 from support.raw_server import recv_until
 
 from loader import Loader, Retries
@@ -313,10 +313,7 @@ HEADER_VALUES = ["", "v", "text/html", "close", "Close", "keep-alive", "bytes=5-
 
 async def test_heads_written_before_the_client_exists_are_httpx_heads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Before httpx's client is built the lane writes heads itself: byte for byte what it would."""
-    monkeypatch.setenv("LOADER_HTTP_DIRECT", "1")
-    monkeypatch.delenv("LOADER_HTTP_TRANSPORT", raising=False)
-    for name in [name for name in os.environ if name.lower().endswith("_proxy")]:
-        monkeypatch.delenv(name)
+    direct_lane_without_proxies(monkeypatch)
     rng = random.Random(8)
     cases: list[tuple[str, dict[str, str]]] = [("http://127.0.0.1:8/a?b=c", {}), ("http://example.org/x", {})]
     for _ in range(600):

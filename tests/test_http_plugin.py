@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import direct_lane_without_proxies
 from support.raw_server import recv_until, send_lines
 
 from loader import Loader, NetworkError, Phase, ProtocolError, Retries
@@ -210,7 +210,7 @@ def test_cookie_jar_sees_only_responses_that_set_cookies(monkeypatch: pytest.Mon
 async def test_warm_up_builds_the_transport_the_first_request_then_uses(
     http_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _lane_on_without_proxies(monkeypatch)
+    direct_lane_without_proxies(monkeypatch)
     async with Loader() as loader:
         handler = loader.handler("http")
         assert handler._fast is None and handler._client is None  # nothing built until asked
@@ -225,7 +225,7 @@ async def test_warm_up_builds_the_transport_the_first_request_then_uses(
 async def test_httpx_client_is_built_when_a_response_needs_it_over_the_same_connections(
     http_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _lane_on_without_proxies(monkeypatch)
+    direct_lane_without_proxies(monkeypatch)
     async with Loader() as loader:
         handler = loader.handler("http")
         first = await loader.fetch(http_server.url("/files/http/hello.txt"))
@@ -242,19 +242,9 @@ async def test_httpx_client_is_built_when_a_response_needs_it_over_the_same_conn
 async def test_a_proxy_in_the_environment_builds_the_client_first(
     http_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _lane_on_without_proxies(monkeypatch)
+    direct_lane_without_proxies(monkeypatch)
     monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")  # not used for http: httpx's routing decides
     async with Loader() as loader:
         handler = loader.handler("http")
         result = await loader.fetch(http_server.url("/files/http/hello.txt"))
         assert result.ok and handler._client is not None
-
-
-def _lane_on_without_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The direct lane on over the fast transport, and no proxy in the environment
-    (otherwise the client is built first)."""
-    monkeypatch.setenv("LOADER_HTTP_DIRECT", "1")
-    monkeypatch.delenv("LOADER_HTTP_TRANSPORT", raising=False)
-    for name in list(os.environ):
-        if name.lower().endswith("_proxy"):
-            monkeypatch.delenv(name)

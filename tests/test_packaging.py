@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 
-from support import loader_command
+from support import loader_command, plain_http_environ
 
 import loader
 from loader import hookspecs
@@ -89,8 +88,7 @@ def test_fetch_path_loads_only_what_plain_http_needs() -> None:
         "sys.modules.pop('httpx._main')\n"  # the real CLI module is still there to load
         "print(stand_in.__doc__.startswith('stand-in'), importlib.util.find_spec('httpx._main') is not None)\n"
     )
-    env = {name: value for name, value in os.environ.items()
-           if not name.lower().endswith("_proxy") and not name.startswith("LOADER_HTTP_")}
+    env = plain_http_environ()
     with _bytes_server() as url:
         out = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr

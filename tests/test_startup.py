@@ -21,6 +21,7 @@ from typing import Any
 
 import pluggy
 import pytest
+from support import plain_http_environ
 
 from loader import hookspecs
 from loader._plugins import ENTRY_POINT_GROUP, load_entry_points, read_entry_points
@@ -277,8 +278,7 @@ def _run(script: str, *args: str, cwd: Path) -> dict[str, Any]:
     """Run ``script`` in a fresh interpreter (from ``cwd``: no source checkout on sys.path),
     with no proxy in its environment (a proxy makes the HTTP plugin build httpx's client)
     and the HTTP plugin's defaults."""
-    env = {name: value for name, value in os.environ.items()
-           if not name.lower().endswith("_proxy") and not name.startswith("LOADER_HTTP_")}
+    env = plain_http_environ()
     proc = subprocess.run(
         [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=60, cwd=cwd, env=env
     )

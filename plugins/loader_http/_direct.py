@@ -40,7 +40,7 @@ import re
 from typing import Any
 
 from ._quiet_httpx import httpx, loaded
-from ._transport import FastTransport, Trace, _How, _request_head
+from ._transport import FastTransport, Trace, _BadHeader, _header_block, _How
 
 __all__ = ["DirectLane", "header_dict", "plain_url"]
 
@@ -198,20 +198,20 @@ class DirectLane:
         self, scheme: str, host: str, port: int | None, headers: dict[str, str]
     ) -> tuple[bytes, bool, dict[str, Any]] | None:
         """The header lines httpx writes for a GET to this origin with these headers (None: not ours)."""
-        origin = f"{scheme}://{host}" + (f":{port}" if port is not None else "")
+        netloc = host if port is None else f"{host}:{port}"
         client = self.client
         if client is None:
-            return self._head_before_client(host if port is None else f"{host}:{port}", scheme, headers)
+            return self._head_before_client(netloc, scheme, headers)
         try:
-            request = client.build_request("GET", origin + "/", headers=headers)
+            request = client.build_request("GET", f"{scheme}://{netloc}/", headers=headers)
             if client._transport_for_url(request.url) is not self.transport or not self.transport.serves(scheme):
                 return None  # a proxy, or HTTP/2's fallback
-            head, chunked, close = _request_head(request)
+            lines, chunked, close = _header_block(request.headers.raw)
         except (httpx.HTTPError, httpx.InvalidURL, ValueError):
-            return None  # httpx will say what is wrong, in its own words
+            return None  # httpx will say what is wrong, in its own words (_BadHeader is a ValueError)
         if chunked or request.url.host != host or request.url.port != port:
             return None
-        return head[head.index(b"\r\n") + 2 :], close, request.extensions["timeout"]
+        return lines, close, request.extensions["timeout"]
 
     def _head_before_client(
         self, netloc: str, scheme: str, headers: dict[str, str]
@@ -223,32 +223,25 @@ class DirectLane:
         lines = _merged(defaults, headers)
         if lines is None:
             return None  # not plain ASCII: httpx says what it makes of it
-        if not any(lower == "host" for _, lower, _ in lines):
-            lines.insert(0, ("Host", "host", netloc))  # as httpx's Request puts it first
-        parts = []
-        values: dict[str, list[str]] = {"transfer-encoding": [], "connection": []}
-        for name, lower, value in lines:
-            if any(bad in name or bad in value for bad in ("\r", "\n", "\0")):
-                return None  # httpx's lane raises its error
-            parts.append(f"{name}: {value}\r\n")
-            if lower in values:
-                values[lower].append(value)
-        if ", ".join(values["transfer-encoding"]).lower() == "chunked":
+        if not any(name.lower() == b"host" for name, _ in lines):
+            lines.insert(0, (b"Host", netloc.encode("ascii")))  # as httpx's Request puts it first
+        try:
+            block, chunked, close = _header_block(lines)
+        except _BadHeader:
+            return None  # httpx's lane raises its error
+        if chunked:
             return None
-        close = ", ".join(values["connection"]).lower() == "close"
-        return ("".join(parts) + "\r\n").encode("ascii"), close, dict(self._timeouts)
+        return block, close, dict(self._timeouts)
 
 
-def _merged(defaults: list[tuple[str, str]], headers: dict[str, str]) -> list[tuple[str, str, str]] | None:
-    """``Headers(defaults).update(headers)`` as httpx does it: every default line whose
-    name (in any case) the request sets is dropped, and the request's lines follow."""
-    given = []
-    for name, value in headers.items():
-        if not (name.isascii() and value.isascii()):
-            return None
-        given.append((name, name.lower(), value))
-    names = {lower for _, lower, _ in given}
-    return [(name, name.lower(), value) for name, value in defaults if name.lower() not in names] + given
+def _merged(defaults: list[tuple[str, str]], headers: dict[str, str]) -> list[tuple[bytes, bytes]] | None:
+    """``Headers(defaults).update(headers)`` as httpx does it, as raw lines: every default
+    line whose name (in any case) the request sets is dropped, and the request's lines follow."""
+    if not all(name.isascii() and value.isascii() for name, value in headers.items()):
+        return None
+    names = {name.lower() for name in headers}
+    lines = [(name, value) for name, value in defaults if name.lower() not in names]
+    return [(name.encode("ascii"), value.encode("ascii")) for name, value in (*lines, *headers.items())]
 
 
 @functools.cache
@@ -264,8 +257,7 @@ def httpx_default_headers() -> list[tuple[str, str]] | None:
     if loaded():
         from httpx._client import ACCEPT_ENCODING, USER_AGENT  # type: ignore[attr-defined]
 
-        return [("Accept", "*/*"), ("Accept-Encoding", ACCEPT_ENCODING), ("Connection", "keep-alive"),
-                ("User-Agent", USER_AGENT)]
+        return _defaults(ACCEPT_ENCODING, USER_AGENT)
     import importlib.util
 
     for extra in ("brotli", "brotlicffi", "zstandard"):
@@ -281,5 +273,10 @@ def httpx_default_headers() -> list[tuple[str, str]] | None:
         return None
     if found is None:
         return None
-    return [("Accept", "*/*"), ("Accept-Encoding", "gzip, deflate"), ("Connection", "keep-alive"),
-            ("User-Agent", f"python-httpx/{found.group(1)}")]
+    return _defaults("gzip, deflate", f"python-httpx/{found.group(1)}")
+
+
+def _defaults(accept_encoding: str, user_agent: str) -> list[tuple[str, str]]:
+    """httpx's client headers, in its order (httpx 0.28's ``BaseClient.headers``)."""
+    return [("Accept", "*/*"), ("Accept-Encoding", accept_encoding), ("Connection", "keep-alive"),
+            ("User-Agent", user_agent)]

@@ -83,6 +83,11 @@ def _lane_allowed() -> bool:
     return os.environ.get("LOADER_HTTP_DIRECT", "1") != "0"
 
 
+def _httpcore_chosen() -> bool:
+    """``LOADER_HTTP_TRANSPORT=httpcore``: httpx's standard transport for everything."""
+    return os.environ.get("LOADER_HTTP_TRANSPORT", "fast") == "httpcore"
+
+
 def _h2_available() -> bool:
     # Looked up, not imported: httpcore imports h2 itself if HTTP/2 is used.
     return importlib.util.find_spec("h2") is not None
@@ -287,18 +292,18 @@ class HttpHandler(ProtocolHandler):
         if self._client is not None:
             return self._direct
         if self._early is None:
-            self._early = (
-                _lane_allowed() and not _proxies_in_environment()
-                and os.environ.get("LOADER_HTTP_TRANSPORT", "fast") != "httpcore"
-            )
+            self._early = _lane_allowed() and not _proxies_in_environment() and not _httpcore_chosen()
         if not self._early:
             _ = self.client
             return self._direct
         if self._direct is None:
-            t = self._loader.timeouts
-            timeouts = {"connect": t.connect, "read": t.idle, "write": t.idle, "pool": None}
-            self._direct = DirectLane(self._fast_transport(), timeouts=timeouts)
+            self._direct = DirectLane(self._fast_transport(), timeouts=self._timeouts())
         return self._direct
+
+    def _timeouts(self) -> dict[str, float | None]:
+        """The loader's timeouts as httpx's ``timeout`` extension (``Timeout.as_dict()``) names them."""
+        t = self._loader.timeouts
+        return {"connect": t.connect, "read": t.idle, "write": t.idle, "pool": None}
 
     def warm_up(self) -> None:
         """Build now what the first request would: the transport and the lane (or the client)."""
@@ -327,7 +332,6 @@ class HttpHandler(ProtocolHandler):
     def _make_client(self) -> httpx.AsyncClient:
         from ._client import Client, Deferred, proxy_mounts
 
-        t = self._loader.timeouts
         http2 = self._http2()
         total = self._loader.limits.total
         limits = httpx.Limits(max_connections=total, max_keepalive_connections=total)
@@ -340,12 +344,12 @@ class HttpHandler(ProtocolHandler):
         options: dict[str, Any] = {
             "follow_redirects": False,
             "trust_env": True,
-            "timeout": httpx.Timeout(connect=t.connect, read=t.idle, write=t.idle, pool=None),
+            "timeout": httpx.Timeout(**self._timeouts()),
         }
         mounts = proxy_mounts(standard)
         if mounts is None:  # an httpx without the reader: it reads the environment itself
             return Client(verify=self._ssl_context(), http2=http2, limits=limits, **options)
-        if os.environ.get("LOADER_HTTP_TRANSPORT", "fast") == "httpcore":
+        if _httpcore_chosen():
             return Client(transport=standard(), mounts=mounts, **options)
         # Ours underneath httpx (the one the lane may have used already); httpcore
         # (imported only then) for proxies and HTTP/2.

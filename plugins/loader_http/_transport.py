@@ -42,7 +42,7 @@ import select
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, NamedTuple
 
 import anyio
@@ -118,7 +118,7 @@ def as_httpx_response(answer: Exchange, request: httpx.Request | None = None) ->
     """What :meth:`FastTransport.exchange` returned, as httpx's response (for ``request``)."""
     version, status, reason, headers, body = answer
     return httpx.Response(
-        status, headers=headers, stream=_as_httpx_stream(body), request=request,
+        status, headers=headers, stream=_httpx_stream_type()(body), request=request,
         extensions={"http_version": version, "reason_phrase": reason, "network_stream": body.connection},
     )
 
@@ -138,10 +138,6 @@ def _httpx_stream_type() -> type:
             await self.body.aclose()
 
     return HttpxBody
-
-
-def _as_httpx_stream(body: _Body) -> Any:
-    return _httpx_stream_type()(body)
 
 
 class _Connection:
@@ -533,19 +529,22 @@ def _framing(
     return "close", 0, False
 
 
-def _request_head(request: httpx.Request) -> tuple[bytes, bool, bool]:
-    """The request's head, and whether its body is chunked and it asks to close the connection.
+class _BadHeader(ValueError):
+    """A header line with a character HTTP/1.1 cannot carry (CR, LF, NUL)."""
+
+
+def _header_block(raw: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, bool, bool]:
+    """Header lines as sent (through the blank line), and whether they say the body is
+    chunked and ask to close the connection; raises :class:`_BadHeader`.
 
     One pass over the headers serves all three (httpx's ``Headers.get`` scans them each time).
     """
-    url = request.url
-    target = url.raw_path or b"/"
-    parts = [request.method.encode("ascii"), b" ", target, b" HTTP/1.1\r\n"]
+    parts: list[bytes] = []
     values: dict[bytes, list[bytes]] = {b"transfer-encoding": [], b"connection": []}
-    for name, value in request.headers.raw:
+    for name, value in raw:
         for bad in _BAD_HEADER_CHARS:
             if bad in name or bad in value:
-                raise httpx.LocalProtocolError(f"illegal character in header {name[:40]!r}")
+                raise _BadHeader(f"illegal character in header {name[:40]!r}")
         parts += (name, b": ", value, b"\r\n")
         wanted = values.get(name.lower())
         if wanted is not None:
@@ -555,6 +554,16 @@ def _request_head(request: httpx.Request) -> tuple[bytes, bool, bool]:
     chunked = b", ".join(values[b"transfer-encoding"]).lower() == b"chunked"
     close = b", ".join(values[b"connection"]).lower() == b"close"
     return b"".join(parts), chunked, close
+
+
+def _request_head(request: httpx.Request) -> tuple[bytes, bool, bool]:
+    """The request's head, and whether its body is chunked and it asks to close the connection."""
+    try:
+        headers, chunked, close = _header_block(request.headers.raw)
+    except _BadHeader as exc:
+        raise httpx.LocalProtocolError(str(exc)) from None
+    line = b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), request.url.raw_path or b"/")
+    return line + headers, chunked, close
 
 
 async def _nothing() -> AsyncIterator[bytes]:
