@@ -86,7 +86,7 @@ class UnsupportedScheme(LoaderError):
 
 
 class PolicyDenied(LoaderError):
-    """A ``loader_allow`` hook refused the URL."""
+    """A policy refused the URL: a ``loader_allow`` hook, a blocked port, ``deny_private``."""
 
 
 class PluginError(LoaderError):

@@ -73,7 +73,9 @@ class Event:
     Phase data: ``bytes_done``/``bytes_total`` for ``PROGRESS`` (and the final
     size on ``REQUEST_COMPLETE``), ``new_url`` for ``REDIRECT``, ``error`` for
     ``FAILED``/``RETRY``/``CALLBACK_ERROR``, ``attempt`` (1-based) everywhere,
-    ``status`` for responses and control replies, ``message`` for free text
+    ``status`` for responses and control replies (with ``http_version``, e.g.
+    ``"HTTP/1.1"`` or ``"HTTP/2"``, and the ``reason`` phrase on an HTTP
+    ``RESPONSE_RECEIVED``), ``message`` for free text
     (an FTP reply line, a resolved address), ``kind`` of the resource.
     """
 
@@ -92,6 +94,8 @@ class Event:
     message: str | None = None
     error: BaseException | None = None
     synchronous: bool = False
+    http_version: str | None = None
+    reason: str | None = None
     _control: Control | None = field(default=None, repr=False, compare=False)
 
     def cancel(self) -> None:
@@ -122,4 +126,6 @@ class Event:
             "message": self.message,
             "error": None if self.error is None else str(self.error),
             "synchronous": self.synchronous,
+            "http_version": self.http_version,
+            "reason": self.reason,
         }

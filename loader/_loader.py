@@ -226,6 +226,10 @@ class Loader:
     (no verification: ``--insecure``), a CA bundle path or an ``ssl.SSLContext``; ``max_redirects`` bounds redirect chains.  ``reuse`` lets a URL
     fetched once complete synchronously the next time.  ``http2`` offers
     HTTP/2 over TLS: ``None`` (default) when the ``h2`` package is installed.
+    ``deny_private`` refuses every connection that reaches a loopback, link-local,
+    private or unique-local address (for crawlers: see ``loader._policy``);
+    requisites and redirects to another protocol's port (Redis, SMTP …) are refused
+    unless the port is in ``allow_ports``.
     """
 
     def __init__(
@@ -243,6 +247,8 @@ class Loader:
         entry_points: bool = True,
         reuse: bool = True,
         http2: bool | None = None,
+        deny_private: bool = False,
+        allow_ports: Iterable[int] = (),
     ) -> None:
         self.limits = limits or Limits()
         self.timeouts = timeouts or Timeouts()
@@ -254,6 +260,8 @@ class Loader:
         self.max_redirects = max_redirects
         self.reuse = reuse
         self.http2 = http2
+        self.deny_private = deny_private
+        self.allow_ports = frozenset(allow_ports)
         self.pm: pluggy.PluginManager = make_plugin_manager(
             plugins=plugins, disable=disable, entry_points=entry_points
         )
@@ -335,6 +343,12 @@ class Loader:
         return found
 
     def _check_allowed(self, url: str, purpose: str) -> None:
+        if purpose in ("requisite", "redirect"):  # what a page or a server chose, not the user
+            from ._policy import port_refusal
+
+            refusal = port_refusal(url, self.allow_ports)
+            if refusal is not None:
+                raise PolicyDenied(refusal, url=redact_url(url))
         for name, verdict in call_each(self.pm, "loader_allow", url, url=url, purpose=purpose):
             if verdict is False or isinstance(verdict, str):
                 reason = verdict if isinstance(verdict, str) else "denied"
@@ -691,6 +705,8 @@ class Loader:
             content=stored if isinstance(stored, bytes) else None,
             headers=dict(response.headers),
             document=response.document,
+            http_version=response.http_version,
+            reason=response.reason,
         )
         await t.emit(Phase.REQUEST_COMPLETE, bytes_done=done, bytes_total=done, status=response.status)
         self._remember(t.request_url, result)
@@ -732,6 +748,8 @@ class Loader:
             "content_type": cached.content_type,
             "headers": dict(cached.headers),
             "document": cached.document,
+            "http_version": cached.http_version,
+            "reason": cached.reason,
         }
         if cached.content is not None:
             return cached.content, Origin.CACHE, fields

@@ -105,6 +105,8 @@ class Result:
     ``content`` holds the body when fetched to memory; ``path`` where it was
     saved when fetched to a file.  ``error`` is set exactly when ``ok`` is
     false.  ``timings`` maps phase names to seconds since the request began.
+    ``http_version`` (``"HTTP/1.1"``, ``"HTTP/2"``) and ``reason`` (the status
+    line's phrase, or an FTP reply's text) say what the server answered.
     """
 
     request_id: int
@@ -126,6 +128,8 @@ class Result:
     context: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
     document: str | None = None
+    http_version: str | None = None
+    reason: str | None = None
 
     @property
     def completed_synchronously(self) -> bool:

@@ -16,12 +16,13 @@ from typing import Any
 
 import anyio
 from anyio.abc import ByteStream, SocketAttribute
+from anyio.streams.tls import TLSStream
 
-from ._errors import ConnectError, ConnectTimeout, NameResolutionError
+from ._errors import ConnectError, ConnectTimeout, NameResolutionError, PolicyDenied
 from ._events import Phase
 from ._protocol import Channel
 
-__all__ = ["is_ip", "make_ssl_context", "open_connection", "resolve_host"]
+__all__ = ["check_peer", "is_ip", "make_ssl_context", "open_connection", "resolve_host"]
 
 #: How long a resolved name is trusted before the next request resolves (and reports) it again.
 RESOLVE_TTL = 60.0
@@ -67,6 +68,21 @@ async def resolve_host(channel: Channel, host: str, port: int, *, url: str | Non
     return address
 
 
+def check_peer(channel: Channel, address: str, *, url: str | None = None) -> None:
+    """Raise ``PolicyDenied`` when the loader refuses connections to ``address``.
+
+    Call it with the address a connection actually reached, before sending
+    anything on it (``Loader(deny_private=True)``; see ``loader._policy``).
+    """
+    if not getattr(channel.loader, "deny_private", False):
+        return
+    from ._policy import address_refusal
+
+    refusal = address_refusal(address)
+    if refusal is not None:
+        raise PolicyDenied(refusal, url=url)
+
+
 def make_ssl_context(verify: Any = True) -> ssl.SSLContext:
     """A client TLS context from a ``verify`` setting.
 
@@ -106,12 +122,18 @@ async def open_connection(
     timeout = channel.timeouts.connect
     try:
         with anyio.fail_after(timeout):
-            if ssl_context is None:
-                stream: ByteStream = await anyio.connect_tcp(host, port)
-            else:
-                stream = await anyio.connect_tcp(
-                    host, port, ssl_context=ssl_context, tls_hostname=host,
-                    tls_standard_compatible=tls_standard_compatible,
+            stream: ByteStream = await anyio.connect_tcp(host, port)
+            remote = stream.extra(SocketAttribute.remote_address)
+            try:
+                check_peer(channel, str(remote[0]), url=url)  # before a byte is sent, TLS's included
+            except PolicyDenied:
+                with anyio.CancelScope(shield=True):
+                    await stream.aclose()
+                raise
+            if ssl_context is not None:
+                stream = await TLSStream.wrap(
+                    stream, hostname=host, ssl_context=ssl_context,
+                    standard_compatible=tls_standard_compatible,
                 )
     except TimeoutError as exc:
         raise ConnectTimeout(f"connecting to {where} timed out after {timeout:g} s", url=url) from exc
@@ -127,6 +149,5 @@ async def open_connection(
         raise NameResolutionError(f"cannot resolve host {host!r}: {exc.strerror or exc}", url=url) from exc
     except OSError as exc:
         raise ConnectError(f"cannot connect to {where}: {exc.strerror or exc}", url=url) from exc
-    remote = stream.extra(SocketAttribute.remote_address)
     await channel.emit(Phase.CONNECTED_TO_SERVER, message=f"{remote[0]}:{remote[1]}")
     return stream

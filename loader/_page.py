@@ -387,6 +387,8 @@ class _PageRun:
                 "size": result.size,
                 "content_type": result.content_type,
                 "status": result.status,
+                "reason": result.reason,
+                "http_version": result.http_version,
                 "ok": result.ok,
                 "error": None if result.error is None else str(result.error),
                 "attempts": result.attempts,

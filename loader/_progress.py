@@ -109,7 +109,8 @@ def event_line(event: Event) -> str:
             f'"status": {"null" if status is None else status}, "new_url": {_json_string(event.new_url)}, '
             f'"message": {_json_string(event.message)}, '
             f'"error": {"null" if error is None else encode_basestring_ascii(str(error))}, '
-            f'"synchronous": {"true" if event.synchronous else "false"}}}\n'
+            f'"synchronous": {"true" if event.synchronous else "false"}, '
+            f'"http_version": {_json_string(event.http_version)}, "reason": {_json_string(event.reason)}}}\n'
         )
     except TypeError:  # a text field that is not text: json.dumps says what it makes of it
         return json.dumps(event.to_json()) + "\n"

@@ -48,7 +48,11 @@ class Response:
     when unknown); ``offset`` is where the body starts when the handler honoured
     ``Request.offset`` (resume).  ``document`` says whether the body is a
     document whose requisites discovery should look for (``"html"``, ``"css"``,
-    ``"gopher-menu"``, ``"ftp-listing"`` …) or ``None``.
+    ``"gopher-menu"``, ``"ftp-listing"`` …) or ``None``.  ``http_version``
+    names the protocol version a response came over (``"HTTP/1.1"``, ``"HTTP/2"``),
+    ``None`` for protocols without one.  A handler may update ``status`` and
+    ``reason`` while the body streams (FTP's final ``226`` after the preliminary
+    ``150``): the core reads them once the body has ended.
     """
 
     url: str
@@ -60,6 +64,7 @@ class Response:
     length: int | None = None
     offset: int = 0
     document: str | None = None
+    http_version: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

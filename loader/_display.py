@@ -1,0 +1,55 @@
+"""Text shown to a person: nothing a server or a page sent may control the terminal.
+
+Server text (an FTP reply, a Gopher error item, an HTTP reason phrase) and URLs
+reach progress lines, errors and listings.  :func:`printable` escapes what a
+terminal would act on or what would hide or reorder text: C0/C1 controls
+(ESC sequences), DEL, bidirectional overrides and isolates (U+202E …), zero-width
+and other invisible format characters, and line/paragraph separators.  Each is
+written as a visible ``\\xNN``/``\\uNNNN`` escape, so nothing is silently lost.
+:func:`shown_url` also redacts a password.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from ._urls import redact_url
+
+__all__ = ["printable", "shown_url"]
+
+#: Controls, DEL, C1, and the format (Cf) / separator (Zl, Zp) characters that hide or
+#: reorder text; checked with unicodedata only for characters past Latin-1.
+_SUSPECT = re.compile(r"[\x00-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u115f\u1160"
+                      r"\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f"
+                      r"\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\U000e0000-\U000e0fff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def printable(text: str) -> str:
+    """``text`` with every control, bidi and invisible character written as an escape."""
+    if text.isprintable() and text.isascii():
+        return text
+    escaped = _SUSPECT.sub(_escape, text)
+    if escaped.isascii():
+        return escaped
+    # Any other format character (category Cf) unicodedata knows of, e.g. newer ones.
+    return "".join(
+        _escape(re.match(".", c, re.S)) if unicodedata.category(c) in ("Cf", "Cc", "Zl", "Zp", "Co", "Cn")  # type: ignore[arg-type]
+        else c
+        for c in escaped
+    )
+
+
+def shown_url(url: str) -> str:
+    """A URL as it may be shown: password redacted, controls and bidi characters escaped."""
+    return printable(redact_url(url))
