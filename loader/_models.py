@@ -20,7 +20,10 @@ class Limits:
     browsers allow per HTTP/1.1 origin, and polite to servers).
     ``per_page``: requisites one page may fetch (default 1000); further ones
     are reported as skipped.  ``max_body``: bytes one response may have
-    (default ``None``, unlimited; bodies stream, so memory stays bounded).
+    (default ``None``, unlimited; bodies stream to their sink, so memory stays
+    bounded; the shell sets a default).  ``max_page``: bytes a document read
+    into memory for discovery may have (a page, a stylesheet, a Gopher menu, an
+    FTP listing; default 64 MiB), enforced as the bytes arrive.
     ``long_callbacks``: worker threads for long callbacks (default 4).
     """
 
@@ -28,12 +31,17 @@ class Limits:
     per_host: int = 6
     per_page: int = 1000
     max_body: int | None = None
+    max_page: int | None = 64 << 20
     long_callbacks: int = 4
 
     def __post_init__(self) -> None:
         for name in ("total", "per_host", "per_page", "long_callbacks"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Limits.{name} must be at least 1")
+        for name in ("max_body", "max_page"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"Limits.{name} must be None or at least 0")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
