@@ -210,3 +210,31 @@ def test_crlf_decoder_across_chunk_boundaries(chunk: int) -> None:
     out = b"".join(decoder.decode(data[i : i + chunk]) for i in range(0, len(data), chunk))
     out += decoder.flush()
     assert out == b"one\ntwo\n\nlone\rcr\nend\r"
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"220 Service\x00 ready\r\n",  # in a one-line banner
+        b"220-Welcome\r\n   mirror\x00s\r\n220 Ready\r\n",  # in a middle line
+        b"220-Welcome\r\n220 Rea\x00dy\r\n",  # in the last line
+        b"\x00220 Ready\r\n",  # before the code
+        b"220 Ready\x00",  # in a line that never ends
+    ],
+)
+def test_a_nul_byte_in_a_reply_is_a_protocol_error(data: bytes, chunk: int) -> None:
+    parser = ReplyParser()
+    with pytest.raises(ProtocolError, match="NUL byte in a reply"):
+        for i in range(0, len(data), chunk):
+            parser.feed(data[i : i + chunk])
+    assert parser.next_reply() is None
+
+
+def test_a_nul_is_refused_as_soon_as_it_arrives() -> None:
+    # Fed byte by byte, the NUL is refused when it arrives, not when its line ends.
+    parser = ReplyParser()
+    for byte in b"220 Rea":
+        parser.feed(bytes([byte]))
+    with pytest.raises(ProtocolError):
+        parser.feed(b"\x00")

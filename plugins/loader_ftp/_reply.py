@@ -8,8 +8,9 @@ nothing).  Lines end in CRLF; a bare LF is accepted because real servers send
 it.
 
 :class:`ReplyParser` accepts bytes in chunks of any size (one byte at a time
-works) and yields every complete reply; anything that is not a reply raises
-:class:`~loader.ProtocolError` instead of being guessed at.
+works) and yields every complete reply; anything that is not a reply (a NUL
+byte anywhere, a line past :data:`MAX_LINE`) raises :class:`~loader.ProtocolError`
+instead of being guessed at.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ class ReplyParser:
             if end < 0:
                 if len(self._buffer) > MAX_LINE:
                     raise ProtocolError(f"reply line longer than {MAX_LINE} bytes")
+                if b"\0" in self._buffer:  # known bad before its line ends
+                    raise ProtocolError(f"NUL byte in a reply: {_show(bytes(self._buffer))}")
                 return
             if end > MAX_LINE:
                 raise ProtocolError(f"reply line longer than {MAX_LINE} bytes")
@@ -107,6 +110,10 @@ class ReplyParser:
         return self._replies.popleft() if self._replies else None
 
     def _line(self, line: bytes) -> None:
+        if b"\0" in line:
+            # RFC 959 replies are text; a NUL would cut the line short for a C reader
+            # and can hide what follows it from a person reading a log.
+            raise ProtocolError(f"NUL byte in a reply: {_show(line)}")
         if self._code is None:
             code, sep = _code_of(line)
             if code is None:
