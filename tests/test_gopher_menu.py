@@ -5,6 +5,8 @@ import time
 import pytest
 from loader_gopher import MAX_LINE, ItemKind, Menu, MenuItem, MenuParser, item_kind, parse_menu
 
+from loader import ProtocolError
+
 MENU = (
     b"iWelcome!\tfake\t(NULL)\t0\r\n"
     b"0About\t/about.txt\tgopher.example\t70\r\n"
@@ -128,13 +130,42 @@ def test_info_lines_drop_their_placeholder_fields() -> None:
     assert item.is_info and not item.fetchable
 
 
-def test_over_long_line_is_cut() -> None:
-    long_line = b"0" + b"x" * (MAX_LINE * 3) + b"\t/long\th\t70\r\n"
-    data = b"0a\t/a\th\t70\r\n" + long_line + b"0b\t/b\th\t70\r\n"
-    items, parser = feed_in_chunks(data, 4096, host="h")
-    assert [i.selector for i in items] == ["/a", "", "/b"]
-    assert items[1].type == "i" and len(items[1].display) == MAX_LINE
-    assert parser.malformed == 2
+@pytest.mark.parametrize("size", [1000, 4096, MAX_LINE, 10 * MAX_LINE])
+def test_over_long_line_is_an_error(size: int) -> None:
+    parser = MenuParser(host="h", url="gopher://h/1/x")
+    assert parser.feed(b"0a\t/a\th\t70\r\n") == [MenuItem("0", "a", "/a", "h", 70)]
+    line = b"0" + b"x" * (MAX_LINE * 3) + b"\t/long\th\t70\r\n"
+    with pytest.raises(ProtocolError, match=f"longer than {MAX_LINE} bytes") as info:
+        for start in range(0, len(line), size):
+            parser.feed(line[start : start + size])
+            # Never more than the cap (and a CR) of the unfinished line is held.
+            assert len(parser._buffer) <= MAX_LINE + 1
+    assert info.value.url == "gopher://h/1/x"
+    assert start < MAX_LINE + size  # refused as soon as the line passed the cap
+    assert parser.done and parser.feed(b"0b\t/b\th\t70\r\n") == []
+
+
+@pytest.mark.parametrize("end", [b"\r\n", b"\n", b""])
+@pytest.mark.parametrize("size", [1, 7, MAX_LINE, MAX_LINE + 2])
+def test_line_of_exactly_max_line_is_kept(end: bytes, size: int) -> None:
+    line = b"0" + b"x" * (MAX_LINE - len(b"0\t/a\th\t70")) + b"\t/a\th\t70"
+    assert len(line) == MAX_LINE
+    data = line + end + (b".\r\n" if end else b"")
+    chunk = size if size > 7 else 4096  # one byte at a time is covered below, on a short menu
+    items, _ = feed_in_chunks(data, chunk, host="h")
+    assert [i.selector for i in items] == ["/a"]
+    with pytest.raises(ProtocolError):
+        feed_in_chunks(b"0" + line + end, chunk, host="h")
+
+
+def test_one_byte_at_a_time() -> None:
+    items, parser = feed_in_chunks(MENU, 1, host="gopher.example")
+    assert items == parse_menu(MENU, host="gopher.example") and parser.done
+
+
+def test_parse_menu_refuses_a_long_line_in_a_whole_body() -> None:
+    with pytest.raises(ProtocolError, match="gopher://h/1/"):
+        parse_menu(b"i" + b"x" * (4 * MAX_LINE) + b"\r\n", url="gopher://h/1/")
 
 
 def test_gopher_plus_field() -> None:

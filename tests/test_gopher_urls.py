@@ -1,7 +1,7 @@
 """Gopher URLs (RFC 4266): parsing and building, no I/O."""
 
 import pytest
-from loader_gopher import GopherURL, check_selector, format_url, parse_url
+from loader_gopher import MAX_SELECTOR, GopherURL, check_selector, format_url, parse_url
 
 from loader import InvalidURL
 
@@ -41,9 +41,9 @@ def test_parse(url: str, expected: GopherURL) -> None:
 
 
 def test_selector_keeps_any_byte() -> None:
-    target = parse_url("gopher://h/0/caf%C3%A9/%FF%00")
-    assert target.selector.encode("utf-8", "surrogateescape") == b"/caf\xc3\xa9/\xff\x00"
-    assert target.request_line() == b"/caf\xc3\xa9/\xff\x00\r\n"
+    target = parse_url("gopher://h/0/caf%C3%A9/%FF%01")
+    assert target.selector.encode("utf-8", "surrogateescape") == b"/caf\xc3\xa9/\xff\x01"
+    assert target.request_line() == b"/caf\xc3\xa9/\xff\x01\r\n"
     assert parse_url(target.url) == target
 
 
@@ -113,17 +113,32 @@ def test_invalid(url: str) -> None:
         "gopher://h/0/a\tb",
         "gopher://h/7/s%09a%0D%0Ab",
         "gopher://h/7/s%09a%09b%0Ac",
+        "gopher://h/0/a%00b",
+        "gopher://h/7/s%09a%00b",
+        "gopher://h/7/s%09a%09b%00",
     ],
 )
-def test_cr_lf_tab_rejected(url: str) -> None:
+def test_cr_lf_tab_nul_rejected(url: str) -> None:
     with pytest.raises(InvalidURL, match="must not contain|raw"):
         parse_url(url)
 
 
 def test_check_selector() -> None:
     check_selector("/fine selector")
-    for bad in ("a\rb", "a\nb", "a\tb"):
+    check_selector("/" + "x" * (MAX_SELECTOR - 1))
+    check_selector("é" * (MAX_SELECTOR // 2))
+    for bad in ("a\rb", "a\nb", "a\tb", "a\x00b", "/" + "x" * MAX_SELECTOR, "é" * 2049):
         with pytest.raises(InvalidURL):
             check_selector(bad)
-    with pytest.raises(InvalidURL):
-        parse_url("gopher://h/1/").with_search("a\tb")
+    for terms in ("a\tb", "a\x00b", "x" * (MAX_SELECTOR + 1)):
+        with pytest.raises(InvalidURL) as info:
+            parse_url("gopher://h/7/s").with_search(terms)
+        assert info.value.url == "gopher://h/7/s"
+
+
+@pytest.mark.parametrize("part", ["0/", "7/s%09", "7/s%09%09"])
+def test_over_long_selector_rejected(part: str) -> None:
+    url = f"gopher://h/{part}" + "%41" * (MAX_SELECTOR + 1)
+    with pytest.raises(InvalidURL, match=f"more than the {MAX_SELECTOR}") as info:
+        parse_url(url)
+    assert info.value.url == url

@@ -26,6 +26,8 @@ _EXPORTS = {
     "GopherURL": "._urls",
     "ItemKind": "._menu",
     "MAX_LINE": "._menu",
+    "MAX_MENU": "._menu",
+    "MAX_SELECTOR": "._urls",
     "Menu": "._menu",
     "MenuItem": "._menu",
     "MenuParser": "._menu",
@@ -39,6 +41,7 @@ _EXPORTS = {
     "extract_menu": "._extract",
     "format_url": "._urls",
     "item_kind": "._menu",
+    "menu_limit": "._menu",
     "open_item": "._api",
     "open_menu": "._api",
     "parse_menu": "._menu",
@@ -51,14 +54,26 @@ if _TYPE_CHECKING:
     from ._api import MenuReader, open_item, open_menu, read_menu, search
     from ._extract import REQUISITE_KINDS, extract_menu
     from ._handler import GopherHandler, content_type_for
-    from ._menu import MAX_LINE, ItemKind, Menu, MenuItem, MenuParser, item_kind, parse_menu
+    from ._menu import (
+        MAX_LINE,
+        MAX_MENU,
+        ItemKind,
+        Menu,
+        MenuItem,
+        MenuParser,
+        item_kind,
+        menu_limit,
+        parse_menu,
+    )
     from ._plugin import SCHEMES
     from ._text import TextDecoder, decode_text
-    from ._urls import DEFAULT_PORT, GopherURL, check_selector, format_url, parse_url
+    from ._urls import DEFAULT_PORT, MAX_SELECTOR, GopherURL, check_selector, format_url, parse_url
 
 __all__ = [
     "DEFAULT_PORT",
     "MAX_LINE",
+    "MAX_MENU",
+    "MAX_SELECTOR",
     "REQUISITE_KINDS",
     "SCHEMES",
     "GopherHandler",
@@ -75,6 +90,7 @@ __all__ = [
     "extract_menu",
     "format_url",
     "item_kind",
+    "menu_limit",
     "open_item",
     "open_menu",
     "parse_menu",

@@ -99,7 +99,9 @@ async def open_menu(
     async with loader.operation(menu_url, callback=callback, context=context) as channel:
         handler = loader.handler(target.scheme)
         async with handler.open(Request(url=menu_url, kind="gopher-menu"), channel) as response:
-            parser = MenuParser(host=target.host, port=target.port, secure=target.secure)
+            parser = MenuParser(
+                host=target.host, port=target.port, secure=target.secure, url=menu_url
+            )
             yield MenuReader(menu_url, response, parser, channel)
 
 

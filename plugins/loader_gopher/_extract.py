@@ -32,7 +32,9 @@ def extract_menu(document: Document) -> list[Found]:
     base = parse_url(document.url)
     found: list[Found] = []
     kinds = REQUISITE_KINDS
-    for item in parse_menu(document.content, host=base.host, port=base.port, secure=base.secure):
+    for item in parse_menu(
+        document.content, host=base.host, port=base.port, secure=base.secure, url=document.url
+    ):
         kind = kinds.get(item.type)
         if kind is None or not item.host:
             continue

@@ -34,14 +34,16 @@ from loader import (
     NetworkError,
     NotFound,
     Phase,
+    ProtocolError,
     ProtocolHandler,
     Request,
     Response,
+    SizeLimitExceeded,
     make_ssl_context,
     open_connection,
 )
 
-from ._menu import parse_menu
+from ._menu import menu_limit, parse_menu
 from ._text import TextDecoder
 from ._urls import SCHEMES, parse_url
 
@@ -105,7 +107,10 @@ def _error_item(body: bytes) -> tuple[str, str] | None:
     """``(display, selector)`` when ``body`` is nothing but error items (and info lines)."""
     if not body.startswith(b"3") or b"\t" not in body.split(b"\n", 1)[0]:
         return None
-    items = parse_menu(body)
+    try:
+        items = parse_menu(body)
+    except ProtocolError:
+        return None  # a line too long for a menu: not an error reply
     if not items or any(item.type not in "3i" for item in items):
         return None
     first = next(item for item in items if item.is_error)
@@ -113,7 +118,8 @@ def _error_item(body: bytes) -> tuple[str, str] | None:
 
 
 class _Body:
-    """The response stream: chunks from the socket, with idle timeout and error mapping.
+    """The response stream: chunks from the socket, with idle timeout and error mapping,
+    and for a menu the size cap (``limit``).
 
     A plain async iterator rather than an async generator, so that it needs
     no finalisation when the reader stops early.
@@ -128,6 +134,7 @@ class _Body:
         eof: bool,
         idle: float | None,
         text: bool,
+        limit: int | None = None,
     ) -> None:
         self._stream = stream
         self._url = url
@@ -135,6 +142,8 @@ class _Body:
         self._eof = eof
         self._idle = idle
         self._decoder = TextDecoder() if text else None
+        self._limit = limit
+        self._size = 0
 
     def __aiter__(self) -> _Body:
         return self
@@ -150,6 +159,15 @@ class _Body:
                 if not data:
                     self._eof = True
                     continue
+            if self._limit is not None:
+                self._size += len(data)
+                if self._size > self._limit:
+                    self._eof = True
+                    raise SizeLimitExceeded(
+                        f"menu larger than {self._limit} bytes, the cap on a Gopher menu "
+                        "(Limits.max_body / Limits.max_page)",
+                        url=self._url,
+                    )
             if self._decoder is None:
                 return data
             data = self._decoder.feed(data)
@@ -205,6 +223,7 @@ class GopherHandler(ProtocolHandler):
         if target.type in ("i", "3"):
             raise InvalidURL(f"item type {target.type!r} names nothing to fetch", url=url)
         context = self._context_for(request, channel) if target.secure else None
+        loader = self._loader if self._loader is not None else channel.loader
         async with AsyncExitStack() as stack:
             # Gopher servers end a document by closing the connection, often without a
             # TLS close_notify: that is the end of the body, not an attack.
@@ -252,6 +271,9 @@ class GopherHandler(ProtocolHandler):
                     eof=eof,
                     idle=channel.timeouts.idle,
                     text=target.type == "0",
+                    # Whoever reads it (a page, the menu API, `loader get`), an
+                    # endless menu stops here instead of growing the process.
+                    limit=menu_limit(getattr(loader, "limits", None)) if target.type in ("1", "7") else None,
                 ),
                 content_type=content_type,
                 document=document,

@@ -12,9 +12,17 @@ spirit of h11):
 * a line without any TAB is kept as an informational item showing the whole
   line (many servers send plain text lines that way), except ``i``/``3``
   lines, which keep their type;
-* blank lines and bytes after the terminator are ignored; an endless line is
-  cut at :data:`MAX_LINE` bytes and the rest of it dropped;
+* blank lines and bytes after the terminator are ignored;
 * Gopher+ servers add a fifth field (``+``), kept in :attr:`MenuItem.gopher_plus`.
+
+One thing is not tolerated: a line longer than :data:`MAX_LINE` bytes.  No
+server writes such a menu line (RFC 1436 caps selectors at 255 characters, and
+display strings are meant for a 70-column screen); a line that long is a broken
+or hostile server streaming one endless line, and the only bounded answers are
+to stop or to throw bytes away unseen.  Stopping with a ``ProtocolError`` that
+names the menu's URL tells the user what happened, where skipping would turn
+megabytes of noise into a silently shorter menu.  The parser never holds more
+than :data:`MAX_LINE` bytes of an unfinished line, however the input is chunked.
 
 :class:`MenuParser` is incremental (feed it chunks as they arrive);
 :func:`parse_menu` parses a complete body.
@@ -25,21 +33,45 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
+
+from loader import ProtocolError
 
 from ._urls import DEFAULT_PORT, format_url
 
 __all__ = [
     "MAX_LINE",
+    "MAX_MENU",
     "ItemKind",
     "Menu",
     "MenuItem",
     "MenuParser",
     "item_kind",
+    "menu_limit",
     "parse_menu",
 ]
 
-#: Longest menu line kept, in bytes; the rest of a longer line is discarded.
+#: Longest menu line accepted, in bytes, its line end not counted (64 KiB); a longer
+#: line is a ``ProtocolError``.
 MAX_LINE = 64 * 1024
+
+#: Largest menu read when the loader sets neither ``Limits.max_body`` nor
+#: ``Limits.max_page`` (64 MiB: a million long items; real menus are kilobytes).
+MAX_MENU = 64 << 20
+
+
+def menu_limit(limits: Any) -> int:
+    """The most bytes one menu may have under ``limits`` (a :class:`~loader.Limits`).
+
+    The smaller of ``max_body`` (any body) and ``max_page`` (a document read for
+    discovery, which a menu is) when set, else :data:`MAX_MENU`: a server that
+    never ends its menu must not grow the process without bound.
+    """
+    caps = [
+        cap for cap in (getattr(limits, "max_body", None), getattr(limits, "max_page", None))
+        if cap is not None
+    ]
+    return min(caps) if caps else MAX_MENU
 
 
 class ItemKind(enum.StrEnum):
@@ -204,51 +236,73 @@ class MenuParser:
 
     ``host``/``port`` are the server the menu came from, used for items whose
     host or port field is missing; ``secure`` marks items on that same server
-    as reachable over TLS.  After the ``.`` line, :attr:`done` is true and
-    further input is ignored.  :attr:`malformed` counts lines that needed
-    guessing (no TAB, bad port, cut at :data:`MAX_LINE`).
+    as reachable over TLS; ``url`` is the menu's address, named in errors.
+    After the ``.`` line, :attr:`done` is true and further input is ignored.
+    :attr:`malformed` counts lines that needed guessing (no TAB, bad port).
+    A line longer than :data:`MAX_LINE` raises ``ProtocolError``.
     """
 
-    def __init__(self, *, host: str = "", port: int = DEFAULT_PORT, secure: bool = False) -> None:
+    def __init__(
+        self, *, host: str = "", port: int = DEFAULT_PORT, secure: bool = False, url: str = ""
+    ) -> None:
         self.host = host
         self.port = port
         self.secure = secure
+        self.url = url
         self.done = False
         self.malformed = 0
-        self._buffer = b""
-        self._skipping = False  # inside the tail of an over-long line
+        self._buffer = bytearray()  # the unfinished last line, at most MAX_LINE + 1 bytes
 
     def feed(self, data: bytes) -> list[MenuItem]:
-        """Parse ``data`` (any chunk size); return the items whose lines are complete."""
-        if self.done or not data:
-            return []
-        buffer = self._buffer + data if self._buffer else data
-        lines = buffer.split(b"\n")
-        self._buffer = lines.pop()
+        """Parse ``data`` (any chunk size); return the items whose lines are complete.
+
+        Raises ``ProtocolError`` as soon as a line passes :data:`MAX_LINE` bytes.
+        """
         items: list[MenuItem] = []
-        for line in lines:
-            if self._skipping:
-                # The tail of a line that was already cut: drop it.
-                self._skipping = False
-                continue
+        if self.done or not data:
+            return items
+        start = 0
+        while True:
+            # Only the new bytes are searched: a line arriving a byte at a time
+            # costs linear time, not quadratic.
+            end = data.find(b"\n", start)
+            if end == -1:
+                # Room for MAX_LINE bytes and the CR of a CRLF still to come.
+                self._check_length(len(self._buffer) + len(data) - start, MAX_LINE + 1)
+                self._buffer += data[start:]
+                return items
+            length = len(self._buffer) + end - start
+            if (data[end - 1] == 0x0D) if end > start else self._buffer.endswith(b"\r"):
+                length -= 1
+            self._check_length(length, MAX_LINE)
+            if self._buffer:
+                self._buffer += data[start:end]
+                line = bytes(self._buffer)
+                self._buffer.clear()
+            else:
+                line = data[start:end]
+            start = end + 1
             if self._line(line, items):
                 return items
-        if len(self._buffer) > MAX_LINE:
-            if not self._skipping:
-                self._line(self._buffer[:MAX_LINE], items)
-                self.malformed += 1
-            self._buffer = b""
-            self._skipping = True
-        return items
 
     def close(self) -> list[MenuItem]:
         """Signal the end of the body; return the item on an unterminated last line, if any."""
         items: list[MenuItem] = []
-        if not self.done and self._buffer and not self._skipping:
-            self._line(self._buffer, items)
-        self._buffer = b""
+        if not self.done and self._buffer:
+            self._check_length(len(self._buffer.removesuffix(b"\r")), MAX_LINE)
+            self._line(bytes(self._buffer), items)
+        self._buffer.clear()
         self.done = True
         return items
+
+    def _check_length(self, length: int, limit: int) -> None:
+        if length > limit:
+            self._buffer.clear()
+            self.done = True  # nothing after a refused line can be trusted to line up
+            raise ProtocolError(
+                f"menu line longer than {MAX_LINE} bytes (MAX_LINE): not a Gopher menu",
+                url=self.url or None,
+            )
 
     def _line(self, line: bytes, items: list[MenuItem]) -> bool:
         """Parse one line into ``items``; return True at the terminator."""
@@ -256,7 +310,7 @@ class MenuParser:
             line = line[:-1]
         if line == b".":
             self.done = True
-            self._buffer = b""
+            self._buffer.clear()
             return True
         if not line.strip():
             return False
@@ -312,10 +366,15 @@ def _host(raw: bytes) -> str:
 
 
 def parse_menu(
-    data: bytes, *, host: str = "", port: int = DEFAULT_PORT, secure: bool = False
+    data: bytes,
+    *,
+    host: str = "",
+    port: int = DEFAULT_PORT,
+    secure: bool = False,
+    url: str = "",
 ) -> list[MenuItem]:
     """Parse a complete menu body into items (see :class:`MenuParser` for the leniency rules)."""
-    parser = MenuParser(host=host, port=port, secure=secure)
+    parser = MenuParser(host=host, port=port, secure=secure, url=url)
     items = parser.feed(data)
     items.extend(parser.close())
     return items

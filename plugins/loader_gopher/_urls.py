@@ -11,6 +11,15 @@ string.  Selectors are byte strings on the wire: they are decoded as UTF-8 with
 ``surrogateescape`` so that any byte survives a round trip.
 
 ``gophers://`` is the same over TLS (a common, unregistered convention).
+
+What may be sent is checked before any connection (:func:`check_selector`):
+selectors, search terms and Gopher+ strings must not contain CR, LF or TAB
+(they would end or split the request line: a URL could smuggle a second
+command to whatever listens on the port) nor NUL (C servers cut the selector
+there, so what is checked is not what is served), and each is at most
+:data:`MAX_SELECTOR` bytes.  RFC 1436 says 255 characters, but real menus
+carry longer selectors (query strings, ``URL:`` links, deep paths), so the cap
+is set where no menu goes and a page cannot make the loader send megabytes.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from ._plugin import SCHEMES
 
 __all__ = [
     "DEFAULT_PORT",
+    "MAX_SELECTOR",
     "SCHEMES",
     "GopherURL",
     "check_selector",
@@ -35,6 +45,10 @@ __all__ = [
 #: The port RFC 1436 assigns to Gopher (TLS servers conventionally use it too).
 DEFAULT_PORT = 70
 
+#: Longest selector (and search string, and Gopher+ string) sent, in bytes once
+#: encoded: 4 KiB, sixteen times RFC 1436's 255 characters.
+MAX_SELECTOR = 4096
+
 # Characters a selector may keep unencoded in a URL: RFC 3986 pchar minus
 # ";" (RFC 4266 does not reserve it, but leaving it literal is harmless) and
 # everything that would change how a generic URL parser splits the URL.
@@ -42,6 +56,7 @@ _SAFE = "/:@!$&'()*+,;=-._~"
 _TAB_SPLIT = re.compile("%09", re.IGNORECASE)
 _PLAIN = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~]*")
 _FORBIDDEN = ("\r", "\n", "\t")
+_FORBIDDEN_SENT = ("\r", "\n", "\t", "\x00")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +105,7 @@ class GopherURL:
 
     def with_search(self, terms: str) -> GopherURL:
         """A copy that runs a search with ``terms`` (the item type becomes ``7``)."""
-        check_selector(terms, what="search terms")
+        check_selector(terms, what="search terms", url=self.url)
         return replace(self, type="7", search=terms)
 
     def __str__(self) -> str:
@@ -98,10 +113,23 @@ class GopherURL:
 
 
 def check_selector(value: str, *, what: str = "selector", url: str | None = None) -> None:
-    """Reject CR, LF and TAB, which would end or split the request line on the wire."""
-    for char in _FORBIDDEN:
+    """Raise ``InvalidURL`` unless ``value`` may be sent as a selector (or search terms).
+
+    CR, LF and TAB would end or split the request line on the wire; NUL ends a
+    selector early in many servers; more than :data:`MAX_SELECTOR` bytes is no
+    selector any menu holds.
+    """
+    if _PLAIN.fullmatch(value) and len(value) <= MAX_SELECTOR:
+        return  # the common case: nothing to look for
+    for char in _FORBIDDEN_SENT:
         if char in value:
             raise InvalidURL(f"{what} must not contain {char!r}", url=url)
+    size = len(value.encode("utf-8", "surrogateescape"))
+    if size > MAX_SELECTOR:
+        raise InvalidURL(
+            f"{what} is {size} bytes long, more than the {MAX_SELECTOR} sent (MAX_SELECTOR)",
+            url=url,
+        )
 
 
 def _format_host(host: str) -> str:
