@@ -19,9 +19,11 @@ import os
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Generator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Generator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
+
+import anyio
 
 from loader import (
     ConnectError,
@@ -32,6 +34,7 @@ from loader import (
     LoaderError,
     NetworkError,
     Phase,
+    PolicyDenied,
     ProtocolError,
     ProtocolHandler,
     RedirectError,
@@ -40,9 +43,11 @@ from loader import (
     UnsupportedScheme,
     redact_url,
 )
-from loader._net import resolve_host
+from loader._display import printable
+from loader._net import check_peer, resolve_host
 from loader._protocol import Channel
 
+from ._decoding import Decoder, DecodingError
 from ._direct import DirectLane, header_dict
 from ._quiet_httpx import httpx
 from ._transport import Exchange, FastTransport, NotHandled, as_httpx_response
@@ -65,6 +70,14 @@ _TRACE_PHASES = {
 }
 
 _REDIRECTS = (301, 302, 303, 307, 308)
+_VERSIONS = {b"HTTP/1.1": "HTTP/1.1", b"HTTP/1.0": "HTTP/1.0"}
+
+
+def _version_name(version: bytes | str) -> str:
+    """``"HTTP/1.1"``, ``"HTTP/1.0"`` or ``"HTTP/2"`` from a status line's or httpx's spelling."""
+    if isinstance(version, str):
+        return version
+    return _VERSIONS.get(version) or version.decode("ascii", errors="replace")
 
 
 class _Done:
@@ -116,7 +129,7 @@ def _reason(exc: BaseException) -> str:
 
 def map_error(exc: httpx.HTTPError, url: str) -> LoaderError:
     """Translate an httpx error into the loader hierarchy (with the URL and the cause)."""
-    reason = _reason(exc)
+    reason = printable(_reason(exc))  # server text may reach it (a status line, a proxy's reason)
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
         return ConnectTimeout(f"connecting timed out: {reason}", url=url)
     if isinstance(exc, httpx.TimeoutException):
@@ -171,7 +184,7 @@ async def _drain(body: AsyncIterable[bytes], headers: Any) -> None:
 
 
 def _is_encoded(headers: Any) -> bool:
-    """Whether the body has a ``Content-Encoding`` to undo (then httpx's decoders do it)."""
+    """Whether the body has a ``Content-Encoding`` to undo (then :class:`_DecodedBody` does it)."""
     return headers.get("content-encoding", "identity").lower() not in ("", "identity")
 
 
@@ -204,11 +217,72 @@ class _RawBody:
             raise map_error(exc, self._url) from exc
 
 
+class _DecodedBody:
+    """A body with its ``Content-Encoding`` undone in bounded pieces (see ``_decoding``).
+
+    Both lanes read the raw bytes (httpx's through ``aiter_raw``, so its own decoders,
+    which inflate each read whole, never run) and decode them here.
+    """
+
+    __slots__ = ("_raw", "_decoder", "_pending", "_ended", "_url")
+
+    def __init__(self, raw: AsyncIterable[bytes], decoder: Decoder, url: str) -> None:
+        self._raw = raw.__aiter__()
+        self._decoder = decoder
+        self._pending: Iterator[bytes] = iter(())
+        self._ended = False
+        self._url = url
+
+    def __aiter__(self) -> _DecodedBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while True:
+            try:
+                piece = next(self._pending, None)
+            except DecodingError as exc:
+                raise ProtocolError(f"cannot decode the body: {exc}", url=self._url) from exc
+            if piece is not None:
+                return piece
+            if self._ended:
+                raise StopAsyncIteration
+            try:
+                data = await self._raw.__anext__()
+            except StopAsyncIteration:
+                self._ended = True
+                self._pending = self._decoder.finish()
+                continue
+            self._pending = self._decoder.feed(data)
+
+
+def _decoder(headers: Any, url: str) -> Decoder:
+    try:
+        return Decoder(headers.get("content-encoding", ""))
+    except DecodingError as exc:
+        raise ProtocolError(f"cannot decode the body: {exc}", url=url) from exc
+
+
 def _status_error(status: int, reason: str, headers: Any, url: str) -> HTTPStatusError:
     return HTTPStatusError(
-        f"HTTP {status} {reason}".rstrip(), url=url, status=status,
+        f"HTTP {status} {printable(reason)}".rstrip(), url=url, status=status,
         retry_after=_retry_after(headers.get("retry-after")),
     )
+
+
+def _already_complete(status: int, headers: Any, request: Request) -> bool:
+    """A resume past the end: ``416`` whose ``Content-Range: bytes */N`` is the local size.
+
+    The file is whole already (``--continue`` run twice); anything else stays an error.
+    """
+    if status != 416 or not request.offset:
+        return False
+    unit, _, size = headers.get("content-range", "").strip().partition(" ")
+    return unit.lower() == "bytes" and size.startswith("*/") and size[2:].isdigit() and int(size[2:]) == request.offset
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # an async generator that yields nothing
 
 
 def _make_response(
@@ -216,6 +290,12 @@ def _make_response(
     stream: AsyncIterator[bytes], request: Request,
 ) -> Response:
     """The loader's response for either lane (``headers`` as httpx's ``items()`` gives them)."""
+    if status == 416:  # only a resume past the end gets here (_already_complete)
+        return Response(
+            url=final_url, stream=_empty(), status=status, reason=reason, headers=headers,
+            content_type=headers.get("content-type"), length=0, offset=request.offset,
+            http_version=http_version, extra={"http_version": http_version},
+        )
     length: int | None = None
     raw_length = headers.get("content-length")
     if raw_length and raw_length.isdigit() and not _is_encoded(headers):
@@ -236,6 +316,7 @@ def _make_response(
         content_type=headers.get("content-type"),
         length=length,
         offset=offset,
+        http_version=http_version,
         extra={"http_version": http_version},
     )
 
@@ -369,6 +450,10 @@ class HttpHandler(ProtocolHandler):
     @asynccontextmanager
     async def open(self, request: Request, channel: Channel) -> AsyncIterator[Response]:
         url = redact_url(request.url)  # for messages: never show a password
+        deny = bool(getattr(channel.loader, "deny_private", False))
+        #: Whether httpx's lane sends the current request through a proxy (whose
+        #: address is the user's own setting: not checked against deny_private).
+        proxied = False
 
         def trace(name: str, info: dict[str, Any]) -> Awaitable[None]:
             # Not a coroutine function: it hands back channel.emit's own awaitable (one
@@ -379,17 +464,45 @@ class HttpHandler(ProtocolHandler):
                 return _DONE
             if phase is Phase.RESPONSE_RECEIVED:
                 value = info.get("return_value")
-                if isinstance(value, tuple) and len(value) > 1 and isinstance(value[1], int):
-                    return channel.emit(phase, status=value[1])
+                if isinstance(value, tuple) and len(value) == 4:  # HTTP/1.x: version, status, reason, headers
+                    version, status, reason, _ = value
+                    return channel.emit(
+                        phase, status=status, reason=reason.decode("ascii", errors="ignore"),
+                        http_version=_version_name(version),
+                    )
             elif phase is Phase.CONNECTED_TO_SERVER:
                 stream = info.get("return_value")
                 peer = stream.get_extra_info("server_addr") if stream is not None else None
+                if deny and not proxied:
+                    # The address reached, before a byte is sent on it (TLS's included).
+                    if not peer:
+                        raise PolicyDenied("cannot tell which address the connection reached", url=url)
+                    check_peer(channel, str(peer[0]), url=url)
                 if peer:
                     return channel.emit(phase, message=f"{peer[0]}:{peer[1]}")
             return channel.emit(phase)
 
         async def httpx_trace(name: str, info: dict[str, Any]) -> None:
-            await trace(name, info)
+            phase = _TRACE_PHASES.get(name)
+            if phase is None:
+                return
+            sent = info.get("request")
+            if getattr(sent, "method", None) == b"CONNECT":
+                await self._tunnel_phase(channel, phase, sent, info)
+                return
+            if phase is Phase.RESPONSE_RECEIVED and name.startswith("http2."):
+                status = info.get("return_value", (None,))[0]
+                reason = httpx.codes.get_reason_phrase(status) if isinstance(status, int) else None
+                await channel.emit(phase, status=status, reason=reason, http_version="HTTP/2")
+                return
+            try:
+                await trace(name, info)
+            except PolicyDenied:
+                stream = info.get("return_value")  # httpcore's stream: not ours to leak
+                if stream is not None and hasattr(stream, "aclose"):
+                    with anyio.CancelScope(shield=True):
+                        await stream.aclose()
+                raise
 
         headers = dict(request.headers)
         if request.offset:
@@ -414,12 +527,13 @@ class HttpHandler(ProtocolHandler):
                         reason = reason_bytes.decode("ascii", errors="ignore")
                         if status >= 400:
                             await _drain(body, found)
-                            raise _status_error(status, reason, found, url)
-                        stream = (
-                            self._body(as_httpx_response(answer), url) if _is_encoded(found) else _RawBody(body, url)
-                        )
+                            if not _already_complete(status, found, request):
+                                raise _status_error(status, reason, found, url)
+                        stream: AsyncIterator[bytes] = _RawBody(body, url)
+                        if _is_encoded(found):
+                            stream = _DecodedBody(stream, _decoder(found, url), url)
                         yield _make_response(
-                            request.url, status, reason, found, version.decode("ascii", errors="ignore"), stream, request
+                            request.url, status, reason, found, _version_name(version), stream, request
                         )
                     finally:
                         await body.aclose()
@@ -440,6 +554,10 @@ class HttpHandler(ProtocolHandler):
         max_redirects = self._loader.max_redirects
         while True:
             if response is None:
+                if deny:
+                    from ._client import uses_proxy
+
+                    proxied = uses_proxy(client, http_request.url)
                 await self._resolve(http_request.url, channel, url)
                 try:
                     response = await client.send(http_request, stream=True)
@@ -457,12 +575,28 @@ class HttpHandler(ProtocolHandler):
                     continue
                 if response.status_code >= 400:
                     await _drain(response.aiter_raw(), response.headers)
-                    raise _status_error(response.status_code, response.reason_phrase, response.headers, url)
+                    if not _already_complete(response.status_code, response.headers, request):
+                        raise _status_error(response.status_code, response.reason_phrase, response.headers, url)
                 yield self._response(response, request, url)
             finally:
                 if response is not None:
                     await response.aclose()
             return
+
+    @staticmethod
+    async def _tunnel_phase(channel: Channel, phase: Phase, sent: Any, info: dict[str, Any]) -> None:
+        """A phase of a proxy's ``CONNECT``, told apart from the resource's own exchange."""
+        where = sent.url  # httpcore's URL: the proxy's host and port, the tunnel's target
+        message = f"CONNECT {where.target.decode('ascii', 'replace')} via {where.host.decode('ascii', 'replace')}:{where.port}"
+        if phase is Phase.RESPONSE_RECEIVED:
+            value = info.get("return_value")
+            if isinstance(value, tuple) and len(value) == 4:
+                await channel.emit(
+                    phase, status=value[1], reason=value[2].decode("ascii", errors="ignore"),
+                    http_version=_version_name(value[0]), message=message,
+                )
+                return
+        await channel.emit(phase, message=message)
 
     async def _hand_to_httpx(
         self, request: Request, headers: dict[str, str], trace: Any, url: str, answer: Exchange
@@ -520,9 +654,17 @@ class HttpHandler(ProtocolHandler):
         )
 
     @staticmethod
-    async def _body(response: httpx.Response, url: str) -> AsyncIterator[bytes]:
+    def _body(response: httpx.Response, url: str) -> AsyncIterator[bytes]:
+        """The body as it came (``aiter_raw``: httpx's decoders never run), decoded by ours."""
+        raw = HttpHandler._raw(response, url)
+        if _is_encoded(response.headers):
+            return _DecodedBody(raw, _decoder(response.headers, url), url)
+        return raw
+
+    @staticmethod
+    async def _raw(response: httpx.Response, url: str) -> AsyncIterator[bytes]:
         try:
-            async for chunk in response.aiter_bytes():
+            async for chunk in response.aiter_raw():
                 yield chunk
         except httpx.HTTPError as exc:
             raise map_error(exc, url) from exc

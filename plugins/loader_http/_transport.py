@@ -781,44 +781,56 @@ class FastTransport:
         info: dict[str, Any] = {"host": host, "port": port, "local_address": None, "timeout": timeout}
         if trace is not None:
             await trace("connection.connect_tcp.started", info)
+        deadline = None if timeout is None else anyio.current_time() + timeout
         try:
             with anyio.fail_after(timeout):
                 loop = _asyncio_loop() if scheme == "http" and is_ip(host) else None
                 if loop is not None:
                     wire = _Wire.fresh()
                     transport, _ = await loop.create_connection(lambda: wire, host, port)
-                    opened: _Connection | None = _LoopConnection(transport, wire, origin)
+                    conn: _Connection = _LoopConnection(transport, wire, origin)
                 else:
-                    opened = None
                     stream: ByteStream = await anyio.connect_tcp(host, port)
-                if opened is None and scheme == "https":
-                    if self._ssl_context is None:
-                        self._ssl_context = httpx.create_ssl_context()
-                    elif callable(self._ssl_context):  # built on first use
-                        self._ssl_context = self._ssl_context()
-                    sni = how.sni or host
-                    if trace is not None:
-                        await trace("connection.start_tls.started", {"server_hostname": sni})
-                    plain = stream
-                    try:
-                        stream = await anyio.streams.tls.TLSStream.wrap(
-                            plain, hostname=sni, ssl_context=self._ssl_context, standard_compatible=False
-                        )
-                    except BaseException:
-                        with anyio.CancelScope(shield=True):
-                            await plain.aclose()  # a failed handshake must not leak the socket
-                        raise
+                    conn = _Connection.adopt(stream, origin) if scheme == "http" else _Connection(stream, origin)
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from exc
-        except ssl.SSLError as exc:
-            raise httpx.ConnectError(f"SSL: {exc}") from exc
         except (OSError, anyio.BrokenResourceError) as exc:
             raise httpx.ConnectError(f"cannot connect to {host}:{port}: {_why(exc)}") from exc
         self.connections_opened += 1
-        conn = opened or _Connection.adopt(stream, origin)
-        if trace is not None:
-            await trace("connection.connect_tcp.complete", {**info, "return_value": conn})
+        try:
+            # Reported as soon as TCP is up, before TLS (as httpcore does): a trace that
+            # refuses the address reached (deny_private) stops it before a byte is sent.
+            if trace is not None:
+                await trace("connection.connect_tcp.complete", {**info, "return_value": conn})
+            if scheme == "https":
+                conn = await self._start_tls(conn, stream, host, how, deadline)
+        except BaseException:
+            await conn.aclose()
+            raise
         return conn
+
+    async def _start_tls(
+        self, conn: _Connection, plain: ByteStream, host: str, how: _How, deadline: float | None
+    ) -> _Connection:
+        if self._ssl_context is None:
+            self._ssl_context = httpx.create_ssl_context()
+        elif callable(self._ssl_context):  # built on first use
+            self._ssl_context = self._ssl_context()
+        sni = how.sni or host
+        if how.trace is not None:
+            await how.trace("connection.start_tls.started", {"server_hostname": sni})
+        try:
+            with anyio.fail_after(None if deadline is None else max(0.0, deadline - anyio.current_time())):
+                stream = await anyio.streams.tls.TLSStream.wrap(
+                    plain, hostname=sni, ssl_context=self._ssl_context, standard_compatible=False
+                )
+        except TimeoutError as exc:
+            raise httpx.ConnectTimeout(f"TLS with {host}:{conn.origin[2]} timed out") from exc
+        except ssl.SSLError as exc:
+            raise httpx.ConnectError(f"SSL: {exc}") from exc
+        except (OSError, anyio.BrokenResourceError) as exc:
+            raise httpx.ConnectError(f"cannot connect to {host}:{conn.origin[2]}: {_why(exc)}") from exc
+        return _Connection.adopt(stream, conn.origin)
 
     # -- requests --------------------------------------------------------------------
 
