@@ -90,13 +90,19 @@ def test_split_is_dirname_join_basename(text: str) -> None:
     assert _split(text) == (directory, os.path.join(directory, ""), os.path.basename(text))
 
 
-def _reference_path_for(root: Path, taken: set[str], url: str, suffix: str, index: str) -> Path:
-    """PathAllocator.path_for as plain pathlib computes it (the code before the shortcuts)."""
-    path = root / relative_path(url, index=index)
+def _reference_path_for(root: Path, taken: set[str], url: str, suffix: str, index: str,
+                        directories: set[str]) -> Path:
+    """PathAllocator.path_for as plain pathlib computes it (the code before the shortcuts),
+    for URLs whose directories come before any file of the same name: a file never takes
+    a directory's name (index="." names the file after its own directory)."""
+    relative = relative_path(url, index=index)
+    levels = relative.split("/")[:-1]
+    directories.update(str(root / "/".join(levels[: i + 1])).lower() for i in range(len(levels)))
+    path = root / relative
     if suffix and not path.name.lower().endswith(suffix):
         path = path.with_name(path.name + suffix)
     candidate, n = path, 1
-    while str(candidate).lower() in taken:
+    while str(candidate).lower() in taken or str(candidate).lower() in directories:
         stem, ext = os.path.splitext(path.name)
         candidate = path.with_name(f"{stem}-{n}{ext}")
         n += 1
@@ -110,12 +116,13 @@ def _reference_path_for(root: Path, taken: set[str], url: str, suffix: str, inde
 def test_allocator_matches_plain_pathlib(root: str, suffix: str, index: str) -> None:
     alloc = PathAllocator(Path(root))
     taken: set[str] = set()
+    directories: set[str] = set()
     urls = ["http://h/a/b.png", "http://h/a/B.PNG", "http://h/", "http://h/a/", "http://h", "http://h/a/%62.png",
             "http://g:81/a/b.png", "http://h/x?q=1", "data:,x", "http://h/a/b.html", "http://h/a/b.png"]
     given: dict[str, Path] = {}
     for url in urls:
         if url not in given:
-            given[url] = _reference_path_for(Path(root), taken, url, suffix, index)
+            given[url] = _reference_path_for(Path(root), taken, url, suffix, index, directories)
         path = alloc.path_for(url, suffix=suffix, index=index)
         assert isinstance(path, Path)
         assert path == given[url] and str(path) == str(given[url])
@@ -138,12 +145,20 @@ def test_missing_directories_are_made_without_a_root(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("where", "code"), [("f", errno.EEXIST), ("f/sub", errno.ENOTDIR)])
 def test_a_file_in_the_way_of_the_directory_fails_as_mkdir_does(tmp_path: Path, where: str, code: int) -> None:
+    # Without a root the path is the caller's own: it is not renamed.
     (tmp_path / "f").write_text("in the way")
     path = tmp_path / where / "x.png"
-    for root in (None, tmp_path):
-        with pytest.raises(SaveError, match=f"cannot write .*: {os.strerror(code)}$"):
-            _save(path, b"x", root=root)
+    with pytest.raises(SaveError, match=f"cannot write .*: {os.strerror(code)}$"):
+        _save(path, b"x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+    assert (tmp_path / "f").read_text() == "in the way"
+
+
+@pytest.mark.parametrize("where", ["f", "f/sub"])
+def test_under_a_root_a_file_in_the_way_moves_the_directory(tmp_path: Path, where: str) -> None:
+    (tmp_path / "f").write_text("in the way")
+    saved = _save(tmp_path / where / "x.png", b"x", root=tmp_path)
+    assert saved == tmp_path / where.replace("f", "f-1", 1) / "x.png" and saved.read_bytes() == b"x"
     assert (tmp_path / "f").read_text() == "in the way"
 
 

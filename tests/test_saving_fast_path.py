@@ -57,9 +57,12 @@ def test_allocated_paths_equal_joining_the_whole_relative_path(root: str) -> Non
 
 def test_temporary_name_is_beside_the_final_name(tmp_path: Path) -> None:
     sink = FileSink("http://h/x", tmp_path / "d" / "x.png")
-    name = sink._temporary_name()
-    assert os.path.dirname(name) == str(tmp_path / "d")
-    assert os.path.basename(name).startswith(f".x.png.part-{os.getpid()}-")
+    assert sink._temporary_name().startswith(f".x.png.part-{os.getpid()}-")
+    sink.start(0)
+    [temporary] = (tmp_path / "d").iterdir()
+    assert temporary.name.startswith(f".x.png.part-{os.getpid()}-")
+    sink.abort()
+    assert list((tmp_path / "d").iterdir()) == []
 
 
 @pytest.mark.parametrize("output", ["/tmp/out", "/tmp/out/", "out", ".", "/", "/tmp/a/../out"])
