@@ -16,7 +16,7 @@ import unicodedata
 
 from ._urls import redact_url
 
-__all__ = ["printable", "shown_url"]
+__all__ = ["printable", "shown_url", "size_text"]
 
 #: Controls, DEL, C1, and the format (Cf) / separator (Zl, Zp) characters that hide or
 #: reorder text; checked with unicodedata only for characters past Latin-1.
@@ -53,3 +53,15 @@ def printable(text: str) -> str:
 def shown_url(url: str) -> str:
     """A URL as it may be shown: password redacted, controls and bidi characters escaped."""
     return printable(redact_url(url))
+
+
+def size_text(size: int) -> str:
+    """A byte count as a person reads it: ``512 bytes``, ``64 MiB``, ``1.5 GiB``."""
+    if size < 1024:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")

@@ -45,6 +45,7 @@ from ._errors import (
     PluginError,
     PolicyDenied,
     RequestCancelled,
+    SizeLimitExceeded,
     UnsupportedScheme,
 )
 from ._events import Event, Phase
@@ -111,6 +112,20 @@ class _Slots:
             self._waiters.popleft().set()  # the token goes straight to the next in line
         else:
             self.free += 1
+
+
+class _DocumentSink(MemorySink):
+    """Keeps a document for discovery in memory, failing it once it passes ``Limits.max_page``."""
+
+    def _count(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.max_body is not None and self.size > self.max_body:
+            from ._display import size_text
+
+            raise SizeLimitExceeded(
+                f"document larger than the page cap of {size_text(self.max_body)} "
+                "(--max-page-size, Limits.max_page); not kept", url=self.url,
+            )
 
 
 class _Call:
@@ -461,6 +476,7 @@ class Loader:
         on_result: Callable[[Result], Awaitable[None] | None] | None = None,
         list_only: bool = False,
         manifest: bool = True,
+        resume: bool = False,
     ) -> PageResult:
         """Fetch a page and, concurrently, every requisite of the chosen ``kinds``.
 
@@ -471,7 +487,10 @@ class Loader:
         rewrites the saved page to point at the local copies; ``list_only``
         discovers without fetching requisites.  ``callback`` sees the events of
         the page and of every resource (``Event.parent_id`` is the page's id);
-        ``on_result`` gets each resource's result as it completes.
+        ``on_result`` gets each resource's result as it completes.  ``resume``
+        continues each requisite's partial file where the protocol allows it
+        (``loader fetch -c``).  The page and each stylesheet are read into memory
+        for discovery, up to ``Limits.max_page`` bytes: a larger one fails.
         """
         from ._page import fetch_page
         from .discovery import DEFAULT_KINDS
@@ -481,7 +500,7 @@ class Loader:
             return await fetch_page(
                 self, call, url, output=None if output is None else Path(output), kinds=chosen,
                 same_host=same_host, convert_links=convert_links, exists=exists,
-                on_result=on_result, list_only=list_only, manifest=manifest,
+                on_result=on_result, list_only=list_only, manifest=manifest, resume=resume,
             )
 
     @asynccontextmanager
@@ -551,9 +570,12 @@ class Loader:
         exists: ExistsPolicy,
         root: Path | None = None,
         checked: set[str] | None = None,
+        document: bool = False,
     ) -> Sink:
         max_body = self.limits.max_body
         if to is None:
+            if document:
+                return _DocumentSink(url, self.limits.max_page)
             return MemorySink(url, max_body)
         if isinstance(to, (str, Path)):
             return FileSink(
@@ -577,11 +599,14 @@ class Loader:
         purpose: str = "fetch",
         root: Path | None = None,
         checked: set[str] | None = None,
+        document: bool = False,
     ) -> Result:
+        """One request; ``document``: a page or stylesheet kept in memory under ``Limits.max_page``."""
         transfer = _Transfer(self, call, url, parent_id=parent_id, kind=kind, purpose=purpose)
         try:
             sink = self._make_sink(
-                transfer.url, to, resume=resume, exists=exists, root=root, checked=checked
+                transfer.url, to, resume=resume, exists=exists, root=root, checked=checked,
+                document=document,
             )
         except Exception:
             transfer.control.done()

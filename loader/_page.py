@@ -98,6 +98,31 @@ def _by_url(found: Iterable[Found]) -> dict[str, Found]:
     return {redact_url(f.url): f for f in found}
 
 
+def _shown_source(source: str | None) -> str | None:
+    """A provenance's source (a document's URL) as it may be stored: no password."""
+    return None if source is None else redact_url(source)
+
+
+def with_credentials(shown: str, requested: str) -> str:
+    """``shown`` (a redacted URL of a result) with the password ``requested`` carried.
+
+    Only where both name the same user, host and port: a redirect to another
+    origin loses the credentials, as a browser's would.
+    """
+    if "@" not in requested or "@" not in shown:
+        return shown
+    redacted = redact_url(requested)
+    if redacted == requested:
+        return shown  # no password to restore
+    try:
+        shown_parts, requested_parts = urlsplit(shown), urlsplit(requested)
+    except ValueError:
+        return shown
+    if shown_parts.netloc != urlsplit(redacted).netloc:
+        return shown
+    return shown_parts._replace(netloc=requested_parts.netloc).geturl()
+
+
 def document_type(result: Result) -> str | None:
     """What kind of document a result is, for discovery (``None``: not a page)."""
     if result.document:
@@ -132,8 +157,10 @@ class _PageRun:
         exists: ExistsPolicy,
         on_result: Callable[[Result], Awaitable[None] | None] | None,
         list_only: bool,
+        resume: bool = False,
     ) -> None:
         self.loader = loader
+        self.resume = resume
         self.call = call
         self.output = output
         self.kinds = kinds
@@ -161,16 +188,20 @@ class _PageRun:
 
     # -- discovery -------------------------------------------------------------------
 
-    def parse(self, result: Result, doc_type: str) -> Document:
+    def parse(self, result: Result, doc_type: str, requested: str) -> Document:
+        """Parse a document kept in memory; ``requested`` is the URL as asked for (with
+        any credentials, which the result's redacted URLs lack), so that the document's
+        relative references resolve to URLs that carry them too."""
         from .discovery import parse_document
 
+        url = with_credentials(result.final_url, requested)
         content = result.content or b""
         if doc_type in ("html", "css"):
             ctype = result.content_type
             if doc_type == "css" and not (ctype or "").lower().startswith("text/css"):
                 ctype = "text/css"  # keeps a served charset; forces CSS when the type was missing
-            return parse_document(content, result.final_url, ctype)
-        return Document(url=result.final_url, type=doc_type, content=content, base_url=result.final_url,
+            return parse_document(content, url, ctype)
+        return Document(url=url, type=doc_type, content=content, base_url=url,
                         content_type=result.content_type)
 
     def _hook_extractor(self, document: Document) -> Iterable[Found]:
@@ -187,8 +218,11 @@ class _PageRun:
             extractors=[self._hook_extractor],
             max_found=max(self.budget * 2, 16),
         )
-        items = [f for f in found.found if self._wanted(f)]
         sheets = [f for f in found.stylesheets if self._wanted(f)]
+        # A stylesheet asked for as a kind ("style") is also a stylesheet to read: it
+        # goes the stylesheet's way (parsed, capped by max_page, saved), never twice.
+        sheet_urls = {f.url for f in sheets}
+        items = [f for f in found.found if f.url not in sheet_urls and self._wanted(f)]
         self.skipped += found.skipped
         for error in found.errors:
             self.warnings.append(str(error))
@@ -223,17 +257,19 @@ class _PageRun:
         result = await self.loader._fetch_in(
             self.call, item.url, to=path, kind=item.kind, parent_id=self.page_id,
             purpose="requisite", root=self.output, exists=self.exists, checked=self.checked,
+            resume=self.resume,
         )
         await self._done(result)
 
     async def stylesheet(self, item: Found, depth: int, tg: Any) -> None:
         """Fetch a stylesheet for its images (and save it when styles were asked for)."""
         result = await self.loader._fetch_in(
-            self.call, item.url, kind="style", parent_id=self.page_id, purpose="requisite"
+            self.call, item.url, kind="style", parent_id=self.page_id, purpose="requisite",
+            document=True,
         )
         document = None
         if result.ok and result.content is not None:
-            document = self.parse(result, "css")
+            document = self.parse(result, "css", item.url)
             items, sheets = self.discover(document)
             self.schedule(items, sheets, depth + 1, tg)
         save = self.save_styles and self.alloc is not None
@@ -334,9 +370,13 @@ class _PageRun:
 
         for result, sheet_doc in self.stylesheets.values():
             if result.ok and result.path is not None and sheet_doc is not None:
-                text = rewrite_css(sheet_doc.extra.get("text", ""), sheet_doc.base_url,
+                text = rewrite_css(sheet_doc.extra.get("text", ""), redact_url(sheet_doc.base_url),
                                    self.local_mapping(result.path))
                 self.save_bytes(result, result.path, text.encode("utf-8"))
+        # References resolve against the redacted URLs the results carry, so they match
+        # the mapping's keys, and no password reaches the offline copy.
+        document = dataclasses.replace(document, url=redact_url(document.url),
+                                       base_url=redact_url(document.base_url or document.url))
         if document.type == "html":
             body = rewrite_html(document, self.local_mapping(page_path))
         elif document.type == "css":
@@ -376,8 +416,10 @@ class _PageRun:
             item = by_url.get(result.url)
             provenance = []
             if item is not None:
-                provenance = [{"element": item.element, "attribute": item.attribute, "source": item.source}]
-                provenance += [{"element": e, "attribute": a, "source": s} for e, a, s in item.also]
+                provenance = [{"element": item.element, "attribute": item.attribute,
+                               "source": _shown_source(item.source)}]
+                provenance += [{"element": e, "attribute": a, "source": _shown_source(s)}
+                               for e, a, s in item.also]
             return {
                 "url": result.url,
                 "final_url": result.final_url,
@@ -432,21 +474,33 @@ async def fetch_page(
     on_result: Callable[[Result], Awaitable[None] | None] | None = None,
     list_only: bool = False,
     manifest: bool = True,
+    resume: bool = False,
 ) -> PageResult:
     """The body of :meth:`Loader.fetch_page` (see the module docstring)."""
     if output is not None:
         output = Path(output)
         output.mkdir(parents=True, exist_ok=True)
+    if resume and exists == "overwrite":
+        exists = "skip"  # a file under its final name is complete: only partial ones continue
     run = _PageRun(loader, call, url, output=output, kinds=kinds, same_host=same_host,
-                   convert_links=convert_links, exists=exists, on_result=on_result, list_only=list_only)
-    page = await loader._fetch_in(call, url, kind="document", purpose="page")
+                   convert_links=convert_links, exists=exists, on_result=on_result,
+                   list_only=list_only, resume=resume)
+    page = await loader._fetch_in(call, url, kind="document", purpose="page", document=True)
     run.page_id = page.request_id
     if not page.ok:
         return PageResult(url=url, document=page)
     doc_type = document_type(page)
     document: Document | None = None
-    if doc_type is not None and page.size <= MAX_DOCUMENT:
-        document = run.parse(page, doc_type)
+    parse_cap = loader.limits.max_page or MAX_DOCUMENT
+    if doc_type is not None and page.size <= parse_cap:
+        document = run.parse(page, doc_type, url)
+    elif doc_type is not None:
+        from ._display import size_text
+
+        run.warnings.append(
+            f"{page.url}: not searched for requisites: {size_text(page.size)} is over the "
+            f"parse cap of {size_text(parse_cap)} (--max-page-size)"
+        )
     page_path: Path | None = None
     if output is not None and not list_only:
         page_path = run.dest(page.url, index=_INDEX_BY_TYPE.get(doc_type or "", "index.html"))
