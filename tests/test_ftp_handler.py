@@ -374,10 +374,29 @@ async def test_ftps_verified_with_trusted_certificate(
 
 
 async def test_ftps_refuses_an_untrusted_certificate(ftps_server: FtpServerInfo) -> None:
-    async with make_loader() as ld:
-        result = await ld.fetch(ftps_server.url("/pub/hello.txt"))
+    rec = Recorder()
+    # Retries allowed: a rejected certificate is final all the same (as over HTTP).
+    async with make_loader(retries=Retries(attempts=3, backoff=0)) as ld:
+        result = await ld.fetch(ftps_server.url("/pub/hello.txt"), callback=rec)
     assert isinstance(result.error, ConnectError)
     assert "certificate" in str(result.error)
+    assert not result.error.transient
+    assert Phase.RETRY not in rec.phases
+    assert rec.phases.count(Phase.CONNECTING_TO_SERVER) == 1
+
+
+async def test_complete_reports_the_final_reply_not_the_preliminary(
+    ftp_server: FtpServerInfo,
+) -> None:
+    rec = Recorder()
+    async with make_loader() as ld:
+        result = await ld.fetch(ftp_server.url("/pub/binary.bin"), callback=rec)
+    assert result.ok, result.error
+    (received,) = [e for e in rec.events if e.phase is Phase.RESPONSE_RECEIVED]
+    assert received.status in (125, 150)  # the preliminary reply, when it came
+    (complete,) = [e for e in rec.events if e.phase is Phase.REQUEST_COMPLETE]
+    assert complete.status == 226 and result.status == 226
+    assert result.reason is not None and "transfer complete" in result.reason.lower()
 
 
 async def test_ftps_without_verification(ftps_server: FtpServerInfo) -> None:

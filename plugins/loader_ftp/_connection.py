@@ -46,15 +46,19 @@ from ._commands import (
     parse_size,
     show_command,
 )
-from ._listing import Entry, parse_list, parse_mlsd, parse_nlst
+from ._listing import Entry, LineSplitter, parse_list_line, parse_mlsd_line, parse_nlst_line
 from ._reply import Reply, ReplyParser
 from ._text import CRLFDecoder
+from ._tls import TLSDataStream
 from ._url import FtpURL
 
 __all__ = ["ControlConnection", "DataTransfer", "connect", "reply_error"]
 
-#: Largest listing (raw bytes) read into memory before giving up.
+#: Largest listing body (bytes) read before giving up; it streams, only entries are kept.
 MAX_LISTING = 32 * 1024 * 1024
+#: Most entries one listing may have: what bounds its memory (big mirrors' directories
+#: have tens of thousands).
+MAX_LISTING_ENTRIES = 100_000
 CHUNK = 65536
 #: Longest wait for the server's TLS close_notify after an upload (seconds).
 _CLOSE_WAIT = 5.0
@@ -97,32 +101,6 @@ def reply_error(reply: Reply, command: str, url: str | None) -> LoaderError:
             return PermissionDenied(message, url=url, status=code)
         return NotFound(message, url=url, status=code)
     return ResponseError(message, url=url, status=code)
-
-
-class _ResumingContext:
-    """Hands anyio an ``SSLContext`` look-alike whose ``wrap_bio`` resumes the control
-    connection's TLS session, which many servers (vsftpd's ``require_ssl_reuse``)
-    demand on data connections as proof that both come from the same client."""
-
-    def __init__(self, context: ssl.SSLContext, session: ssl.SSLSession) -> None:
-        self._context = context
-        self._session = session
-
-    def wrap_bio(
-        self,
-        incoming: ssl.MemoryBIO,
-        outgoing: ssl.MemoryBIO,
-        server_side: bool = False,
-        server_hostname: str | bytes | None = None,
-        session: ssl.SSLSession | None = None,
-    ) -> ssl.SSLObject:
-        return self._context.wrap_bio(
-            incoming,
-            outgoing,
-            server_side=server_side,
-            server_hostname=server_hostname,
-            session=session or self._session,
-        )
 
 
 class ControlConnection:
@@ -333,34 +311,36 @@ class ControlConnection:
             raise ConnectError(
                 f"data connection to {self.peer}:{port} failed: {_why(exc)}", url=self.url
             ) from exc
-        if self.protected_data and self.ssl_context is not None:
-            data = await self._wrap_data(data)
         return data
 
-    async def _wrap_data(self, data: ByteStream) -> ByteStream:
-        context: Any = self.ssl_context
+    async def secure_data(self, data: ByteStream) -> ByteStream:
+        """TLS on a data connection under ``PROT P``, resuming the control connection's session.
+
+        Called after the transfer command's preliminary reply, not on connect:
+        proftpd and pure-ftpd start TLS on the data connection only once the
+        command has arrived.  The session is read now rather than after AUTH
+        TLS because with TLS 1.3 it arrives in a ticket after the handshake,
+        processed only when the control connection was read from.
+        """
+        if not (self.protected_data and self.ssl_context is not None):
+            return data
         ssl_object = self.stream.extra(TLSAttribute.ssl_object, None)
         session = getattr(ssl_object, "session", None)
-        if session is not None:
-            context = _ResumingContext(self.ssl_context, session)  # type: ignore[arg-type]
         try:
             with anyio.fail_after(self.timeouts.connect):
-                return await TLSStream.wrap(
-                    data,
-                    hostname=self.target.host,
-                    ssl_context=context,
-                    standard_compatible=False,
+                return await TLSDataStream.wrap(
+                    data, context=self.ssl_context, hostname=self.target.host, session=session
                 )
         except TimeoutError as exc:
+            self.broken = True
             await anyio.aclose_forcefully(data)
             raise ConnectTimeout(
                 "TLS handshake on the data connection timed out", url=self.url
             ) from exc
-        except (ssl.SSLError, *_RECEIVE_ERRORS) as exc:
+        except (ssl.SSLError, anyio.EndOfStream, *_RECEIVE_ERRORS) as exc:
+            self.broken = True
             await anyio.aclose_forcefully(data)
-            raise ConnectError(
-                f"TLS on the data connection failed: {_why(exc)}", url=self.url
-            ) from exc
+            raise _tls_error("TLS on the data connection failed", exc, self.url) from exc
 
     async def start_transfer(self, verb: str, arg: str | None, data: ByteStream) -> Reply:
         """Send a transfer command (RETR, STOR, LIST …) over an open data connection.
@@ -388,9 +368,9 @@ class ControlConnection:
         """Open a data connection and start ``verb arg``; read the body from the result."""
         data = await self.open_data()
         reply = await self.start_transfer(verb, arg, data)
-        transfer = DataTransfer(self, data, reply, expected=expected, ascii=ascii)
         self.busy = True
-        return transfer
+        data = await self.secure_data(data)
+        return DataTransfer(self, data, reply, expected=expected, ascii=ascii)
 
     async def start_download(
         self, path: str, *, offset: int = 0, binary: bool = True
@@ -418,20 +398,43 @@ class ControlConnection:
         transfer = await self.retrieve("RETR", path, expected=expected, ascii=not binary)
         return transfer, honoured, expected
 
-    async def read_all(self, verb: str, arg: str | None, *, limit: int = MAX_LISTING) -> bytes:
-        """Run a transfer command and return its whole body (for listings)."""
+    async def read_entries(
+        self,
+        verb: str,
+        arg: str | None,
+        parse_line: Callable[[str], Entry | None],
+        *,
+        limit: int = MAX_LISTING,
+    ) -> list[Entry]:
+        """Run a listing command and parse its body line by line as it streams.
+
+        Only the current partial line is held (at most ``MAX_LISTING_LINE``
+        bytes, see :class:`~loader_ftp._listing.LineSplitter`); a body past
+        ``limit`` bytes or ``MAX_LISTING_ENTRIES`` entries is refused, so an
+        endless listing ends with an error.
+        """
         transfer = await self.retrieve(verb, arg)
-        chunks: list[bytes] = []
+        splitter = LineSplitter()
+        entries: list[Entry] = []
         total = 0
         try:
             async for chunk in transfer.chunks():
                 total += len(chunk)
                 if total > limit:
                     raise ProtocolError(f"{verb} reply larger than {limit} bytes", url=self.url)
-                chunks.append(chunk)
+                try:
+                    lines = splitter.feed(chunk)
+                except ProtocolError as exc:
+                    raise ProtocolError(f"{verb}: {exc.message}", url=self.url) from exc
+                entries.extend(e for e in map(parse_line, lines) if e is not None)
+                if len(entries) > MAX_LISTING_ENTRIES:
+                    raise ProtocolError(
+                        f"{verb} reply has more than {MAX_LISTING_ENTRIES} entries", url=self.url
+                    )
+            entries.extend(e for e in map(parse_line, splitter.flush()) if e is not None)
         finally:
             await transfer.aclose()
-        return b"".join(chunks)
+        return entries
 
     async def listing(self, path: str) -> list[Entry]:
         """The entries of directory ``path`` (``""``: the current one).
@@ -444,19 +447,19 @@ class ControlConnection:
         await self.feat()
         if self.mlsd:
             try:
-                return parse_mlsd(await self.read_all("MLSD", arg))
+                return await self.read_entries("MLSD", arg, parse_mlsd_line)
             except LoaderError as exc:
                 if getattr(exc, "status", None) not in NOT_IMPLEMENTED:
                     raise
                 self.mlsd = False
         if self.list_ok:
             try:
-                return parse_list(await self.read_all("LIST", arg))
+                return await self.read_entries("LIST", arg, parse_list_line)
             except LoaderError as exc:
                 if getattr(exc, "status", None) not in NOT_IMPLEMENTED:
                     raise
                 self.list_ok = False
-        return parse_nlst(await self.read_all("NLST", arg))
+        return await self.read_entries("NLST", arg, parse_nlst_line)
 
     async def store(
         self,
@@ -473,6 +476,7 @@ class ControlConnection:
         data = await self.open_data()
         await self.start_transfer(verb, arg, data)
         self.busy = True
+        data = await self.secure_data(data)
         sent = 0
         try:
             async for chunk in source:
@@ -528,7 +532,7 @@ async def _close_upload(data: ByteStream, timeout: float | None) -> None:
     Servers answer with their own close_notify (or just close); one that does
     neither is not waited for long, since the final reply tells the outcome anyway.
     """
-    if isinstance(data, TLSStream):
+    if isinstance(data, TLSDataStream):
         wait = min(timeout or _CLOSE_WAIT, _CLOSE_WAIT)
         with anyio.move_on_after(wait), suppress(*_RECEIVE_ERRORS, anyio.EndOfStream):
             await data.unwrap()
@@ -558,6 +562,8 @@ class DataTransfer:
         self.expected = expected
         self.received = 0
         self.done = False
+        #: The reply that completed the transfer (226 …), once the body has ended.
+        self.final: Reply | None = None
         self._decoder = CRLFDecoder() if ascii else None
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
@@ -569,6 +575,15 @@ class DataTransfer:
             except anyio.EndOfStream:
                 break
             self.received += len(chunk)
+            if self.expected is not None and self.received > self.expected:
+                # SIZE is trusted both ways: a body that grows past it is not the file
+                # that was announced (or the server is feeding us without end).
+                conn.broken = True
+                await anyio.aclose_forcefully(self.data)
+                raise ProtocolError(
+                    f"the server sent more than the {self.expected} bytes SIZE announced",
+                    url=conn.url,
+                )
             if self._decoder is not None:
                 chunk = self._decoder.decode(chunk)
             if chunk:
@@ -581,6 +596,9 @@ class DataTransfer:
             if not final.ok:
                 conn.busy = False
                 raise reply_error(final, "transfer", conn.url)
+            self.final = final
+        else:
+            self.final = self.reply
         if self.expected is not None and self.received < self.expected:
             conn.broken = True
             raise NetworkError(
@@ -669,11 +687,21 @@ async def _start_tls(conn: ControlConnection) -> None:
     except TimeoutError as exc:
         raise ConnectTimeout("TLS handshake timed out", url=conn.url) from exc
     except (ssl.SSLError, *_RECEIVE_ERRORS) as exc:
-        raise ConnectError(f"TLS handshake failed: {_why(exc)}", url=conn.url) from exc
+        raise _tls_error("TLS handshake failed", exc, conn.url) from exc
     except anyio.EndOfStream as exc:
         raise ConnectError(
             "the server closed the connection during the TLS handshake", url=conn.url
         ) from exc
+
+
+def _tls_error(what: str, exc: BaseException, url: str) -> ConnectError:
+    """A failed TLS handshake as a ``ConnectError``, final when TLS itself failed: a
+    rejected certificate or a refused handshake fails the same way when retried (as
+    over HTTP); a connection that broke meanwhile may be retried."""
+    error = ConnectError(f"{what}: {_why(exc)}", url=url)
+    if isinstance(exc, ssl.SSLError):
+        error.transient = False
+    return error
 
 
 def _why(exc: BaseException) -> str:

@@ -232,12 +232,13 @@ class FtpHandler(ProtocolHandler):
         response = self._response(
             request.url,
             target,
-            transfer.chunks(),
+            _once(b""),
             size=expected,
             offset=offset,
             status=transfer.reply.code,
             reason=transfer.reply.display,
         )
+        response.stream = _body(transfer, response)
         return response, transfer
 
     def _response(
@@ -298,6 +299,16 @@ async def _is_directory(conn: ControlConnection, path: str) -> bool:
 def _directory_url(url: str) -> str:
     """The same URL with a trailing slash."""
     return url if url.endswith("/") else url + "/"
+
+
+async def _body(transfer: DataTransfer, response: Response) -> AsyncIterator[bytes]:
+    """The transfer's chunks; once they end, the response carries the final reply (226),
+    which the core reports, instead of the preliminary 150."""
+    async for chunk in transfer.chunks():
+        yield chunk
+    if transfer.final is not None:
+        response.status = transfer.final.code
+        response.reason = transfer.final.display
 
 
 async def _once(body: bytes) -> AsyncIterator[bytes]:
