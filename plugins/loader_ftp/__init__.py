@@ -37,6 +37,8 @@ _EXPORTS = {
     "FtpSession": "._session",
     "FtpURL": "._url",
     "LISTING_CONTENT_TYPE": "._listing",
+    "LineSplitter": "._listing",
+    "MAX_LISTING_LINE": "._listing",
     "Reply": "._reply",
     "ReplyParser": "._reply",
     "SCHEMES": "._plugin",
@@ -55,7 +57,9 @@ _EXPORTS = {
     "parse_list": "._listing",
     "parse_list_line": "._listing",
     "parse_mlsd": "._listing",
+    "parse_mlsd_line": "._listing",
     "parse_nlst": "._listing",
+    "parse_nlst_line": "._listing",
     "parse_pasv": "._commands",
     "parse_pwd": "._commands",
     "parse_size": "._commands",
@@ -78,14 +82,18 @@ if _TYPE_CHECKING:
     from ._handler import FtpHandler, content_type_for
     from ._listing import (
         LISTING_CONTENT_TYPE,
+        MAX_LISTING_LINE,
         Entry,
+        LineSplitter,
         dump_listing,
         kind_for_name,
         load_listing,
         parse_list,
         parse_list_line,
         parse_mlsd,
+        parse_mlsd_line,
         parse_nlst,
+        parse_nlst_line,
     )
     from ._plugin import SCHEMES
     from ._reply import Reply, ReplyParser
@@ -96,6 +104,7 @@ if _TYPE_CHECKING:
 __all__ = [
     "ANONYMOUS",
     "LISTING_CONTENT_TYPE",
+    "MAX_LISTING_LINE",
     "SCHEMES",
     "CRLFDecoder",
     "Entry",
@@ -103,6 +112,7 @@ __all__ = [
     "FtpHandler",
     "FtpSession",
     "FtpURL",
+    "LineSplitter",
     "Reply",
     "ReplyParser",
     "Source",
@@ -120,7 +130,9 @@ __all__ = [
     "parse_list",
     "parse_list_line",
     "parse_mlsd",
+    "parse_mlsd_line",
     "parse_nlst",
+    "parse_nlst_line",
     "parse_pasv",
     "parse_pwd",
     "parse_size",

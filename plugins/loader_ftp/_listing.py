@@ -21,20 +21,28 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
+from loader import ProtocolError
 from loader.discovery import kind_for_name
 
 from ._reply import decode_text
 
 __all__ = [
+    "MAX_LISTING_LINE",
     "Entry",
+    "LineSplitter",
     "dump_listing",
     "kind_for_name",
     "load_listing",
     "parse_list",
     "parse_list_line",
     "parse_mlsd",
+    "parse_mlsd_line",
     "parse_nlst",
+    "parse_nlst_line",
 ]
+
+#: Longest listing line accepted (bytes): a path of PATH_MAX plus facts, with room to spare.
+MAX_LISTING_LINE = 16384
 
 #: Content type of a listing body (JSON Lines).
 LISTING_CONTENT_TYPE = "application/jsonl"
@@ -61,41 +69,88 @@ class Entry:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def _lines(raw: bytes) -> Iterator[str]:
-    for line in decode_text(raw).splitlines():
+class LineSplitter:
+    """Split a listing body into lines as it streams, holding at most one partial line.
+
+    Lines end in LF (CRLF or a bare LF: servers send both); blank lines are
+    dropped.  A line longer than ``max_line`` bytes raises
+    :class:`~loader.ProtocolError` at once rather than being buffered whole: no
+    real entry is that long (a path is at most a few KiB), so a server sending
+    one is broken or hostile, and silently dropping it could hide an entry.
+    """
+
+    def __init__(self, max_line: int = MAX_LISTING_LINE) -> None:
+        self.max_line = max_line
+        self._partial = bytearray()
+
+    def feed(self, data: bytes) -> list[str]:
+        """The lines completed by ``data``, decoded (see :func:`~loader_ftp._reply.decode_text`)."""
+        self._partial += data
+        lines: list[str] = []
+        start = 0
+        buffer = self._partial
+        while (end := buffer.find(b"\n", start)) >= 0:
+            if end - start > self.max_line:
+                raise ProtocolError(f"listing line longer than {self.max_line} bytes")
+            self._add(bytes(buffer[start:end]), lines)
+            start = end + 1
+        del buffer[:start]
+        if len(buffer) > self.max_line:
+            raise ProtocolError(f"listing line longer than {self.max_line} bytes")
+        return lines
+
+    def flush(self) -> list[str]:
+        """The last line, when the body did not end with a line end."""
+        lines: list[str] = []
+        if self._partial:
+            self._add(bytes(self._partial), lines)
+            self._partial.clear()
+        return lines
+
+    @staticmethod
+    def _add(raw: bytes, lines: list[str]) -> None:
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        line = decode_text(raw)
         if line.strip():
-            yield line
+            lines.append(line)
+
+
+def _lines(raw: bytes) -> Iterator[str]:
+    splitter = LineSplitter(max_line=max(len(raw), 1))
+    yield from splitter.feed(raw)
+    yield from splitter.flush()
+
+
+def parse_mlsd_line(line: str) -> Entry | None:
+    """One MLSD line as an entry; ``None`` for ``cdir``/``pdir`` (``.`` and ``..``)."""
+    facts_text, sep, name = line.partition(" ")
+    if not sep:  # no facts at all: the whole line is a name
+        facts_text, name = "", line
+    facts: dict[str, str] = {}
+    for fact in facts_text.split(";"):
+        key, eq, value = fact.partition("=")
+        if eq:
+            facts[key.strip().lower()] = value
+    kind = facts.get("type", "").lower()
+    if kind in ("cdir", "pdir") or name in (".", ".."):
+        return None
+    if kind.startswith("os.unix=slink") or kind == "os.unix=symlink":
+        kind = "link"
+    elif kind not in ("file", "dir"):
+        kind = "other" if kind else ""
+    size = facts.get("size")
+    return Entry(
+        name=name,
+        type=kind or None,
+        size=int(size) if size and size.isdigit() else None,
+        modified=_mlsd_time(facts.get("modify")),
+    )
 
 
 def parse_mlsd(raw: bytes) -> list[Entry]:
     """Entries of an MLSD body; ``cdir``/``pdir`` entries (``.`` and ``..``) are dropped."""
-    entries = []
-    for line in _lines(raw):
-        facts_text, sep, name = line.partition(" ")
-        if not sep:  # no facts at all: the whole line is a name
-            facts_text, name = "", line
-        facts: dict[str, str] = {}
-        for fact in facts_text.split(";"):
-            key, eq, value = fact.partition("=")
-            if eq:
-                facts[key.strip().lower()] = value
-        kind = facts.get("type", "").lower()
-        if kind in ("cdir", "pdir") or name in (".", ".."):
-            continue
-        if kind.startswith("os.unix=slink") or kind == "os.unix=symlink":
-            kind = "link"
-        elif kind not in ("file", "dir"):
-            kind = "other" if kind else ""
-        size = facts.get("size")
-        entries.append(
-            Entry(
-                name=name,
-                type=kind or None,
-                size=int(size) if size and size.isdigit() else None,
-                modified=_mlsd_time(facts.get("modify")),
-            )
-        )
-    return entries
+    return [e for e in map(parse_mlsd_line, _lines(raw)) if e is not None]
 
 
 def _mlsd_time(value: str | None) -> str | None:
@@ -171,14 +226,17 @@ def parse_list(raw: bytes) -> list[Entry]:
     return [e for e in (parse_list_line(line) for line in _lines(raw)) if e is not None]
 
 
+def parse_nlst_line(line: str) -> Entry | None:
+    """One NLST line (a name, maybe with its directory) as an entry; ``None`` to skip it."""
+    name = posixpath.basename(line.rstrip("/")) if "/" in line.rstrip("/") else line.rstrip("/")
+    if name and name not in (".", ".."):
+        return Entry(name=name)
+    return None
+
+
 def parse_nlst(raw: bytes) -> list[Entry]:
     """Entries of an NLST body: names only (some servers prefix the directory)."""
-    entries = []
-    for line in _lines(raw):
-        name = posixpath.basename(line.rstrip("/")) if "/" in line.rstrip("/") else line.rstrip("/")
-        if name and name not in (".", ".."):
-            entries.append(Entry(name=name))
-    return entries
+    return [e for e in map(parse_nlst_line, _lines(raw)) if e is not None]
 
 
 def dump_listing(entries: Iterable[Entry]) -> bytes:
