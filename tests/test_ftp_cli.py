@@ -80,7 +80,7 @@ async def test_failures_exit_1_with_the_reply(
 ) -> None:
     assert await run("ftp", "rm", ftp_server.url("/pub/hello.txt")) == EXIT_FAILED
     err = capsys.readouterr().err
-    assert err.startswith("loader ftp rm: ") and "550" in err
+    assert err.startswith(f"error: {ftp_server.url('/pub/hello.txt')}: ") and "550" in err
     assert await run("ftp", "ls", ftp_server.url("/", user="alice", password="not-the-pw")) == EXIT_FAILED
     err = capsys.readouterr().err
     assert "530" in err and "not-the-pw" not in err

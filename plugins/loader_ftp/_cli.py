@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loader import LoaderError
+from loader._display import printable, shown_url
 from loader.cli import add_common_options
 
 from ._listing import Entry
@@ -33,7 +34,7 @@ from ._url import FtpURL
 if TYPE_CHECKING:
     from ._session import FtpSession
 
-__all__ = ["add_commands", "format_entries"]
+__all__ = ["add_commands", "format_entries", "json_line"]
 
 from loader.cli import EXIT_FAILED, EXIT_OK  # the same exit codes as every subcommand
 
@@ -116,15 +117,28 @@ def format_entries(entries: list[Entry], *, long: bool = False) -> list[str]:
     type, size and date in columns."""
     lines = []
     for entry in entries:
-        name = entry.name + ("/" if entry.type == "dir" else "")
+        # Names come from the server: escape what a terminal would act on (ESC
+        # sequences) or what would reorder the line (U+202E).
+        name = printable(entry.name) + ("/" if entry.type == "dir" else "")
         if entry.target:
-            name += f" -> {entry.target}"
+            name += f" -> {printable(entry.target)}"
         if long:
             size = "" if entry.size is None else str(entry.size)
-            lines.append(f"{entry.type or '?':<5} {size:>12}  {entry.modified or '':<20}  {name}")
+            modified = printable(entry.modified or "")
+            lines.append(f"{printable(entry.type or '?'):<5} {size:>12}  {modified:<20}  {name}")
         else:
             lines.append(name)
     return lines
+
+
+def json_line(entry: Entry) -> str:
+    """One ``ftp ls --json`` line.  Non-ASCII stays readable, unless the entry holds a
+    character :func:`~loader._display.printable` would escape: then the whole line is
+    ASCII with JSON escapes, so a terminal never gets it raw and the JSON stays valid."""
+    line = json.dumps(entry.to_json(), ensure_ascii=False)
+    if printable(line) != line:
+        line = json.dumps(entry.to_json(), ensure_ascii=True)
+    return line
 
 
 def _session(loader: Any, url: str) -> tuple[FtpSession, FtpURL]:
@@ -141,7 +155,8 @@ def _needs_path(command: str, target: FtpURL) -> str:
 
 
 def _reports(command: str) -> Callable[[Runner], Runner]:
-    """Turn a :mod:`loader` error into ``loader ftp COMMAND: error`` on stderr and exit 3."""
+    """Turn a :mod:`loader` error into ``error: URL: cause`` on stderr (as ``loader fetch``
+    reports a failure: password redacted, server text escaped) and exit 1."""
 
     def wrap(run: Runner) -> Runner:
         @functools.wraps(run)
@@ -149,7 +164,9 @@ def _reports(command: str) -> Callable[[Runner], Runner]:
             try:
                 return await run(args, loader)
             except LoaderError as exc:
-                print(f"loader ftp {command}: {exc}", file=sys.stderr)
+                from loader._progress import failure_text
+
+                print(f"error: {failure_text(exc.url or args.url, exc)}", file=sys.stderr)
                 return EXIT_FAILED
 
         return reporting
@@ -164,7 +181,7 @@ async def _run_ls(args: argparse.Namespace, loader: Any) -> int:
         entries = await session.list(target.path)
     if args.ftp_json:
         for entry in entries:
-            sys.stdout.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.write(json_line(entry) + "\n")
     else:
         for line in format_entries(entries, long=args.long):
             sys.stdout.write(line + "\n")
@@ -181,7 +198,7 @@ def _on_path(command: str, operation: Callable[[FtpSession, str], Awaitable[Any]
         async with session:
             result = await operation(session, path)
         if result is not None:
-            print(result)
+            print(printable(str(result)))
         return EXIT_OK
 
     return run
@@ -213,14 +230,14 @@ async def _run_mv(args: argparse.Namespace, loader: Any) -> int:
 async def _run_put(args: argparse.Namespace, loader: Any) -> int:
     local: Path = args.local
     if not local.is_file():
-        raise LoaderError(f"no such local file: {local}")
+        raise LoaderError(f"no such local file: {local}", url=FtpURL.parse(args.url).redacted)
     session, target = _session(loader, args.url)
     path = target.path
     if target.directory:
         path = posixpath.join(path, local.name) if path else local.name
     async with session:
         sent = await session.put(local, path, append=args.append)
-    print(f"{sent} bytes sent to {session.url_for(path)}", file=sys.stderr)
+    print(f"{sent} bytes sent to {shown_url(session.url_for(path))}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -239,7 +256,7 @@ async def _run_get(args: argparse.Namespace, loader: Any) -> int:
             sys.stdout.buffer.flush()
             return EXIT_OK
         received = await session.get(target.path, output, resume=args.resume, binary=binary)
-    print(f"{received} bytes received into {output}", file=sys.stderr)
+    print(f"{received} bytes received into {printable(output)}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -247,5 +264,5 @@ async def _run_get(args: argparse.Namespace, loader: Any) -> int:
 async def _run_pwd(args: argparse.Namespace, loader: Any) -> int:
     session, target = _session(loader, args.url)
     async with session:
-        print(await (session.cwd(target.path) if target.path else session.pwd()))
+        print(printable(await (session.cwd(target.path) if target.path else session.pwd())))
     return EXIT_OK
