@@ -12,10 +12,41 @@ import time
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import IO, Any
 
+from ._display import printable, shown_url
 from ._events import Event, Phase
 from .hookspecs import hookimpl
 
-__all__ = ["EventLog", "LiveProgress", "PlainProgress", "Tally"]
+__all__ = ["EventLog", "LiveProgress", "PlainProgress", "Tally", "failure_text"]
+
+
+def _cause(message: str) -> str:
+    """``message`` without a step that the next one repeats.
+
+    Wrapped errors often say the same thing twice ("cannot connect: cannot connect
+    to 127.0.0.1:1: Connection refused"); the reader needs it once.
+    """
+    parts = message.split(": ")
+    kept = [
+        part for part, following in zip(parts, [*parts[1:], None], strict=True)
+        if not (part and following is not None and following.lower().startswith(part.lower()))
+    ]
+    return ": ".join(kept)
+
+
+def failure_text(url: str, error: BaseException | str | None) -> str:
+    """``URL: cause`` for a person: the URL once (password redacted), then why, all escaped.
+
+    Server text reaches ``error`` (an FTP reply, a Gopher error item, a reason
+    phrase), so it goes through :func:`~loader._display.printable` like the URL.
+    """
+    url = getattr(error, "url", None) or url
+    message = getattr(error, "message", None)
+    if not isinstance(message, str):
+        message = "unknown error" if error is None else str(error)
+    for prefix in (url + ": ", shown_url(url) + ": "):
+        if message.startswith(prefix):  # the URL is said once, in front
+            message = message[len(prefix):]
+    return f"{shown_url(url)}: {printable(_cause(message))}"
 
 
 #: The phases that change a count, a byte total or a bar.
@@ -127,6 +158,11 @@ class EventLog:
         self.stream.write(event_line(event))
 
 
+def _retry_text(event: Event) -> str:
+    text = failure_text(event.url, event.error)
+    return f"{text} ({printable(event.message)})" if event.message else text
+
+
 class PlainProgress:
     """One log line per finished request, for logs and pipes (not a terminal)."""
 
@@ -140,9 +176,9 @@ class PlainProgress:
         if event.phase is Phase.REQUEST_COMPLETE:
             size = event.bytes_done or 0
             note = " (at once)" if event.synchronous else ""
-            self.stream.write(f"[{self.tally.done}/{self.tally.total}] ok {event.url} {size} bytes{note}\n")
+            self.stream.write(f"[{self.tally.done}/{self.tally.total}] ok {shown_url(event.url)} {size} bytes{note}\n")
         elif event.phase is Phase.RETRY:
-            self.stream.write(f"retry {event.url}: {event.error} ({event.message})\n")
+            self.stream.write(f"retry {_retry_text(event)}\n")
 
 
 class LiveProgress:
@@ -162,7 +198,8 @@ class LiveProgress:
         self.tally = tally
         self.console = console or Console(stderr=True)
         self.progress = Progress(
-            TextColumn("{task.description}", justify="left"),
+            # Descriptions hold server-chosen names: never read as rich markup.
+            TextColumn("{task.description}", justify="left", markup=False),
             BarColumn(bar_width=30),
             DownloadColumn(),
             TransferSpeedColumn(),
@@ -183,6 +220,7 @@ class LiveProgress:
 
     @staticmethod
     def _label(url: str) -> str:
+        url = shown_url(url)
         name = url.rstrip("/").rsplit("/", 1)[-1] or url
         return (name[:37] + "…") if len(name) > 38 else name
 
@@ -203,7 +241,10 @@ class LiveProgress:
             if task is not None:
                 self.progress.remove_task(task)
         elif phase is Phase.RETRY:
-            self.progress.console.print(f"[yellow]retry[/yellow] {event.url}: {event.error}", highlight=False)
+            from rich.text import Text
+
+            # A Text, not a string: a URL like /[bold]x[/bold].png is shown as it is.
+            self.progress.console.print(Text.assemble(("retry", "yellow"), " ", _retry_text(event)), highlight=False)
         self.progress.update(
             self.overall,
             description=f"resources {self.tally.done}/{self.tally.total}",

@@ -5,10 +5,20 @@ Exit codes (the same for every subcommand):
 ====  =====================================================================
 0     everything requested arrived
 1     partial failure: the page (or some items) arrived, some resources failed
-2     bad usage (unknown option, malformed value)
+2     bad usage (unknown option, malformed value, an output location that
+      cannot be written): nothing was requested
 3     total failure: the page / resource itself could not be fetched
-130   interrupted (Ctrl-C); nothing is left half-written
+129   hung up (SIGHUP); as 130
+130   interrupted (Ctrl-C, SIGINT); nothing is left half-written (with ``-c``
+      the partial data is kept for the next ``-c``)
+143   terminated (SIGTERM); as 130
 ====  =====================================================================
+
+A stop signal is handled from :func:`console`'s first instruction: it is
+noted, never raised in the middle of an import or a write; before the event
+loop the command stops at its next step, during it the run is cancelled (every
+sink aborts, the ``--events`` file is flushed), and the exit code is 128 plus
+the signal's number.
 
 Plugins add subcommands with the ``loader_add_commands`` hook; they take the
 shared options from :func:`add_common_options`, so an option name means the
@@ -21,7 +31,9 @@ import argparse
 import contextlib
 import gc
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -32,23 +44,83 @@ EXIT_USAGE = 2
 EXIT_FAILED = 3
 EXIT_INTERRUPTED = 130
 
+#: The signals that stop a run the way Ctrl-C does (SIGHUP is missing on Windows).
+_STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    sig for sig in (getattr(signal, name, None) for name in ("SIGINT", "SIGTERM", "SIGHUP")) if sig is not None
+)
+
 __all__ = ["add_common_options", "build_parser", "main", "make_loader", "run_with_loader"]
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, not {value}")
     return value
 
 
 def _seconds(text: str) -> float | None:
     if text.lower() in ("none", "off", "0"):
         return None
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}") from None
+    if value < 0 or value != value:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
     return value
+
+
+#: Binary units of a SIZE: ``10K`` is 10 240 bytes (``KiB``, ``KB`` and ``k`` mean the same).
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _size(text: str) -> int | None:
+    """A byte count such as ``123``, ``10K``, ``64M``, ``1G`` (binary units); ``0`` or ``none``: no limit."""
+    import re
+
+    if text.strip().lower() in ("none", "unlimited"):
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)(?:i?b)?\s*", text, re.IGNORECASE)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"invalid size: {text!r} (expected e.g. 123, 10K, 64M, 1G or none)")
+    value = int(match[1]) * _SIZE_UNITS[match[2].upper()]
+    return value or None
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port: {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port: {text!r} (1 to 65535)")
+    return value
+
+
+#: ``--max-filesize`` not given: 1 GiB for ``fetch`` (a page's resources are whatever the
+#: page names), none for ``get`` (a file the user asked for by name is theirs).
+class _PerCommand:
+    def __repr__(self) -> str:
+        return "per command"
+
+
+_COMMAND_DEFAULT: Any = _PerCommand()
+FETCH_MAX_FILESIZE = 1 << 30
+DEFAULT_MAX_PAGE_SIZE = 64 << 20
 
 
 def _header(text: str) -> tuple[str, str]:
@@ -80,9 +152,9 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                    help="seconds without data before giving up (default 30)")
     g.add_argument("--timeout", type=_seconds, default=300.0, metavar="S",
                    help="total deadline per request, retries included (default 300; 'none' disables)")
-    g.add_argument("--retries", type=int, default=2, metavar="N",
+    g.add_argument("--retries", type=_count, default=2, metavar="N",
                    help="retries of transient failures (default 2, so 3 attempts)")
-    g.add_argument("--max-redirects", type=int, default=10, metavar="N", help="default 10")
+    g.add_argument("--max-redirects", type=_count, default=10, metavar="N", help="default 10")
     g.add_argument("-H", "--header", type=_header, action="append", default=[], metavar="'NAME: VALUE'",
                    help="extra request header (repeatable)")
     g.add_argument("-A", "--user-agent", metavar="UA", help="User-Agent header")
@@ -91,6 +163,15 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                    help="never offer HTTP/2 (offered over TLS when the 'h2' package is installed)")
     g.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
                    help="do not load this plugin (repeatable; also LOADER_DISABLE_PLUGINS)")
+    p = parser.add_argument_group("limits and policy (SIZE: 123, 10K, 64M, 1G: binary units; 0 or 'none': no limit)")
+    p.add_argument("--max-page-size", type=_size, default=DEFAULT_MAX_PAGE_SIZE, metavar="SIZE",
+                   help="largest document read for discovery: a page, stylesheet, menu, listing (default 64M)")
+    p.add_argument("--max-filesize", type=_size, default=_COMMAND_DEFAULT, metavar="SIZE",
+                   help="largest response body (default 1G for fetch, no limit for get)")
+    p.add_argument("--deny-private", action="store_true",
+                   help="refuse connections to loopback, private, link-local and other non-public addresses")
+    p.add_argument("--allow-port", type=_port, action="append", default=[], metavar="N",
+                   help="allow this port even though it is blocked by default (repeatable)")
     o = parser.add_argument_group("output options")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress, only errors and the summary")
     o.add_argument("--no-progress", action="store_true", help="plain log lines even on a terminal")
@@ -101,7 +182,16 @@ def make_loader(args: argparse.Namespace, *, per_page: int | None = None) -> Any
     """A Loader configured from the common options."""
     from . import Limits, Loader, Retries, Timeouts
 
-    limits = Limits(total=args.jobs, per_host=args.per_host, **({"per_page": per_page} if per_page else {}))
+    max_body = getattr(args, "max_filesize", _COMMAND_DEFAULT)
+    if max_body is _COMMAND_DEFAULT:
+        max_body = FETCH_MAX_FILESIZE if getattr(args, "command", None) == "fetch" else None
+    limits = Limits(
+        total=args.jobs,
+        per_host=args.per_host,
+        max_body=max_body,
+        max_page=getattr(args, "max_page_size", DEFAULT_MAX_PAGE_SIZE),
+        **({"per_page": per_page} if per_page else {}),
+    )
     return Loader(
         limits=limits,
         timeouts=Timeouts(connect=args.connect_timeout, idle=args.idle_timeout, total=args.timeout),
@@ -112,6 +202,8 @@ def make_loader(args: argparse.Namespace, *, per_page: int | None = None) -> Any
         max_redirects=args.max_redirects,
         disable=args.disable_plugin,
         http2=args.http2,
+        deny_private=getattr(args, "deny_private", False),
+        allow_ports=getattr(args, "allow_port", ()),
     )
 
 
@@ -138,7 +230,16 @@ class _Output:
 
         args = self.args
         if getattr(args, "events", None):
-            stream = self.stdout if args.events == "-" else self.stack.enter_context(open(args.events, "w", buffering=_EVENTS_BUFFER))
+            if args.events == "-":
+                stream = self.stdout
+            else:
+                try:
+                    stream = self.stack.enter_context(open(args.events, "w", buffering=_EVENTS_BUFFER))
+                except OSError as exc:  # checked before, but the file system may have changed since
+                    self.stack.close()
+                    raise _UnusableLocation(
+                        f"cannot write the event log {printable(args.events)}: {printable(exc.strerror or str(exc))}"
+                    ) from None
             self.plugins.append(("cli-events", EventLog(stream)))
         if not args.quiet:
             if self.stderr.isatty() and not args.no_progress:
@@ -152,25 +253,128 @@ class _Output:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        self.stack.close()
+        self.stack.close()  # closes (so flushes) the event log on every way out
+
+
+# -- what a person reads --------------------------------------------------------------
+
+
+def printable(text: str) -> str:
+    """:func:`loader._display.printable`, imported on first use (``--help`` never needs it)."""
+    from ._display import printable as escape
+
+    return escape(text)
+
+
+def shown_url(url: str) -> str:
+    """:func:`loader._display.shown_url`: password redacted, controls and bidi escaped."""
+    from ._display import shown_url as show
+
+    return show(url)
+
+
+# -- output locations ------------------------------------------------------------------
+
+
+class _UnusableLocation(Exception):
+    """An output path the command could not write: a usage error, reported before any request."""
+
+
+def _directory_problem(directory: Path, *, may_create: bool) -> str | None:
+    """Why files cannot be created in ``directory``, or ``None``.
+
+    With ``may_create`` a missing directory is fine when its nearest existing
+    ancestor is a writable directory (the fetch makes the rest).
+    """
+    existing = directory
+    for existing in (directory, *directory.parents):
+        if existing.exists():  # False for a path under a file, too: walk up to the file
+            break
+    if not existing.is_dir():
+        if existing == directory:
+            return "it is not a directory"
+        return f"{printable(str(existing))} is not a directory"
+    if existing != directory and not may_create:
+        return f"{printable(str(directory))} does not exist"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        with contextlib.suppress(OSError, AttributeError):
+            if os.statvfs(existing).f_flag & os.ST_RDONLY:
+                return f"{printable(str(existing))} is on a read-only file system"
+        return f"{printable(str(existing))} is not writable (permission denied)"
+    return None
+
+
+def _file_problem(path: Path) -> str | None:
+    """Why the file ``path`` cannot be created or replaced, or ``None``."""
+    if path.is_dir():
+        return "it is a directory"
+    return _directory_problem(path.parent, may_create=False)
+
+
+def _location_problem(args: argparse.Namespace) -> str | None:
+    """Why an output location of ``fetch`` / ``get`` is unusable, checked before any request.
+
+    Otherwise the run would fetch everything and then fail each write, ending in
+    a Python traceback (reported as a partial failure).
+    """
+    command = getattr(args, "command", None)
+    problem: str | None
+    if command == "fetch" and not getattr(args, "list", False):
+        problem = _directory_problem(Path(args.output), may_create=True)
+        if problem is not None:
+            return f"cannot save to the output directory {printable(args.output)}: {problem}"
+    elif command == "get" and args.output != "-":
+        target = Path(args.output) if args.output is not None else Path.cwd() / "index.html"
+        problem = _file_problem(target) if args.output is not None else _directory_problem(target.parent, may_create=False)
+        if problem is not None:
+            return f"cannot write {printable(str(target))}: {problem}"
+    events = getattr(args, "events", None)
+    if events and events != "-":
+        problem = _file_problem(Path(events))
+        if problem is None and os.path.exists(events) and not os.access(events, os.W_OK):
+            problem = "it is not writable (permission denied)"
+        if problem is not None:
+            return f"cannot write the event log {printable(events)}: {problem}"
+    return None
 
 
 async def run_with_loader(args: argparse.Namespace, coro_fn: Any, out: _Output) -> int:
-    """Create the Loader, register the display observers, run ``coro_fn(args, loader)``."""
-    loader = make_loader(args, per_page=getattr(args, "per_page", None))
-    for name, plugin in out.plugins:
-        loader.register(plugin, name=name)
-    async with loader:
-        if args.command == "fetch":
-            _warm_up(loader, args.urls)
-        _started()
-        return int(await coro_fn(args, loader))
+    """Create the Loader, register the display observers, run ``coro_fn(args, loader)``.
+
+    A stop signal (see :func:`console`) cancels the run: every transfer ends as
+    cancelled, its sink aborts, and :data:`EXIT_INTERRUPTED` is returned.
+    """
+    import anyio
+
+    code = EXIT_INTERRUPTED
+    async with anyio.create_task_group() as group:
+        await group.start(_watch_stop_signals, group.cancel_scope)
+        loader = make_loader(args, per_page=getattr(args, "per_page", None))
+        for name, plugin in out.plugins:
+            loader.register(plugin, name=name)
+        async with loader:
+            if args.command == "fetch" and not _stopping():
+                _warm_up(loader, args.urls)
+            _started()
+            # Loading the loader and the warm-up import modules: a Ctrl-C meanwhile is
+            # noted at once, and no request goes out after it.
+            if not _stopping():
+                code = int(await coro_fn(args, loader))
+        group.cancel_scope.cancel()  # the run is over: stop watching for signals
+    return code
 
 
 def _print_failures(results: Sequence[Any], stderr: IO[str]) -> None:
     for result in results:
         if not result.ok:
-            stderr.write(f"error: {result.error}\n")
+            _print_failure(result, stderr)
+
+
+def _print_failure(result: Any, stderr: IO[str]) -> None:
+    """One line ``error: URL: cause``, safe for a terminal (see ``failure_text``)."""
+    from ._progress import failure_text
+
+    stderr.write(f"error: {failure_text(result.url, result.error)}\n")
 
 
 # -- fetch -----------------------------------------------------------------------------
@@ -215,25 +419,25 @@ async def _cmd_fetch(args: argparse.Namespace, loader: Any) -> int:
             args._pages.append(page)
         if args.list:
             if not page.document.ok:
-                args._stderr.write(f"error: {page.document.error}\n")
+                _print_failure(page.document, args._stderr)
                 worst = max(worst, EXIT_FAILED)
                 continue
             for item in page.found:
-                args._stdout.write(f"{item.kind}\t{item.url}\t{item.provenance()}\n")
+                args._stdout.write(f"{item.kind}\t{shown_url(item.url)}\t{printable(item.provenance())}\n")
             if page.skipped:
                 args._stderr.write(f"note: {page.skipped} more resources over the per-page cap were not listed\n")
             continue
         failures = page.failed
         _print_failures(failures, args._stderr)
         for warning in page.warnings:
-            args._stderr.write(f"warning: {warning}\n")
+            args._stderr.write(f"warning: {printable(str(warning))}\n")
         if not page.document.ok:
             worst = max(worst, EXIT_FAILED)
             continue
         fetched = sum(1 for r in page.resources if r.ok)
         size = page.document.size + sum(r.size for r in page.resources if r.ok)
         args._stderr.write(
-            f"{url}: saved to {page.path}; {fetched} of {len(page.resources)} resources, "
+            f"{shown_url(url)}: saved to {printable(str(page.path))}; {fetched} of {len(page.resources)} resources, "
             f"{size} bytes, {len(failures)} failed\n"
         )
         if failures:
@@ -263,10 +467,10 @@ async def _cmd_get(args: argparse.Namespace, loader: Any) -> int:
             target = name
         result = await loader.fetch(url, to=Path(target), resume=args.resume, exists=args.exists)
     if not result.ok:
-        args._stderr.write(f"error: {result.error}\n")
+        _print_failure(result, args._stderr)
         return EXIT_FAILED
     if target != "-" and not args.quiet:
-        args._stderr.write(f"{url}: {result.size} bytes saved to {result.path}\n")
+        args._stderr.write(f"{shown_url(url)}: {result.size} bytes saved to {printable(str(result.path))}\n")
     return EXIT_OK
 
 
@@ -305,7 +509,8 @@ def build_parser(pm: Any = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loader",
         description="Fetch pages with their images and sounds over HTTP, FTP and Gopher, concurrently.",
-        epilog="Exit codes: 0 ok, 1 some resources failed, 2 bad usage, 3 failed, 130 interrupted.",
+        epilog="Exit codes: 0 ok, 1 some resources failed, 2 bad usage, 3 failed, "
+               "130 interrupted (143 SIGTERM, 129 SIGHUP).",
     )
     parser.add_argument("--version", action="version", version="loader 0.1.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -368,7 +573,11 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
     args._stderr = stderr
     args._stdout_bytes = getattr(stdout, "buffer", None) or _TextAsBytes(stdout)
     if getattr(args, "sync", None):
-        return int(args.sync(args))
+        signum = _take_stop()
+        if signum is not None:
+            return _report_stop(signum, args, stderr)
+        with _replaced_handlers_back():
+            return int(args.sync(args))
     if not getattr(args, "run", None):
         parser.print_help(stderr)
         return EXIT_USAGE
@@ -407,11 +616,14 @@ def console() -> None:
     non-daemon thread still running, a Python without the hook runner.  For
     ``fetch`` and ``get`` the cycle collector is also paused while the command
     starts (see :func:`_started`).
-    """
-    import atexit
-    import threading
 
+    Its first instruction takes over SIGINT, SIGTERM and SIGHUP (see the module
+    docstring): a signal at any later moment ends the command with ``128 + signum``.
+    """
     global _collector_paused
+    _replaced_handlers.update(_install_stop_handlers())
+
+    import atexit
     if sys.argv[1:2] in (["fetch"], ["get"]) and gc.isenabled():
         _collector_paused = True
         gc.disable()
@@ -419,6 +631,9 @@ def console() -> None:
         code = main()
     finally:
         _started()
+    signum = _take_stop()
+    if signum is not None and code < 128:  # came after the run's last look: still a stop
+        code = _report_stop(signum, None, sys.stderr)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -435,7 +650,19 @@ def console() -> None:
 
 
 def run_async(args: argparse.Namespace, coro_fn: Any, stdout: IO[str], stderr: IO[str]) -> int:
-    """Run a subcommand's coroutine on anyio with the display set up; map Ctrl-C to 130."""
+    """Run a subcommand's coroutine on anyio with the display set up.
+
+    The output locations are checked first (a usage error, nothing requested);
+    a stop signal gives ``128 + signum`` (Ctrl-C: 130) with the event log flushed.
+    """
+    signum = _take_stop()
+    if signum is not None:
+        return _report_stop(signum, args, stderr)
+    problem = _location_problem(args)
+    if problem is not None:
+        stderr.write(f"error: {problem}\n")
+        return EXIT_USAGE
+
     import anyio
 
     from ._loop import backend_options
@@ -443,13 +670,137 @@ def run_async(args: argparse.Namespace, coro_fn: Any, stdout: IO[str], stderr: I
     try:
         with _Output(args, stdout, stderr) as out:
             code = anyio.run(run_with_loader, args, coro_fn, out, backend_options=backend_options())
-            if not args.quiet and out.tally.total and args.command == "fetch":
+            signum = _take_stop()
+            if signum is None and not args.quiet and out.tally.total and args.command == "fetch":
                 t = out.tally
                 stderr.write(f"done: {t.done - t.failed} ok, {t.failed} failed, {t.bytes} bytes in {t.elapsed:.2f}s\n")
-            return code
-    except KeyboardInterrupt:
-        stderr.write("interrupted; partial files were removed\n")
-        return EXIT_INTERRUPTED
+    except _UnusableLocation as exc:
+        stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:  # main() run in-process, without console()'s handlers
+        signum = signal.SIGINT
+    if signum is not None:
+        return _report_stop(signum, args, stderr)
+    return code
+
+
+# -- stop signals ----------------------------------------------------------------------
+
+#: The first stop signal received and not acted on yet (signals are process-wide).
+_pending_stop: int | None = None
+
+#: The handlers :func:`console` replaced; plain synchronous subcommands run with them.
+_replaced_handlers: dict[signal.Signals, Any] = {}
+
+
+#: Wakes the running loop's signal watcher (set while one runs; safe in a signal handler).
+_wake_watcher: Any = None
+
+
+def _note_stop(signum: int, frame: Any) -> None:
+    """Signal handler: remember the signal; the command acts on it at its next step.
+
+    Raising from here, as Python's own SIGINT handler does, lands in whatever runs at
+    that instant: an import half done printed a traceback, and an exception caught on
+    its way once let a fetch run on to exit 0.
+    """
+    global _pending_stop
+    if _pending_stop is None:
+        _pending_stop = signum
+    wake = _wake_watcher
+    if wake is not None:
+        wake()
+
+
+def _take_stop() -> int | None:
+    """The pending stop signal, if any, now acted on."""
+    global _pending_stop
+    signum, _pending_stop = _pending_stop, None
+    return signum
+
+
+def _report_stop(signum: int, args: argparse.Namespace | None, stderr: IO[str]) -> int:
+    name = signal.Signals(signum).name
+    if getattr(args, "resume", False):
+        stderr.write(f"interrupted by {name}; the partial data is kept for -c\n")
+    else:
+        stderr.write(f"interrupted by {name}; partial files were removed\n")
+    return 128 + signum
+
+
+def _stoppable_signals() -> list[signal.Signals]:
+    # A signal ignored when the command started stays ignored: ``nohup`` (SIGHUP) and
+    # a shell's background job (SIGINT) ask for exactly that.
+    return [sig for sig in _STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN]
+
+
+def _install_stop_handlers() -> dict[signal.Signals, Any]:
+    """Note stop signals from now on (main thread only); returns the handlers replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, _note_stop) for sig in _stoppable_signals()}
+
+
+def _restore_handlers(handlers: dict[signal.Signals, Any]) -> None:
+    for sig, handler in handlers.items():
+        if handler is not None:  # None: set outside Python, nothing we could put back
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _replaced_handlers_back() -> Any:
+    """Run a synchronous subcommand with the handlers it expects (Ctrl-C raising)."""
+    if not _replaced_handlers or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    ours = {sig: signal.getsignal(sig) for sig in _replaced_handlers}
+    _restore_handlers(_replaced_handlers)
+    try:
+        yield
+    finally:
+        _restore_handlers(ours)
+
+
+async def _watch_stop_signals(scope: Any, *, task_status: Any) -> None:
+    """Cancel ``scope`` at the first stop signal, or at once if one came before the loop ran.
+
+    The handler stays :func:`_note_stop`, so the signal is known the instant it is
+    handled (the run's own checkpoints see it), and it wakes this task through the
+    loop's signal-safe entry: ``call_soon_threadsafe`` (what asyncio's own Ctrl-C
+    handling uses) or trio's ``run_sync_soon``.
+    """
+    import anyio
+    import sniffio
+
+    global _wake_watcher
+    if threading.current_thread() is not threading.main_thread():
+        task_status.started()  # signals go to the main thread only: nothing to watch here
+        return
+    stopped = anyio.Event()
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        token = trio.lowlevel.current_trio_token()
+        _wake_watcher = lambda: token.run_sync_soon(stopped.set)  # noqa: E731
+    else:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        _wake_watcher = lambda: loop.call_soon_threadsafe(stopped.set)  # noqa: E731
+    replaced = _install_stop_handlers()  # already ours under console(); main() in-process: now
+    try:
+        task_status.started()
+        if _pending_stop is None:
+            await stopped.wait()
+        scope.cancel()
+    finally:
+        _wake_watcher = None
+        _restore_handlers(replaced)
+
+
+def _stopping() -> bool:
+    """A stop signal came: start nothing more (checked between the run's steps)."""
+    return _pending_stop is not None
 
 
 class _ConsoleWriter:
@@ -459,7 +810,7 @@ class _ConsoleWriter:
         self.console = console
 
     def write(self, text: str) -> None:
-        self.console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+        self.console.print(text, end="", markup=False, emoji=False, highlight=False, soft_wrap=True)
 
     def flush(self) -> None:
         pass
