@@ -69,7 +69,8 @@ Resuming (``resume=True``, the command's ``--continue``)
     whole instead of being appended to the old bytes.  A partial file is locked
     (``flock``) while written: two runs never append to the same one.  Without
     ``resume`` nothing is left behind, and a ``NAME.part`` of an earlier
-    interrupted ``--continue`` run is removed once the file is complete.
+    interrupted ``--continue`` run of the same URL (its record says so) is removed
+    once the file is complete.
 
 Modes
     Directories are created ``0o755`` and files ``0o644`` whatever the umask.
@@ -888,9 +889,7 @@ class FileSink(_Counted):
             if self.resume:
                 self._remove(tmp + ".json")
             elif self.root is None:
-                # A partial body of an earlier interrupted --continue run of this file.
-                self._remove(name + ".part")
-                self._remove(name + ".part.json")
+                self._drop_old_partial(name)
         except (OSError, SaveError) as exc:
             if not self.resume:
                 self._remove(tmp)
@@ -900,6 +899,16 @@ class FileSink(_Counted):
             raise SaveError(f"cannot move into place {self.path}: {exc.strerror or exc}", url=self.url) from exc
         self._close_directory()
         return self.path
+
+    def _drop_old_partial(self, name: str) -> None:
+        """Remove ``NAME.part`` of an earlier interrupted ``--continue`` run of this URL:
+        only when its record names this URL (a ``NAME.part`` of the user's own stays)."""
+        if not _is_regular(self._beside + name + ".part.json"):
+            return  # nearly always: one lstat
+        record = self._read_record(self._beside + name + ".part.json")
+        if record.get("url") == self.url:
+            self._remove(name + ".part")
+            self._remove(name + ".part.json")
 
     def abort(self) -> None:
         """Drop the temporary file (no-op when nothing was started).  Resuming, a

@@ -322,16 +322,21 @@ def test_a_resumable_transfer_that_wrote_nothing_leaves_nothing(tmp_path: Path) 
 
 def test_without_resume_nothing_is_left_and_an_old_partial_is_cleared(tmp_path: Path) -> None:
     (tmp_path / "f.part").write_bytes(b"from an interrupted --continue")
-    (tmp_path / "f.part.json").write_text("{}")
+    (tmp_path / "f.part.json").write_text(json.dumps({"url": "http://h/f"}))
+    (tmp_path / "g.part").write_bytes(b"the user's own file")
     sink = FileSink("http://h/f", tmp_path / "f")
     sink.start(0)
     sink.write_now(b"x")
     sink.abort()
-    assert sorted(all_names(tmp_path)) == ["f.part", "f.part.json"]  # an abort takes only its own
+    assert sorted(all_names(tmp_path)) == ["f.part", "f.part.json", "g.part"]  # an abort takes only its own
     sink.start(0)
     sink.write_now(b"whole")
     sink.commit()
-    assert all_names(tmp_path) == ["f"]
+    assert sorted(all_names(tmp_path)) == ["f", "g.part"]
+    other = FileSink("http://h/g", tmp_path / "g")  # no record says g.part is ours: kept
+    other.start(0)
+    other.commit()
+    assert sorted(all_names(tmp_path)) == ["f", "g", "g.part"]
 
 
 @pytest.mark.parametrize(
