@@ -19,7 +19,7 @@ import os
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Generator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Generator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -262,6 +262,32 @@ def _decoder(headers: Any, url: str) -> Decoder:
         raise ProtocolError(f"cannot decode the body: {exc}", url=url) from exc
 
 
+_EXCHANGE_PHASES = frozenset({
+    Phase.SENDING_REQUEST, Phase.REQUEST_SENT, Phase.RECEIVING_RESPONSE, Phase.RESPONSE_RECEIVED,
+})
+
+
+def _tunnel_message(sent: Any) -> str | None:
+    """``CONNECT target via proxy:port`` for httpcore's CONNECT request, None for any other."""
+    if getattr(sent, "method", None) != b"CONNECT":
+        return None
+    where = sent.url  # httpcore's URL: the proxy's host and port, the tunnel's target
+    target = where.target.decode("ascii", "replace")
+    return f"CONNECT {target} via {where.host.decode('ascii', 'replace')}:{where.port}"
+
+
+async def _tunnel_phase(channel: Channel, phase: Phase, message: str, info: dict[str, Any]) -> None:
+    """A phase of a proxy's ``CONNECT``: reported with ``message`` so it is not taken for the resource's own."""
+    value = info.get("return_value")
+    if phase is Phase.RESPONSE_RECEIVED and isinstance(value, tuple) and len(value) == 4:
+        await channel.emit(
+            phase, status=value[1], reason=value[2].decode("ascii", errors="ignore"),
+            http_version=_version_name(value[0]), message=message,
+        )
+    else:
+        await channel.emit(phase, message=message)
+
+
 def _status_error(status: int, reason: str, headers: Any, url: str) -> HTTPStatusError:
     return HTTPStatusError(
         f"HTTP {status} {printable(reason)}".rstrip(), url=url, status=status,
@@ -319,6 +345,34 @@ def _make_response(
         http_version=http_version,
         extra={"http_version": http_version},
     )
+
+
+class H2FirstContext(ssl.SSLContext):
+    """A client TLS context that offers ``h2`` first in ALPN, whatever order it is given.
+
+    httpcore sets ``["http/1.1", "h2"]`` on the context for every connection, and a
+    server that honours the client's order (lighttpd) then never picks HTTP/2.
+    """
+
+    __slots__ = ()
+
+    def set_alpn_protocols(self, alpn_protocols: Iterable[str]) -> None:
+        """Set the protocols offered, ``h2`` moved to the front."""
+        protocols = list(alpn_protocols)
+        if "h2" in protocols:
+            protocols.remove("h2")
+            protocols.insert(0, "h2")
+        super().set_alpn_protocols(protocols)
+
+
+def _offer_h2_first(context: ssl.SSLContext) -> None:
+    """Make a context built here (httpx's or the loader's, never the caller's own) offer h2 first.
+
+    Its class is swapped rather than the context rebuilt, so every setting httpx or
+    the loader made (CA bundle, ``SSL_CERT_FILE``, key log) stays exactly as it is.
+    """
+    if type(context) is ssl.SSLContext:
+        context.__class__ = H2FirstContext
 
 
 def _proxies_in_environment() -> bool:
@@ -401,6 +455,8 @@ class HttpHandler(ProtocolHandler):
                 self._ssl = httpx.create_ssl_context(verify=verify)  # httpx's (certifi, SSL_CERT_FILE)
             else:
                 self._ssl = self._loader.ssl_context  # a CA path or the caller's own context
+            if self._http2() and not isinstance(verify, ssl.SSLContext):
+                _offer_h2_first(self._ssl)
         return self._ssl
 
     def _fast_transport(self) -> FastTransport:
@@ -454,6 +510,8 @@ class HttpHandler(ProtocolHandler):
         #: Whether httpx's lane sends the current request through a proxy (whose
         #: address is the user's own setting: not checked against deny_private).
         proxied = False
+        #: The message of a proxy's CONNECT while its request and response are traced.
+        tunnel: str | None = None
 
         def trace(name: str, info: dict[str, Any]) -> Awaitable[None]:
             # Not a coroutine function: it hands back channel.emit's own awaitable (one
@@ -486,9 +544,14 @@ class HttpHandler(ProtocolHandler):
             phase = _TRACE_PHASES.get(name)
             if phase is None:
                 return
-            sent = info.get("request")
-            if getattr(sent, "method", None) == b"CONNECT":
-                await self._tunnel_phase(channel, phase, sent, info)
+            nonlocal tunnel
+            sent = info.get("request")  # only a step's start names it
+            if sent is not None:
+                tunnel = _tunnel_message(sent)
+            if tunnel is not None and phase in _EXCHANGE_PHASES:
+                await _tunnel_phase(channel, phase, tunnel, info)
+                if phase is Phase.RESPONSE_RECEIVED:
+                    tunnel = None
                 return
             if phase is Phase.RESPONSE_RECEIVED and name.startswith("http2."):
                 status = info.get("return_value", (None,))[0]
@@ -582,21 +645,6 @@ class HttpHandler(ProtocolHandler):
                 if response is not None:
                     await response.aclose()
             return
-
-    @staticmethod
-    async def _tunnel_phase(channel: Channel, phase: Phase, sent: Any, info: dict[str, Any]) -> None:
-        """A phase of a proxy's ``CONNECT``, told apart from the resource's own exchange."""
-        where = sent.url  # httpcore's URL: the proxy's host and port, the tunnel's target
-        message = f"CONNECT {where.target.decode('ascii', 'replace')} via {where.host.decode('ascii', 'replace')}:{where.port}"
-        if phase is Phase.RESPONSE_RECEIVED:
-            value = info.get("return_value")
-            if isinstance(value, tuple) and len(value) == 4:
-                await channel.emit(
-                    phase, status=value[1], reason=value[2].decode("ascii", errors="ignore"),
-                    http_version=_version_name(value[0]), message=message,
-                )
-                return
-        await channel.emit(phase, message=message)
 
     async def _hand_to_httpx(
         self, request: Request, headers: dict[str, str], trace: Any, url: str, answer: Exchange
