@@ -443,3 +443,21 @@ async def test_host_name_is_resolved_and_reported(ftp_server: FtpServerInfo) -> 
         Phase.CONNECTED_TO_SERVER,
     ]
     assert rec.events[1].message == "localhost"
+
+
+async def test_pool_closing_a_connection_is_not_reported_to_the_request(
+    ftp_server: FtpServerInfo,
+) -> None:
+    rec = Recorder()
+    async with make_loader() as ld:
+        handler = ld.handler("ftp")
+        assert isinstance(handler, FtpHandler)
+        handler.max_idle = 0  # every connection is closed when its request ends
+        result = await ld.fetch(ftp_server.url("/pub/hello.txt"), callback=rec)
+        other = await ld.fetch(ftp_server.url("/pub/media/notes.txt"), callback=rec)
+    assert result.ok and other.ok, (result.error, other.error)
+    assert rec.phases.count(Phase.REQUEST_COMPLETE) == 2
+    assert rec.phases[-1] is Phase.REQUEST_COMPLETE
+    assert Phase.CLOSING_CONNECTION not in rec.phases
+    assert 221 not in [e.status for e in rec.events]
+    assert "QUIT" not in rec.sent()

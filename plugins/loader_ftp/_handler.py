@@ -140,14 +140,15 @@ class FtpHandler(ProtocolHandler):
 
     async def release(self, conn: ControlConnection) -> None:
         """Give a connection back: to the pool when it is clean, else close it."""
-        if not conn.reusable or self._closed:
-            if conn.reusable:
-                await conn.quit()
-            else:
-                await conn.abort()
+        if not conn.reusable:
+            await conn.abort()  # the request's own failure: its events say so
             return
         idle = self._idle.setdefault(conn.pool_key, [])
-        if len(idle) >= self.max_idle:
+        if self._closed or len(idle) >= self.max_idle:
+            # Closing a clean connection is the pool's business, not the request's:
+            # its QUIT and 221 are reported to nobody, so a request's events end
+            # with what happened to it.
+            conn.bind(None)
             await conn.quit()
             return
         conn.bind(None)
