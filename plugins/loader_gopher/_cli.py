@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from loader import LoaderError
+from loader._display import printable, shown_url
 from loader.cli import EXIT_FAILED, EXIT_OK, add_common_options
 
 if TYPE_CHECKING:
@@ -57,18 +58,37 @@ def format_menu(menu: Menu, *, links_only: bool = False) -> list[str]:
     """Readable lines for a menu: kind, display string and target URL, aligned in columns.
 
     Informational lines show only their text, indented to the display column.
+    Everything the server wrote goes through :func:`loader._display.printable`
+    (escape sequences, bidi overrides and invisible characters are shown as
+    escapes, never acted on by the terminal).
     """
     items = [item for item in menu if not links_only or item.fetchable]
-    width = min(_DISPLAY_WIDTH, max((len(i.display) for i in items if not i.is_info), default=0))
+    shown = [(item, printable(item.type), printable(item.display)) for item in items]
+    width = min(_DISPLAY_WIDTH, max((len(d) for i, _, d in shown if not i.is_info), default=0))
     lines = []
-    for item in items:
+    for item, kind, display in shown:
         if item.is_info:
-            lines.append(f"{'':<10}{item.display}".rstrip())
+            lines.append(f"{'':<10}{display}".rstrip())
         elif item.fetchable:
-            lines.append(f"{item.type} {item.kind.value:<8}{item.display:<{width}}  {item.target}")
+            target = shown_url(item.target)
+            lines.append(f"{kind} {item.kind.value:<8}{display:<{width}}  {target}")
         else:
-            lines.append(f"{item.type} {item.kind.value:<8}{item.display}".rstrip())
+            lines.append(f"{kind} {item.kind.value:<8}{display}".rstrip())
     return lines
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    """One JSON object; characters a terminal would act on or hide become JSON escapes.
+
+    ``json.dumps`` escapes C0 controls but, without ``ensure_ascii``, writes
+    DEL, C1 controls, bidi overrides and zero-width characters raw.  JSON's own
+    ``\\uXXXX`` escapes keep the data exact for a program and inert on a terminal,
+    while ordinary non-ASCII text stays readable.
+    """
+    text = json.dumps(record, ensure_ascii=False)
+    if printable(text) == text:
+        return text
+    return "".join(c if printable(c) == c else json.dumps(c)[1:-1] for c in text)
 
 
 def _print(menu: Menu, args: argparse.Namespace, out: TextIO) -> None:
@@ -87,7 +107,7 @@ def _print(menu: Menu, args: argparse.Namespace, out: TextIO) -> None:
                 "url": item.url if item.fetchable else None,
                 "target": item.target if item.fetchable else None,
             }
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.write(_json_line(record) + "\n")
         return
     for line in format_menu(menu, links_only=links_only):
         out.write(line + "\n")
@@ -110,7 +130,8 @@ async def _run(args: argparse.Namespace, loader: Loader, terms: str | None) -> i
 
         menu = await read_menu(loader, args.url, search=terms)
     except LoaderError as exc:
-        stderr.write(f"loader gopher {args.gopher_command}: {exc}\n")
+        # The message may quote the server (an error item's text).
+        stderr.write(f"loader gopher {args.gopher_command}: {printable(str(exc))}\n")
         return EXIT_FAILED
     _print(menu, args, stdout)
     return EXIT_OK

@@ -42,6 +42,7 @@ from loader import (
     make_ssl_context,
     open_connection,
 )
+from loader._display import printable
 
 from ._menu import menu_limit, parse_menu
 from ._text import TextDecoder
@@ -232,7 +233,8 @@ class GopherHandler(ProtocolHandler):
                 tls_standard_compatible=False,
             )
             stack.push_async_callback(_close, stream, channel)
-            await channel.emit(Phase.SENDING_REQUEST, message=target.selector)
+            # A selector may come from a menu, so it is server text on a progress line.
+            await channel.emit(Phase.SENDING_REQUEST, message=printable(target.selector))
             line = target.request_line()
             try:
                 with anyio.fail_after(channel.timeouts.idle):
@@ -256,8 +258,11 @@ class GopherHandler(ProtocolHandler):
             failure = _error_item(first) if eof else None
             if failure is not None:
                 display, _selector = failure
+                # The error item's text is the server's: nothing in it may drive a
+                # terminal (repr already escapes the selector's).
                 raise NotFound(
-                    f"{display or 'error'} (server error item for selector {target.selector!r})",
+                    f"{printable(display) or 'error'} "
+                    f"(server error item for selector {target.selector!r})",
                     url=url,
                 )
             content_type, document = content_type_for(target.type, target.selector)
