@@ -20,6 +20,7 @@ from tests.interop.http_servers import (  # noqa: E402
     Certificates,
     HttpServer,
     build_site,
+    loader_env,
     make_certificates,
     run_lighttpd,
     run_nginx,
@@ -60,3 +61,9 @@ def tinyproxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, P
     """A forward proxy on 127.0.0.1: its URL and its log file."""
     with run_tinyproxy(tmp_path_factory.mktemp("tinyproxy")) as proxy:
         yield proxy
+
+
+@pytest.fixture
+def env(certificates: Certificates) -> dict[str, str]:
+    """The environment ``run_loader`` needs: the test CA trusted, no proxy."""
+    return loader_env(certificates)

@@ -446,10 +446,6 @@ class WebServerChecks:
     def origin(self, request: pytest.FixtureRequest, server: HttpServer) -> str:
         return str(getattr(server, request.param))
 
-    @pytest.fixture
-    def env(self, certificates: Certificates) -> dict[str, str]:
-        return loader_env(certificates)
-
     def test_page_and_requisites_are_byte_exact(self, server: HttpServer, origin: str,
                                                 env: dict[str, str], tmp_path: Path) -> None:
         tag = new_tag()
