@@ -566,7 +566,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
         pm = make_plugin_manager()  # plugin subcommands (ftp, gopher …) and the full help
     parser = build_parser(pm)
     try:
-        args = parser.parse_args(argv)
+        # Usage errors and --help go to the streams main() was given, as everything else does.
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
     args._stdout = stdout
