@@ -437,11 +437,17 @@ def _split(text: str) -> tuple[str, str, str]:
     return directory, beside, name
 
 
-def _fchmod(fd: int, mode: int) -> None:
-    # The umask may take bits off (0o600 under 077) or leave them (0o777 directories
-    # under 000 when made without a mode): the mode is set, not left to it.
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, mode)
+def _set_mode(fd: int, mode: int) -> None:
+    """The umask may take bits off (0o600 under 077) or leave them (0o777 directories
+    under 000 when made without a mode): the mode is set, not left to it."""
+    os.fchmod(fd, mode)
+
+
+def _no_mode(fd: int, mode: int) -> None:
+    """Where there is no ``fchmod`` (Windows has no such modes)."""
+
+
+_fchmod = _set_mode if hasattr(os, "fchmod") else _no_mode
 
 
 def _mkdir(path: str) -> None:
@@ -571,11 +577,12 @@ class FileSink(_Counted):
         self._resume_from: Literal["part", "final"] | None = None
         self._validator: dict[str, object] = {}
 
-    def _temporary_name(self) -> str:
-        """A fresh name for the temporary file: ``.NAME.part-PID-N`` in the same directory."""
+    def _temporary_name(self, name: str | None = None) -> str:
+        """A fresh name for the temporary file of ``name`` (the path's):
+        ``.NAME.part-PID-N`` in the same directory."""
         # Unique by process id and a count; O_EXCL refuses a name that exists anyway
         # (then the next number is tried).
-        return f".{self.path.name[:180]}.part-{os.getpid()}-{next(_TMP_IDS)}"
+        return f".{(self.path.name if name is None else name)[:180]}.part-{os.getpid()}-{next(_TMP_IDS)}"
 
     def _where(self, name: str) -> str:
         """What to hand os functions (with ``dir_fd=self._dfd``) for ``name`` in the directory."""
@@ -679,10 +686,12 @@ class FileSink(_Counted):
     def _open_directory(self) -> str:
         """Open the destination's directory (made and checked once per directory, then
         swept of orphaned temporary files); returns the file's name in it."""
-        key = _split(os.fspath(self.path))[0]
+        directory, beside, name = _split(os.fspath(self.path))
+        key = directory
         fresh = key not in self.checked
         moved = fresh and self.root is not None and self._check_directory(create=True, key=key)
-        directory, beside, name = _split(os.fspath(self.path))  # moved if a file was in the way
+        if moved:  # a file was in the way of the directory
+            directory, beside, name = _split(os.fspath(self.path))
         self._dir, self._beside = directory, beside
         where = directory or os.curdir
         if _DIR_FD:
@@ -782,7 +791,7 @@ class FileSink(_Counted):
 
     def _open_temporary(self, name: str, offset: int) -> None:
         for _ in range(100):
-            tmp = self._temporary_name()
+            tmp = self._temporary_name(name)
             try:
                 fd = os.open(self._where(tmp), _TMP_FLAGS, FILE_MODE, dir_fd=self._dfd)
             except FileExistsError:
