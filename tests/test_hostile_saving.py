@@ -21,10 +21,10 @@ from pathlib import Path
 
 import anyio
 import pytest
-from support.http_server import HTTPTestServer
+from support.http_server import HTTPTestServer, pattern_bytes
 from support.raw_server import recv_until, send_lines
 
-from loader import Loader, Retries, SaveError
+from loader import Event, Loader, Phase, Retries, SaveError
 from loader._saving import FileSink, PathAllocator, relative_path, safe_segment, write_file
 
 # Everything that must never survive into a saved name: bidi controls, zero-width and
@@ -491,6 +491,28 @@ async def test_without_resume_an_interrupted_http_transfer_leaves_nothing(raw_se
     async with Loader(retries=Retries(attempts=1)) as loader:
         result = await loader.fetch(server.url("http", "/file.bin"), to=tmp_path / "file.bin")
     assert not result.ok and all_names(tmp_path) == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("resume", [True, False])
+async def test_a_cancelled_transfer_keeps_its_partial_only_when_resuming(
+    http_server: HTTPTestServer, tmp_path: Path, resume: bool
+) -> None:
+    # Ctrl-C reaches a transfer as a cancellation: the core aborts the sink.
+    def cancel_after_bytes(event: Event) -> None:
+        if event.phase is Phase.PROGRESS and (event.bytes_done or 0) >= 3000:
+            event.cancel()
+
+    async with Loader() as loader:
+        result = await loader.fetch(http_server.url("/stall?after=3000"), to=tmp_path / "file.bin",
+                                    resume=resume, callback=cancel_after_bytes)
+    assert not result.ok
+    if resume:
+        assert all_names(tmp_path) == ["file.bin.part"]
+        assert (tmp_path / "file.bin.part").read_bytes() == pattern_bytes(3000)
+        assert FileSink("u", tmp_path / "file.bin", resume=True).resume_offset() == 3000
+    else:
+        assert all_names(tmp_path) == []
 
 
 # -- 6. the exists policy for whole bodies -------------------------------------------------
