@@ -422,13 +422,6 @@ def assert_versions(fetched: Fetched, version: str) -> None:
     ]
 
 
-HTTP2_PENDING = pytest.mark.xfail(
-    strict=False,
-    reason="h2 visibility fix pending: the HTTP plugin does not yet set status/http_version "
-           "on RESPONSE_RECEIVED and Result",
-)
-
-
 class WebServerChecks:
     """The checks every web server gets, plain and over TLS (HTTP/2 by ALPN).
 
@@ -475,14 +468,12 @@ class WebServerChecks:
         assert_same_files(page_directory(fetched.output, url), server.root,
                           DEMO_FILES | {"css/site.css"})
 
-    @HTTP2_PENDING
     def test_events_carry_status_and_version(self, origin: str, env: dict[str, str],
                                              tmp_path: Path) -> None:
         fetched = run_fetch("fetch", origin + "/index.html", tmp_path / "out", env)
         assert fetched.process.returncode == 0, fetched.report()
         assert_versions(fetched, "HTTP/2" if origin.startswith("https") else "HTTP/1.1")
 
-    @HTTP2_PENDING
     @pytest.mark.anyio
     async def test_library_result_names_version(self, origin: str,
                                                 certificates: Certificates) -> None:
@@ -550,15 +541,15 @@ class WebServerChecks:
     def test_basic_auth_page_and_requisites(self, server: HttpServer, origin: str,
                                             env: dict[str, str], tmp_path: Path) -> None:
         url = origin.replace("://", f"://{AUTH_USER}:{AUTH_PASSWORD}@") + "/auth/index.html"
-        fetched = run_fetch("fetch", url, tmp_path / "out", env)
+        tag = new_tag()
+        fetched = run_fetch("fetch", url, tmp_path / "out", env, tag=tag)
         saved = page_directory(fetched.output, origin) / "auth"
-        if fetched.process.returncode == 1 and any(
-            e["status"] == 401 or "401" in str(e["error"]) for e in fetched.phase("FAILED")
-        ):
-            pytest.xfail("core credentials fix pending: a page's user:password is not sent "
-                         "with its requisites (401)")
         assert fetched.process.returncode == 0, fetched.report()
         assert_same_files(saved, server.root / "auth", DEMO_FILES)
+        # The server's word: every request, requisites included, came as carol.
+        accesses = server.accesses(tag, until=lambda r: len(r) > len(DEMO_FILES))
+        assert {(a.status, a.user) for a in accesses} == {(200, AUTH_USER)}, accesses
+        assert len(accesses) == len(DEMO_FILES) + 1
 
     def test_basic_auth_password_is_not_in_events_or_output(self, origin: str,
                                                               env: dict[str, str],
@@ -569,9 +560,6 @@ class WebServerChecks:
         assert AUTH_PASSWORD not in fetched.events.read_text()
         assert AUTH_PASSWORD not in fetched.process.stdout + fetched.process.stderr
 
-    @pytest.mark.xfail(strict=False, reason=(
-        "core: the manifest's found_by 'source' keeps the page URL with its password "
-        "(url/final_url are redacted)"))
     def test_basic_auth_password_is_not_in_the_manifest(self, origin: str, env: dict[str, str],
                                                         tmp_path: Path) -> None:
         url = origin.replace("://", f"://{AUTH_USER}:{AUTH_PASSWORD}@") + "/auth/index.html"
