@@ -414,6 +414,7 @@ async def _cmd_fetch(args: argparse.Namespace, loader: Any) -> int:
             convert_links=args.convert_links,
             exists=args.exists,
             list_only=args.list,
+            resume=getattr(args, "resume", False),  # the demo's own arguments have no -c
         )
         if isinstance(getattr(args, "_pages", None), list):
             args._pages.append(page)
@@ -529,13 +530,16 @@ def build_parser(pm: Any = None) -> argparse.ArgumentParser:
                        help="what to do with files already there (default overwrite)")
     fetch.add_argument("--max-resources", dest="per_page", type=_positive_int, metavar="N",
                        help="cap on resources per page (default 1000)")
+    fetch.add_argument("-c", "--continue", dest="resume", action="store_true",
+                       help="resume each resource's partial file (NAME.part) and skip complete ones")
     add_common_options(fetch)
     fetch.set_defaults(run=_cmd_fetch)
 
     get = sub.add_parser("get", help="one resource, any scheme", description="Fetch one resource.")
     get.add_argument("url", metavar="URL")
     get.add_argument("-o", "--output", metavar="FILE", help="file to write, '-' for stdout (default: name from the URL)")
-    get.add_argument("-c", "--continue", dest="resume", action="store_true", help="resume a partial file")
+    get.add_argument("-c", "--continue", dest="resume", action="store_true",
+                     help="resume a partial file (NAME.part, kept when a -c run is interrupted)")
     get.add_argument("--exists", choices=["overwrite", "skip", "unique"], default="overwrite")
     add_common_options(get)
     get.set_defaults(run=_cmd_get)
