@@ -494,6 +494,19 @@ async def test_without_resume_an_interrupted_http_transfer_leaves_nothing(raw_se
 
 
 @pytest.mark.anyio
+async def test_resume_over_ftp_continues_with_rest(ftp_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # The partial holds bytes the server's file does not: kept only if REST was used.
+    whole = (Path(__file__).parents[1] / "fixtures/ftp/pub/binary.bin").read_bytes()
+    target = tmp_path / "binary.bin"
+    (tmp_path / "binary.bin.part").write_bytes(b"\xee" * 100)
+    async with Loader() as loader:
+        result = await loader.fetch(ftp_server.url("/pub/binary.bin"), to=target, resume=True)
+    assert result.ok, result.error
+    assert target.read_bytes() == b"\xee" * 100 + whole[100:]
+    assert all_names(tmp_path) == ["binary.bin"]
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("resume", [True, False])
 async def test_a_cancelled_transfer_keeps_its_partial_only_when_resuming(
     http_server: HTTPTestServer, tmp_path: Path, resume: bool
