@@ -56,6 +56,7 @@ def test_page_through_the_proxy(nginx: HttpServer, tinyproxy: tuple[str, Path],
     lines = proxy_requests(tinyproxy[1], f"^GET {origin}/", len(DEMO_FILES) + 1)
     wanted = {f"/{name}" for name in DEMO_FILES} | {"/css/site.css"}
     assert {line.split()[1][len(nginx.http):] for line in lines} >= wanted
+    assert {e["http_version"] for e in fetched.phase("RESPONSE_RECEIVED")} == {"HTTP/1.1"}
     assert len(nginx.accesses(tag, until=lambda r: len(r) > len(DEMO_FILES))) == len(DEMO_FILES) + 1
 
 
@@ -78,7 +79,10 @@ def test_https_page_through_connect(nginx: HttpServer, tinyproxy: tuple[str, Pat
     assert_same_files(page_directory(fetched.output, url), nginx.root, DEMO_FILES)
     authority = nginx.https.removeprefix("https://")
     assert proxy_requests(tinyproxy[1], f"^CONNECT {re.escape(authority)} ", 1)
-    # TLS ran end to end inside the tunnel: nginx itself served every request.
+    # TLS ran end to end inside the tunnel, ALPN included: nginx itself served every
+    # request, over HTTP/2.
     accesses = nginx.accesses(tag, until=lambda r: len(r) > len(DEMO_FILES))
     assert len(accesses) == len(DEMO_FILES) + 1
-    assert {a.status for a in accesses} == {200}
+    assert {(a.status, a.protocol) for a in accesses} == {(200, "HTTP/2.0")}
+    versions = {e["http_version"] for e in fetched.phase("RESPONSE_RECEIVED")}
+    assert versions == {"HTTP/2"}
