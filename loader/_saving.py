@@ -101,7 +101,15 @@ try:
 except ImportError:  # pragma: no cover - Windows: no advisory locks
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["ExistsPolicy", "FileSink", "MemorySink", "PathAllocator", "local_path", "write_file"]
+__all__ = [
+    "ExistsPolicy",
+    "FileSink",
+    "MemorySink",
+    "PathAllocator",
+    "local_path",
+    "make_directories",
+    "write_file",
+]
 
 ExistsPolicy = Literal["overwrite", "skip", "unique"]
 
@@ -476,6 +484,12 @@ def _make_all(path: str) -> None:
     except FileExistsError:
         if not os.path.isdir(path):
             raise
+
+
+def make_directories(path: Path) -> None:
+    """Create ``path`` and its missing parents, each ``0o755`` whatever the umask
+    (``Path.mkdir(parents=True, exist_ok=True)`` leaves the mode to the umask)."""
+    _make_all(os.fspath(path))
 
 
 def _make_level(parent: str, segment: str) -> str:

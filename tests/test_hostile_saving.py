@@ -25,7 +25,14 @@ from support.http_server import HTTPTestServer, pattern_bytes
 from support.raw_server import recv_until, send_lines
 
 from loader import Event, Loader, Phase, Retries, SaveError
-from loader._saving import FileSink, PathAllocator, relative_path, safe_segment, write_file
+from loader._saving import (
+    FileSink,
+    PathAllocator,
+    make_directories,
+    relative_path,
+    safe_segment,
+    write_file,
+)
 
 # Everything that must never survive into a saved name: bidi controls, zero-width and
 # other invisible characters, C0/C1 controls, line and paragraph separators.
@@ -286,6 +293,17 @@ def test_modes_do_not_depend_on_the_umask(tmp_path: Path, umask: int, with_root:
         assert stat.S_IMODE(directory.stat().st_mode) == 0o755, directory
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "h/a/p.part").stat().st_mode) == 0o644
+
+
+def test_make_directories_for_the_output_ignores_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        make_directories(tmp_path / "out" / "sub")
+        make_directories(tmp_path / "out" / "sub")  # exists already: fine
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "out" / "sub").stat().st_mode) == 0o755
 
 
 # -- 5. interrupted transfers and resuming -------------------------------------------------
