@@ -73,8 +73,9 @@ async def fetch(url: str, **options: Any) -> Any:
     events: list[Any] = []
     to = options.pop("to", None)
     resume = options.pop("resume", False)
+    headers = options.pop("headers", None)
     async with Loader(retries=Retries(attempts=1), **options) as loader:
-        result = await loader.fetch(url, to=to, resume=resume, callback=events.append)
+        result = await loader.fetch(url, to=to, resume=resume, headers=headers, callback=events.append)
     return result, events
 
 
@@ -248,6 +249,39 @@ async def test_416_for_the_local_size_completes_a_resume(raw_server: Any, lane: 
     other, _ = await fetch(server.url("/other"), to=whole, resume=True)
     assert not other.ok and getattr(other.error, "status", None) == 416
     assert whole.read_bytes() == b"x" * 1000
+
+
+async def test_if_range_goes_with_range_and_a_full_answer_restarts(raw_server: Any, lane: str, tmp_path: Path) -> None:
+    partial = tmp_path / "partial.bin"
+    partial.write_bytes(b"old!")
+    server = Scripted(raw_server, {"/f": response("200 OK", ['ETag: "v2"'], b"new body")})
+    result, _ = await fetch(server.url("/f"), to=partial, resume=True, headers={"If-Range": '"v1"'})
+    assert result.ok and result.status == 200
+    assert partial.read_bytes() == b"new body"  # the validator changed: the whole new body
+    head = server.heads[-1]
+    assert b"\r\nRange: bytes=4-\r\n" in head and b'\r\nIf-Range: "v1"\r\n' in head
+
+
+def test_continue_on_a_complete_file_exits_0(raw_server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from loader.cli import main
+
+    direct_lane_without_proxies(monkeypatch)
+    body = b"complete file" * 100
+
+    def ranges(conn: socket.socket) -> None:
+        head = recv_until(conn, b"\r\n\r\n")
+        start = int(head.split(b"Range: bytes=")[1].split(b"-")[0]) if b"Range: bytes=" in head else 0
+        if start >= len(body):
+            conn.sendall(response("416 Range Not Satisfiable", [f"Content-Range: bytes */{len(body)}"]))
+        else:
+            rest = body[start:]
+            conn.sendall(response("206 Partial Content", [f"Content-Range: bytes {start}-{len(body) - 1}/{len(body)}"], rest))
+
+    server = raw_server(ranges)
+    target = tmp_path / "file.bin"
+    target.write_bytes(body)
+    assert main(["get", server.url("http", "/file.bin"), "-o", str(target), "-c", "-q"]) == 0
+    assert target.read_bytes() == body
 
 
 # -- 5. a proxy's CONNECT is told apart --------------------------------------------------

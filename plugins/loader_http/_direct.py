@@ -28,8 +28,9 @@ httpx's default headers, merged as ``Headers.update`` merges, ``Host`` first; a
 test holds them to ``build_request``'s, byte for byte.
 
 Whatever a response needs httpx for goes back to httpx, in the handler: a
-redirect (httpx builds the next request), ``Set-Cookie`` (httpx's jar), a
-``Content-Encoding`` (httpx's decoders).
+redirect (httpx builds the next request), ``Set-Cookie`` (httpx's jar).  A
+``Content-Encoding`` is not one of them: the handler decodes it (``_decoding``), on
+both lanes alike.
 """
 
 from __future__ import annotations

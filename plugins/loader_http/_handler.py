@@ -9,7 +9,21 @@ and re-applies cookies from the jar by domain, so neither leaks to another host.
 
 A plain GET takes the direct lane (``_direct.py``): the same request head, straight
 to the fast transport, past httpx's client layer; a response that needs httpx (a
-redirect, ``Set-Cookie``, decoding) is handed over as an ``httpx.Response``.
+redirect, ``Set-Cookie``, a non-ASCII header) is handed over as an ``httpx.Response``.
+
+Hostile servers: a ``Content-Encoding`` is undone by ``_decoding`` on both lanes (httpx's
+raw bytes, never its decoders), in bounded pieces, at most four codings, a truncated
+stream an error.  ``RESPONSE_RECEIVED`` carries status, reason and ``http_version``
+(``HTTP/1.0``, ``HTTP/1.1``, ``HTTP/2``); a proxy's ``CONNECT`` is reported with the
+message ``CONNECT target via proxy:port``.  With ``Loader(deny_private=True)`` the
+address each new connection reached is checked (``check_peer``) when TCP is up, before
+TLS or the request: through the ``connection.connect_tcp.complete`` trace, which both
+transports report before any byte is sent.  A proxy's own address is not checked (it is
+the user's setting; the proxy resolves and reaches the origin, unseen).  A reason phrase
+reaches error messages through ``printable``; ``Result.reason`` keeps it as sent.  A
+``416`` whose ``Content-Range`` is ``bytes */N`` with ``N`` the resume offset completes
+the resume (the file is whole): an empty body, status 416.  HTTP/2 contexts built here
+offer ``h2`` first in ALPN (:class:`H2FirstContext`).
 """
 
 from __future__ import annotations
