@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio
 import pytest
 from loader_gopher import content_type_for, parse_menu
 from support.gopher_server import GopherServer, ScriptedServer, reply
@@ -273,16 +274,23 @@ async def test_binary_is_not_unstuffed(gopher_script_server: Start) -> None:
 
 
 async def test_text_ends_at_terminator_even_if_server_lingers(gopher_script_server: Start) -> None:
+    client_hung_up: list[bool] = []
+
     def linger(_line: bytes, sock: socket.socket) -> None:
         sock.sendall(b"short\r\n.\r\n")
-        time.sleep(3)
+        # Never close: only a client that stops at the terminator ends this connection.
+        sock.settimeout(30)
+        client_hung_up.append(sock.recv(1) == b"")
 
     server = gopher_script_server(linger)
-    start = time.monotonic()
-    async with Loader(timeouts=Timeouts(idle=10)) as ld:
+    async with Loader(timeouts=Timeouts(idle=30)) as ld:
         result = await ld.fetch(server.url("0", "/t"))
     assert result.ok and result.content == b"short\r\n"
-    assert time.monotonic() - start < 2
+    for _ in range(500):  # the handler thread records once it sees the hang-up
+        if client_hung_up:
+            break
+        await anyio.sleep(0.01)
+    assert client_hung_up == [True]
 
 
 @pytest.mark.parametrize(
@@ -415,3 +423,38 @@ async def test_events_when_the_server_answers_with_an_error(gopher_server: Gophe
         "FAILED",
     ]
     assert events[-1].error is result.error
+
+
+PLAIN_ERROR = b"Error: File or directory not found! (null)\r\n____\r\n  Gophered by Gophernicus\r\n"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("item_type", ["1", "7"])
+async def test_plain_text_error_for_a_menu_is_not_found(
+    gopher_script_server: Start, item_type: str
+) -> None:
+    # gophernicus's answer to a missing selector without a trailing "/".
+    server = gopher_script_server(reply(PLAIN_ERROR))
+    url = server.url(item_type, "/missing")
+    async with Loader() as ld:
+        result = await ld.fetch(url)
+    assert isinstance(result.error, NotFound) and result.error.url == url
+    assert "Error: File or directory not found! (null)" in result.error.message
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("item_type", "body"),
+    [
+        ("0", PLAIN_ERROR),  # a text that happens to start with "Error"
+        ("1", b"iError handling notes\tfake\t(NULL)\t0\r\n"),  # a menu with items
+        ("1", b"Errors are listed below\r\n0List\t/l\th\t70\r\n"),
+    ],
+)
+async def test_replies_starting_with_error_that_are_documents(
+    gopher_script_server: Start, item_type: str, body: bytes
+) -> None:
+    server = gopher_script_server(reply(body))
+    async with Loader() as ld:
+        result = await ld.fetch(server.url(item_type, "/doc"))
+    assert result.ok and result.content == body

@@ -118,6 +118,24 @@ def _error_item(body: bytes) -> tuple[str, str] | None:
     return first.display.strip(), first.selector
 
 
+def _plain_error(body: bytes) -> str | None:
+    """The message of a menu request answered with a plain-text error, else ``None``.
+
+    gophernicus answers a menu selector it cannot find (unless it ends in ``/``)
+    with text, ``Error: File or directory not found!`` and a footer, not an
+    error item.  A short reply that starts with ``Error`` and has not a single
+    TAB, so not one item, is that; taken as a menu it would be a "successful"
+    menu of info lines.
+    """
+    if not _starts_like_plain_error(body) or b"\t" in body:
+        return None
+    return body.split(b"\n", 1)[0].strip().decode("utf-8", "replace")
+
+
+def _starts_like_plain_error(data: bytes) -> bool:
+    return data[:5].lower() == b"error"
+
+
 class _Body:
     """The response stream: chunks from the socket, with idle timeout and error mapping,
     and for a menu the size cap (``limit``).
@@ -250,12 +268,19 @@ class GopherHandler(ProtocolHandler):
                 raise NetworkError(f"connection broke while sending: {exc}", url=url) from exc
             await channel.emit(Phase.REQUEST_SENT, message=f"{len(line)} bytes")
             await channel.emit(Phase.RECEIVING_RESPONSE)
-            first, eof = await _first_bytes(stream, channel.timeouts.idle, url)
+            menu = target.type in ("1", "7")
+            first, eof = await _first_bytes(stream, channel.timeouts.idle, url, menu=menu)
             if target.type in ("1", "7") and not first and eof:
                 raise NetworkError(
                     "the server closed the connection without sending a menu", url=url
                 )
             failure = _error_item(first) if eof else None
+            plain = _plain_error(first) if eof and menu else None
+            if plain is not None:
+                raise NotFound(
+                    f"{printable(plain)} (the server's text answer to selector {target.selector!r})",
+                    url=url,
+                )
             if failure is not None:
                 display, _selector = failure
                 # The error item's text is the server's: nothing in it may drive a
@@ -287,13 +312,14 @@ class GopherHandler(ProtocolHandler):
 
 
 async def _first_bytes(
-    stream: anyio.abc.ByteStream, idle: float | None, url: str
+    stream: anyio.abc.ByteStream, idle: float | None, url: str, *, menu: bool = False
 ) -> tuple[bytes, bool]:
-    """The first chunk, read further when it may be a lone error item; and whether the end came."""
+    """The first chunk, read further when it may be a lone error item (or, for a
+    ``menu``, a plain-text error); and whether the end came."""
     data = await _receive(stream, idle, url)
     if not data:
         return b"", True
-    if not data.startswith(b"3"):
+    if not (data.startswith(b"3") or menu and _starts_like_plain_error(data)):
         return data, False
     chunks = [data]
     size = len(data)
