@@ -21,10 +21,12 @@ from loader_gopher import MAX_LINE, MAX_MENU, MAX_SELECTOR
 from support.raw_server import RawServer, recv_until
 
 from loader import (
+    Event,
     InvalidURL,
     Limits,
     Loader,
     NotFound,
+    Phase,
     PolicyDenied,
     ProtocolError,
     SizeLimitExceeded,
@@ -184,6 +186,18 @@ async def test_get_of_an_endless_menu_is_capped(raw_server: Start, tmp_path: Pat
     wait_for_handlers(server, streamer)
 
 
+@pytest.mark.anyio
+async def test_endless_menu_fetched_as_a_page_is_capped(raw_server: Start) -> None:
+    streamer = Streamer(b"", block=b"IPic\t/p.gif\th\t70\r\n" * 4000)
+    server = raw_server(streamer)
+    url = server.url("gopher", "/1/")
+    async with Loader(limits=Limits(max_page=1 << 20)) as ld:
+        page = await ld.fetch_page(url)
+    assert not page.document.ok and isinstance(page.document.error, SizeLimitExceeded)
+    assert page.document.error.url == url and page.resources == ()
+    wait_for_handlers(server, streamer)
+
+
 # -- 2. what may be sent: NUL, CR, LF, over-long selectors ---------------------
 
 
@@ -332,6 +346,17 @@ def test_get_error_item_text_is_escaped(raw_server: Start) -> None:
     assert code != 0 and out == ""
     assert "No such" in err
     _assert_inert(err)
+
+
+@pytest.mark.anyio
+async def test_selector_on_a_progress_line_is_escaped(raw_server: Start) -> None:
+    server = raw_server(_serve(b"iok\tfake\t(NULL)\t0\r\n.\r\n"))
+    events: list[Event] = []
+    async with Loader() as ld:
+        result = await ld.fetch(server.url("gopher", "/1/a%1B[2Jb%E2%80%AEc"), callback=events.append)
+    assert result.ok
+    (sending,) = [e for e in events if e.phase is Phase.SENDING_REQUEST]
+    assert sending.message == "/a\\x1b[2Jb\\u202ec"
 
 
 def test_gopher_ls_error_is_escaped(raw_server: Start) -> None:
