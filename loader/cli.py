@@ -286,6 +286,7 @@ def _directory_problem(directory: Path, *, may_create: bool) -> str | None:
     With ``may_create`` a missing directory is fine when its nearest existing
     ancestor is a writable directory (the fetch makes the rest).
     """
+    directory = directory.absolute()  # "." says nothing in a message
     existing = directory
     for existing in (directory, *directory.parents):
         if existing.exists():  # False for a path under a file, too: walk up to the file
@@ -324,8 +325,8 @@ def _location_problem(args: argparse.Namespace) -> str | None:
         if problem is not None:
             return f"cannot save to the output directory {printable(args.output)}: {problem}"
     elif command == "get" and args.output != "-":
-        target = Path(args.output) if args.output is not None else Path.cwd() / "index.html"
-        problem = _file_problem(target) if args.output is not None else _directory_problem(target.parent, may_create=False)
+        target = Path(args.output if args.output is not None else _default_target(args.url))
+        problem = _file_problem(target)
         if problem is not None:
             return f"cannot write {printable(str(target))}: {problem}"
     events = getattr(args, "events", None)
@@ -462,10 +463,7 @@ async def _cmd_get(args: argparse.Namespace, loader: Any) -> int:
         out.flush()
     else:
         if target is None:
-            from ._saving import safe_segment
-
-            name = safe_segment(url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]) or "index.html"
-            target = name
+            target = _default_target(url)
         result = await loader.fetch(url, to=Path(target), resume=args.resume, exists=args.exists)
     if not result.ok:
         _print_failure(result, args._stderr)
@@ -473,6 +471,13 @@ async def _cmd_get(args: argparse.Namespace, loader: Any) -> int:
     if target != "-" and not args.quiet:
         args._stderr.write(f"{shown_url(url)}: {result.size} bytes saved to {printable(str(result.path))}\n")
     return EXIT_OK
+
+
+def _default_target(url: str) -> str:
+    """``get``'s file name when ``-o`` is not given: the URL's last segment, made safe."""
+    from ._saving import safe_segment
+
+    return safe_segment(url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]) or "index.html"
 
 
 # -- plugins ---------------------------------------------------------------------------

@@ -153,6 +153,45 @@ def test_messages_above_the_live_display_are_not_markup_or_emoji() -> None:
     assert "http://h/[/x]:thumbs_up:.png" in sink.getvalue()
 
 
+def test_the_live_display_on_a_terminal_shows_hostile_names_as_typed(raw_server: Any, tmp_path: Path) -> None:
+    """End to end on a pseudo-terminal: rich draws the bars, and neither markup in a URL nor
+    a control sequence from one reaches the screen as anything but text."""
+    import pty
+    import select
+    import sys
+
+    from support import plain_http_environ
+
+    server = _page_server(raw_server, {}, default=(200, b"x" * 1000))
+    ok = server.url("http", "/img/[bold]x[/x]%1B]0;pwned%07.png")
+    main_fd, terminal = pty.openpty()
+    env = {**plain_http_environ(), "TERM": "xterm", "COLUMNS": "160"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loader", "get", ok + "\u202e",
+         "-o", str(tmp_path / "a.png")],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=terminal, env=env,
+    )
+    os.close(terminal)
+    shown = bytearray()
+    while True:
+        if not select.select([main_fd], [], [], 30)[0]:  # a hang guard, not a timing assertion
+            proc.kill()
+            pytest.fail(f"the command hung: {shown.decode(errors='replace')}")
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # EIO: the command ended and closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main_fd)
+    assert proc.wait(timeout=30) == EXIT_OK, shown.decode(errors="replace")
+    text = shown.decode("utf-8", "replace")
+    assert "Traceback" not in text and "MarkupError" not in text
+    assert "[bold]x[/x]" in text
+    assert "\u202e" not in text and "\\u202e" in text, text
+
+
 # -- output locations, checked before any request ------------------------------------------------
 
 
@@ -211,6 +250,9 @@ def test_read_only_output_locations_are_usage_errors(http_server: Any, tmp_path:
         _one_error_line(code, err, str(ro / "page.html"), "not writable")
         code, _, err = run("get", url, "-o", str(tmp_path / "p.html"), "--events", str(ro / "e.jsonl"), "-q")
         _one_error_line(code, err, "event log", str(ro / "e.jsonl"), "not writable")
+        with contextlib.chdir(ro):  # no -o: the name comes from the URL, in the working directory
+            code, _, err = run("get", url, "-q")
+        _one_error_line(code, err, str(ro), "index.html", "not writable")
     assert not _requested(http_server, "read-only")
     assert not (tmp_path / "p.html").exists()
 
