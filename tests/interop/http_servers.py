@@ -10,6 +10,12 @@ The served tree (:func:`build_site`) is the demo page of ``fixtures/demo/http``
 without its lines for other servers, a copy of it under ``/auth/`` behind basic
 auth, a large random file for ranges and resuming, and a hostile page whose
 ``<base>`` points at a Redis port.
+
+:class:`WebServerChecks` holds the checks every web server gets; they run the
+``loader`` command as a user would (:func:`run_fetch`) or the library, compare
+what was saved with the served tree by sha256, check the event grammar, and ask
+the server's own access log (tagged per test with :data:`TAG_HEADER`) what went
+over the wire: gzip, HTTP/2, a 206 for the second half on resume, the user.
 """
 
 from __future__ import annotations
@@ -43,9 +49,11 @@ from tests.support.interop import (
 )
 
 __all__ = [
-    "AUTH_PASSWORD", "AUTH_USER", "BIG_SIZE", "REDIS_PORT", "Access", "Certificates", "HttpServer",
-    "build_site", "loader_env", "make_certificates", "run_lighttpd", "run_nginx", "run_redis",
-    "run_tinyproxy", "redis_command",
+    "AUTH_PASSWORD", "AUTH_USER", "BIG_SIZE", "DEMO_FILES", "REDIS_PORT", "TAG_HEADER", "Access",
+    "Certificates", "Fetched", "HttpServer", "WebServerChecks", "assert_same_files",
+    "assert_versions", "build_site", "loader_env", "make_certificates", "new_tag",
+    "page_directory", "redis_command", "run_fetch", "run_lighttpd", "run_nginx", "run_redis",
+    "run_tinyproxy",
 ]
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -332,18 +340,19 @@ def run_redis(tmp: Path, port: int = REDIS_PORT) -> Iterator[int]:
 
 
 def redis_command(port: int, *words: str) -> bytes:
-    """Send one command in RESP (Redis's own protocol) and return the raw first reply line."""
+    """Send one command in RESP (Redis's own protocol); return the raw reply.
+
+    A reply is one line (``+OK``, ``-ERR …``, ``:1``, ``$-1`` for nil) or a bulk
+    string, ``$LENGTH`` and that many bytes; the replies used here are no other.
+    """
     message = f"*{len(words)}\r\n" + "".join(f"${len(w.encode())}\r\n{w}\r\n" for w in words)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(message.encode())
-        reply = b""
-        while not reply.endswith(b"\r\n") or (reply.startswith(b"$") and reply.count(b"\r\n") < 2
-                                              and not reply.startswith(b"$-1")):
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            reply += chunk
-        return reply
+        reply = sock.makefile("rb")
+        head = reply.readline()
+        if head.startswith(b"$") and not head.startswith(b"$-"):
+            return head + reply.read(int(head[1:]) + 2)
+        return head
 
 
 # -- running the loader and checking what it saved ---------------------------------
