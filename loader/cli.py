@@ -632,9 +632,10 @@ def console() -> None:
     docstring): a signal at any later moment ends the command with ``128 + signum``.
     """
     global _collector_paused
-    _replaced_handlers.update(_install_stop_handlers())
+    _replaced_handlers.update((sig, h) for sig, h in _install_stop_handlers().items() if h is not _note_stop)
 
     import atexit
+
     if sys.argv[1:2] in (["fetch"], ["get"]) and gc.isenabled():
         _collector_paused = True
         gc.disable()
