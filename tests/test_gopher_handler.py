@@ -458,3 +458,24 @@ async def test_replies_starting_with_error_that_are_documents(
     async with Loader() as ld:
         result = await ld.fetch(server.url(item_type, "/doc"))
     assert result.ok and result.content == body
+
+
+@pytest.mark.anyio
+async def test_menu_ends_at_terminator_even_if_server_lingers(gopher_script_server: Start) -> None:
+    client_hung_up: list[bool] = []
+
+    def linger(_line: bytes, sock: socket.socket) -> None:
+        sock.sendall(b"iok\tfake\t(NULL)\t0\r\n.\r\nnot part of the menu")
+        # Never close: only a client that stops at the "." line ends this connection.
+        sock.settimeout(30)
+        client_hung_up.append(sock.recv(1) == b"")
+
+    server = gopher_script_server(linger)
+    async with Loader(retries=ONE_TRY, timeouts=Timeouts(idle=30)) as ld:
+        result = await ld.fetch(server.url("1", "/"))
+    assert result.ok and result.content == b"iok\tfake\t(NULL)\t0\r\n.\r\n"
+    for _ in range(500):  # the handler thread records once it sees the hang-up
+        if client_hung_up:
+            break
+        await anyio.sleep(0.01)
+    assert client_hung_up == [True]

@@ -1,7 +1,16 @@
 """Menu parsing (RFC 1436 directory listings), no I/O: bytes in, items out."""
 
 import pytest
-from loader_gopher import MAX_LINE, ItemKind, Menu, MenuItem, MenuParser, item_kind, parse_menu
+from loader_gopher import (
+    MAX_LINE,
+    ItemKind,
+    Menu,
+    MenuItem,
+    MenuParser,
+    item_kind,
+    parse_menu,
+)
+from loader_gopher._menu import MenuEnd
 
 from loader import ProtocolError
 
@@ -246,3 +255,23 @@ def test_huge_menu_parses() -> None:
     lines = b"".join(b"I%d\t/pics/%d.gif\th\t70\r\n" % (n, n) for n in range(100_000))
     items, _ = feed_in_chunks(lines + b".\r\n", 65536, host="h")
     assert len(items) == 100_000 and items[-1].selector == "/pics/99999.gif"
+
+
+@pytest.mark.parametrize(
+    ("data", "kept"),
+    [
+        (b"0a\t/a\th\t70\r\n.\r\nafter", b"0a\t/a\th\t70\r\n.\r\n"),
+        (b"0a\t/a\th\t70\n.\nafter\n.\n", b"0a\t/a\th\t70\n.\n"),
+        (b".\r\n0after\t/b\th\t70\r\n", b".\r\n"),
+        (b"0a.\t/a.\th\t70\r\n.x\r\n", b"0a.\t/a.\th\t70\r\n.x\r\n"),  # no "." line
+        (b"0a\t/a\th\t70\r\n.", b"0a\t/a\th\t70\r\n."),  # not ended yet
+    ],
+)
+def test_menu_end_at_every_split(data: bytes, kept: bytes) -> None:
+    for size in (1, 2, 3, 4, 5, len(data)):
+        for first in range(len(data) + 1):
+            end = MenuEnd()
+            pieces = [data[:first]] + [data[i : i + size] for i in range(first, len(data), size)]
+            out = b"".join(end.feed(piece) for piece in pieces)
+            assert out == kept, (size, first)
+            assert end.done == (kept != data or data.endswith((b".\r\n", b".\n")))

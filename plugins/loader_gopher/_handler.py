@@ -44,7 +44,7 @@ from loader import (
 )
 from loader._display import printable
 
-from ._menu import menu_limit, parse_menu
+from ._menu import MenuEnd, menu_limit, parse_menu
 from ._text import TextDecoder
 from ._urls import SCHEMES, parse_url
 
@@ -137,8 +137,9 @@ def _starts_like_plain_error(data: bytes) -> bool:
 
 
 class _Body:
-    """The response stream: chunks from the socket, with idle timeout and error mapping,
-    and for a menu the size cap (``limit``).
+    """The response stream: chunks from the socket, with idle timeout and error mapping;
+    a text item's dot-stuffing undone, a menu ended at its ``.`` line and held to
+    the size cap (``limit``).
 
     A plain async iterator rather than an async generator, so that it needs
     no finalisation when the reader stops early.
@@ -153,6 +154,7 @@ class _Body:
         eof: bool,
         idle: float | None,
         text: bool,
+        menu: bool = False,
         limit: int | None = None,
     ) -> None:
         self._stream = stream
@@ -161,6 +163,7 @@ class _Body:
         self._eof = eof
         self._idle = idle
         self._decoder = TextDecoder() if text else None
+        self._menu_end = MenuEnd() if menu else None
         self._limit = limit
         self._size = 0
 
@@ -187,6 +190,13 @@ class _Body:
                         "(Limits.max_body / Limits.max_page)",
                         url=self._url,
                     )
+            if self._menu_end is not None:
+                data = self._menu_end.feed(data)
+                if self._menu_end.done:
+                    # Past the "." line nothing belongs to the menu; do not wait for the close.
+                    self._eof = True
+                if not data:
+                    continue
             if self._decoder is None:
                 return data
             data = self._decoder.feed(data)
@@ -301,9 +311,10 @@ class GopherHandler(ProtocolHandler):
                     eof=eof,
                     idle=channel.timeouts.idle,
                     text=target.type == "0",
+                    menu=menu,
                     # Whoever reads it (a page, the menu API, `loader get`), an
                     # endless menu stops here instead of growing the process.
-                    limit=menu_limit(getattr(loader, "limits", None)) if target.type in ("1", "7") else None,
+                    limit=menu_limit(getattr(loader, "limits", None)) if menu else None,
                 ),
                 content_type=content_type,
                 document=document,

@@ -44,6 +44,7 @@ __all__ = [
     "MAX_MENU",
     "ItemKind",
     "Menu",
+    "MenuEnd",
     "MenuItem",
     "MenuParser",
     "item_kind",
@@ -352,6 +353,45 @@ class MenuParser:
         gopher_plus = fields[4].decode("utf-8", "replace") if len(fields) > 4 else None
         secure = self.secure and host == self.host and port == self.port
         return MenuItem(item_type, display, selector, host, port, gopher_plus, secure)
+
+
+class MenuEnd:
+    """Finds the end of a menu's ``.`` line in a stream of chunks (no I/O).
+
+    A server may send the terminator and keep the connection open; a reader
+    that waits for the close then fails on its idle timeout instead of having a
+    complete menu.  :meth:`feed` passes the bytes up to and including the
+    terminator line, and nothing after it (:attr:`done` is then true).
+    """
+
+    __slots__ = ("_tail", "done")
+
+    def __init__(self) -> None:
+        self._tail = b"\n"  # the menu's start counts as a line start
+        self.done = False
+
+    def feed(self, data: bytes) -> bytes:
+        """The part of ``data`` that belongs to the menu."""
+        if self.done:
+            return b""
+        tail = self._tail
+        # A terminator split across chunks lies within the tail and data's first bytes.
+        end = _terminator_end(tail + data[:3])
+        if end == -1:
+            end = _terminator_end(data)
+        else:
+            end -= len(tail)
+        if end != -1:
+            self.done = True
+            return data[:end]
+        self._tail = data[-3:] if len(data) >= 3 else (tail + data)[-3:]
+        return data
+
+
+def _terminator_end(data: bytes) -> int:
+    """Where the first ``\\n.\\r\\n`` or ``\\n.\\n`` in ``data`` ends, or -1."""
+    ends = [i + len(p) for p in (b"\n.\r\n", b"\n.\n") if (i := data.find(p)) != -1]
+    return min(ends, default=-1)
 
 
 def _host(raw: bytes) -> str:
