@@ -159,6 +159,15 @@ async def test_an_unknown_coding_is_a_failure_not_encoded_bytes_saved(raw_server
     assert isinstance(result.error, ProtocolError) and "'compress'" in str(result.error)
 
 
+async def test_only_codings_the_decoder_undoes_are_offered(raw_server: Any, lane: str) -> None:
+    server = Scripted(raw_server, {"/e": response("200 OK", [], b"x")})
+    result, _ = await fetch(server.url("/e"))
+    assert result.ok
+    line = next(x for x in server.heads[-1].split(b"\r\n") if x.lower().startswith(b"accept-encoding:"))
+    for token in line.split(b":", 1)[1].decode().split(","):
+        Decoder(token)  # raises for a coding it cannot undo (zstd, or br without a bounded brotli)
+
+
 # -- 2. status, reason and version in events and results ------------------------------------
 
 

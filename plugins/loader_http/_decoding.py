@@ -25,11 +25,12 @@ error: bytes still encoded are not the resource.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["MAX_CODINGS", "Decoder", "DecodingError", "codings"]
+__all__ = ["MAX_CODINGS", "Decoder", "DecodingError", "accept_encoding", "codings"]
 
 #: Most stacked codings decoded (servers use one; a few proxies add a second).
 MAX_CODINGS = 4
@@ -180,9 +181,15 @@ def _bounded_brotli() -> Any:
     return brotli
 
 
-def supported() -> tuple[str, ...]:
-    """The codings this module can undo here (``br`` only with a bounded brotli)."""
-    return ("gzip", "x-gzip", "deflate", "br") if _bounded_brotli() else ("gzip", "x-gzip", "deflate")
+@functools.cache
+def accept_encoding() -> str:
+    """The ``Accept-Encoding`` to send: only codings :class:`Decoder` undoes here.
+
+    httpx offers ``br`` and ``zstd`` whenever brotli or zstandard is installed, but
+    neither offers a decoder that bounds its output per call (zstandard never; brotli
+    from 1.2), so a server could pick a coding no bounded decoder can undo.
+    """
+    return "gzip, deflate, br" if _bounded_brotli() else "gzip, deflate"
 
 
 class Decoder:

@@ -256,9 +256,11 @@ def httpx_default_headers() -> list[tuple[str, str]] | None:
     are read instead, and a test holds both to what ``build_request`` writes.
     """
     if loaded():
-        from httpx._client import ACCEPT_ENCODING, USER_AGENT  # type: ignore[attr-defined]
+        from httpx._client import USER_AGENT  # type: ignore[attr-defined]
 
-        return _defaults(ACCEPT_ENCODING, USER_AGENT)
+        from ._decoding import accept_encoding
+
+        return _defaults(accept_encoding(), USER_AGENT)  # the handler's client sends this one
     import importlib.util
 
     for extra in ("brotli", "brotlicffi", "zstandard"):

@@ -61,7 +61,7 @@ from loader._display import printable
 from loader._net import check_peer, resolve_host
 from loader._protocol import Channel
 
-from ._decoding import Decoder, DecodingError
+from ._decoding import Decoder, DecodingError, accept_encoding
 from ._direct import DirectLane, header_dict
 from ._quiet_httpx import httpx
 from ._transport import Exchange, FastTransport, NotHandled, as_httpx_response
@@ -499,14 +499,19 @@ class HttpHandler(ProtocolHandler):
         }
         mounts = proxy_mounts(standard)
         if mounts is None:  # an httpx without the reader: it reads the environment itself
-            return Client(verify=self._ssl_context(), http2=http2, limits=limits, **options)
-        if _httpcore_chosen():
-            return Client(transport=standard(), mounts=mounts, **options)
-        # Ours underneath httpx (the one the lane may have used already); httpcore
-        # (imported only then) for proxies and HTTP/2.
-        fast = self._fast_transport()
-        fast.fallback = Deferred(standard)
-        return Client(transport=fast, mounts=mounts, **options)
+            client = Client(verify=self._ssl_context(), http2=http2, limits=limits, **options)
+        elif _httpcore_chosen():
+            client = Client(transport=standard(), mounts=mounts, **options)
+        else:
+            # Ours underneath httpx (the one the lane may have used already); httpcore
+            # (imported only then) for proxies and HTTP/2.
+            fast = self._fast_transport()
+            fast.fallback = Deferred(standard)
+            client = Client(transport=fast, mounts=mounts, **options)
+        # Offer only what _decoding undoes (httpx adds br and zstd when they are installed);
+        # set in place, so the line keeps httpx's position in the head.
+        client.headers["Accept-Encoding"] = accept_encoding()
+        return client
 
     async def aclose(self) -> None:
         client, fast = self._client, self._fast
