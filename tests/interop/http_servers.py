@@ -465,10 +465,6 @@ class WebServerChecks:
         wire = "HTTP/2.0" if origin.startswith("https") else "HTTP/1.1"
         assert {a.protocol for a in accesses} == {wire}, accesses
 
-    @pytest.mark.xfail(strict=False, reason=(
-        "core: with 'style' among the kinds, discovery returns a <link rel=stylesheet> both "
-        "as a found item and as a stylesheet; _page.schedule claims the item first, so the "
-        "sheet is saved but never parsed and its url() images are not fetched"))
     def test_saved_stylesheet_still_yields_its_images(self, server: HttpServer, origin: str,
                                                       env: dict[str, str], tmp_path: Path) -> None:
         url = origin + "/index.html"
