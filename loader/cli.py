@@ -52,24 +52,22 @@ _STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
 __all__ = ["add_common_options", "build_parser", "main", "make_loader", "run_with_loader"]
 
 
-def _positive_int(text: str) -> int:
+def _integer(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _integer(text, 1)
 
 
 def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, not {value}")
-    return value
+    return _integer(text, 0)
 
 
 def _seconds(text: str) -> float | None:
