@@ -273,24 +273,34 @@ async def test_binary_is_not_unstuffed(gopher_script_server: Start) -> None:
     assert result.content == wire
 
 
-async def test_text_ends_at_terminator_even_if_server_lingers(gopher_script_server: Start) -> None:
-    client_hung_up: list[bool] = []
+class Lingering:
+    """A script that sends ``body`` and never closes: only a client that stops at
+    the terminator ends the connection, which :meth:`hung_up` then reports."""
 
-    def linger(_line: bytes, sock: socket.socket) -> None:
-        sock.sendall(b"short\r\n.\r\n")
-        # Never close: only a client that stops at the terminator ends this connection.
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self._seen: list[bool] = []
+
+    def __call__(self, _line: bytes, sock: socket.socket) -> None:
+        sock.sendall(self.body)
         sock.settimeout(30)
-        client_hung_up.append(sock.recv(1) == b"")
+        self._seen.append(sock.recv(1) == b"")
 
+    async def hung_up(self) -> bool:
+        for _ in range(500):  # the handler thread records once it sees the hang-up
+            if self._seen:
+                break
+            await anyio.sleep(0.01)
+        return self._seen == [True]
+
+
+async def test_text_ends_at_terminator_even_if_server_lingers(gopher_script_server: Start) -> None:
+    linger = Lingering(b"short\r\n.\r\n")
     server = gopher_script_server(linger)
     async with Loader(timeouts=Timeouts(idle=30)) as ld:
         result = await ld.fetch(server.url("0", "/t"))
     assert result.ok and result.content == b"short\r\n"
-    for _ in range(500):  # the handler thread records once it sees the hang-up
-        if client_hung_up:
-            break
-        await anyio.sleep(0.01)
-    assert client_hung_up == [True]
+    assert await linger.hung_up()
 
 
 @pytest.mark.parametrize(
@@ -462,20 +472,9 @@ async def test_replies_starting_with_error_that_are_documents(
 
 @pytest.mark.anyio
 async def test_menu_ends_at_terminator_even_if_server_lingers(gopher_script_server: Start) -> None:
-    client_hung_up: list[bool] = []
-
-    def linger(_line: bytes, sock: socket.socket) -> None:
-        sock.sendall(b"iok\tfake\t(NULL)\t0\r\n.\r\nnot part of the menu")
-        # Never close: only a client that stops at the "." line ends this connection.
-        sock.settimeout(30)
-        client_hung_up.append(sock.recv(1) == b"")
-
+    linger = Lingering(b"iok\tfake\t(NULL)\t0\r\n.\r\nnot part of the menu")
     server = gopher_script_server(linger)
     async with Loader(retries=ONE_TRY, timeouts=Timeouts(idle=30)) as ld:
         result = await ld.fetch(server.url("1", "/"))
     assert result.ok and result.content == b"iok\tfake\t(NULL)\t0\r\n.\r\n"
-    for _ in range(500):  # the handler thread records once it sees the hang-up
-        if client_hung_up:
-            break
-        await anyio.sleep(0.01)
-    assert client_hung_up == [True]
+    assert await linger.hung_up()

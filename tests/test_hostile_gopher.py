@@ -113,14 +113,18 @@ async def test_menu_reader_holds_no_more_than_a_line(raw_server: Start) -> None:
     wait_for_handlers(server, streamer)
 
 
-def test_gopher_ls_refuses_an_endless_line(raw_server: Start) -> None:
-    streamer = Streamer(b"0")
+def ls_fails(raw_server: Start, streamer: Streamer, message: str) -> None:
+    """``loader gopher ls`` of the streamer's menu fails with ``message`` and the URL."""
     server = raw_server(streamer)
     url = server.url("gopher", "/1/")
     code, out, err = run_cli("gopher", "ls", url, "-q", "--retries", "0")
     assert (code, out) == (3, "")
-    assert url in err and f"longer than {MAX_LINE} bytes" in err
+    assert url in err and message in err, err
     wait_for_handlers(server, streamer)
+
+
+def test_gopher_ls_refuses_an_endless_line(raw_server: Start) -> None:
+    ls_fails(raw_server, Streamer(b"0"), f"longer than {MAX_LINE} bytes")
 
 
 @pytest.mark.anyio
@@ -164,12 +168,7 @@ def test_gopher_ls_stops_an_endless_menu_at_the_default_cap(raw_server: Start) -
     # Blank lines just under MAX_LINE: the parser keeps nothing and does little per
     # byte, so the test measures the cap, not the parsing of millions of items.
     streamer = Streamer(b"", block=b" " * (MAX_LINE - 2) + b"\r\n", total=4 * MAX_MENU)
-    server = raw_server(streamer)
-    url = server.url("gopher", "/1/")
-    code, out, err = run_cli("gopher", "ls", url, "-q", "--retries", "0")
-    assert (code, out) == (3, "")
-    assert url in err and f"menu larger than {MAX_MENU} bytes" in err
-    wait_for_handlers(server, streamer)
+    ls_fails(raw_server, streamer, f"menu larger than {MAX_MENU} bytes")
     assert streamer.sent[0] < 2 * MAX_MENU
 
 
