@@ -200,6 +200,14 @@ def build_site(root: Path) -> Path:
     return root
 
 
+def two_free_ports() -> tuple[int, int]:
+    """Two different free ports (one free port asked twice may come back twice)."""
+    first = free_port()
+    while (second := free_port()) == first:
+        pass
+    return first, second
+
+
 def _nginx_types() -> str:
     return "\n".join(f"        {mime} {ext[1:]};" for ext, mime in MIME_TYPES.items())
 
@@ -209,7 +217,7 @@ def run_nginx(tmp: Path, site: Path, certs: Certificates) -> Iterator[HttpServer
     """nginx: HTTP/1.1 on one port, TLS with HTTP/2 on another; gzip; ``/auth/`` basic auth."""
     program = require_program("nginx")
     tmp.mkdir(parents=True, exist_ok=True)
-    plain, tls = free_port(), free_port()
+    plain, tls = two_free_ports()
     # nginx reads {PLAIN} entries in auth_basic_user_file (its documented scheme list).
     (tmp / "htpasswd").write_text(f"{AUTH_USER}:{{PLAIN}}{AUTH_PASSWORD}\n")
     for temp in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
@@ -254,7 +262,10 @@ http {{
     }}
 }}
 """)
-    args = [program, "-c", str(conf), "-p", str(tmp), "-g", "daemon off;"]
+    # -e: the error log from the very start, before the config names it (the
+    # compiled-in /var/log/nginx/error.log is not writable for a non-root user).
+    args = [program, "-c", str(conf), "-p", str(tmp), "-e", str(tmp / "error.log"),
+            "-g", "daemon off;"]
     with running(args, port=plain, log=tmp / "stdout.log") as process:
         yield HttpServer("nginx", f"http://127.0.0.1:{plain}", f"https://127.0.0.1:{tls}",
                          site, tmp / "access.log", process)
@@ -268,7 +279,7 @@ def run_lighttpd(tmp: Path, site: Path, certs: Certificates) -> Iterator[HttpSer
         if not (LIGHTTPD_MODULES / f"{module}.so").is_file():
             pytest.skip(f"lighttpd's {module} is not installed ({package}; run tests/interop/install.sh)")
     tmp.mkdir(parents=True, exist_ok=True)
-    plain, tls = free_port(), free_port()
+    plain, tls = two_free_ports()
     (tmp / "users").write_text(f"{AUTH_USER}:{AUTH_PASSWORD}\n")
     (tmp / "deflate").mkdir(exist_ok=True)
     mimes = ", ".join(f'"{ext}" => "{mime}"' for ext, mime in MIME_TYPES.items())
