@@ -790,13 +790,16 @@ async def _watch_stop_signals(scope: Any, *, task_status: Any) -> None:
     if sniffio.current_async_library() == "trio":
         import trio
 
-        token = trio.lowlevel.current_trio_token()
-        _wake_watcher = lambda: token.run_sync_soon(stopped.set)  # noqa: E731
+        soon = trio.lowlevel.current_trio_token().run_sync_soon
     else:
         import asyncio
 
-        loop = asyncio.get_running_loop()
-        _wake_watcher = lambda: loop.call_soon_threadsafe(stopped.set)  # noqa: E731
+        soon = asyncio.get_running_loop().call_soon_threadsafe
+
+    def wake() -> None:
+        soon(stopped.set)
+
+    _wake_watcher = wake
     replaced = _install_stop_handlers()  # already ours under console(); main() in-process: now
     try:
         task_status.started()

@@ -216,3 +216,23 @@ def test_an_ignored_sighup_stays_ignored(http_server: Any, tmp_path: Path) -> No
     err = _finish(proc)
     assert proc.returncode == EXIT_OK, err
     assert (out / "big.bin").stat().st_size == 400000
+
+
+@pytest.mark.anyio
+async def test_the_watcher_cancels_the_run_on_either_backend() -> None:
+    """``run_with_loader``'s watcher, in process: the signal is noted at once and wakes the loop
+    (asyncio's ``call_soon_threadsafe``, trio's ``run_sync_soon``); the handler is given back."""
+    import os
+
+    import anyio
+
+    from loader import cli
+
+    before = signal.getsignal(signal.SIGINT)
+    with anyio.fail_after(_PATIENCE):  # a hang guard
+        async with anyio.create_task_group() as group:
+            await group.start(cli._watch_stop_signals, group.cancel_scope)
+            os.kill(os.getpid(), signal.SIGINT)
+            await anyio.sleep_forever()  # until the watcher cancels the group
+    assert cli._take_stop() == signal.SIGINT
+    assert signal.getsignal(signal.SIGINT) is before
