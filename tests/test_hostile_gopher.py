@@ -146,6 +146,16 @@ async def test_endless_menu_is_capped(raw_server: Start, item_type: str) -> None
     wait_for_handlers(server, streamer)
 
 
+def test_gopher_ls_max_page_size_caps_the_menu(raw_server: Start) -> None:
+    streamer = Streamer(b"", block=b" " * 1000 + b"\r\n")
+    server = raw_server(streamer)
+    url = server.url("gopher", "/1/")
+    code, out, err = run_cli("gopher", "ls", url, "-q", "--retries", "0", "--max-page-size", "100K")
+    assert (code, out) == (3, "")
+    assert url in err and "menu larger than 102400 bytes" in err
+    wait_for_handlers(server, streamer)
+
+
 @pytest.mark.anyio
 async def test_max_body_caps_a_menu_too(raw_server: Start) -> None:
     streamer = Streamer(b"", block=b"0item\t/i\th\t70\r\n" * 4000)
@@ -256,6 +266,29 @@ def test_gopher_search_cli_refuses_a_nul(raw_server: Start) -> None:
     assert (code, out) == (3, "")
     assert "must not contain" in err and "\x00" not in err
     assert server.connections == 0
+
+
+@pytest.mark.anyio
+async def test_menu_items_with_bad_selectors_are_not_requested(raw_server: Start) -> None:
+    requests: list[bytes] = []
+    long_selector = b"/" + b"L" * MAX_SELECTOR
+
+    def respond(conn: socket.socket) -> None:
+        requests.append(recv_until(conn, b"\n", limit=1 << 16))
+        conn.sendall(
+            b"INul\t/a\x00b.gif\t127.0.0.1\t%d\r\n" % server.port
+            + b"ILong\t%s\t127.0.0.1\t%d\r\n" % (long_selector, server.port)
+            + b".\r\n"
+        )
+
+    server = raw_server(respond)
+    async with Loader() as ld:
+        page = await ld.fetch_page(server.url("gopher", "/1/"))
+    server.close()
+    assert page.document.ok
+    assert len(page.resources) == 2
+    assert all(isinstance(r.error, InvalidURL) for r in page.resources)
+    assert requests == [b"/\r\n"]  # the menu's own request, nothing else
 
 
 @pytest.mark.anyio
@@ -437,6 +470,21 @@ async def test_allow_ports_lets_the_item_through(raw_server: Start) -> None:
         page = await ld.fetch_page(server.url("gopher", "/1/"))
     (result,) = page.resources
     assert not isinstance(result.error, PolicyDenied)  # refused by the network, if anything
+
+
+def test_gopher_ls_deny_private(raw_server: Start) -> None:
+    received: list[bytes] = []
+
+    def respond(conn: socket.socket) -> None:
+        received.append(conn.recv(65536))
+
+    server = raw_server(respond)
+    url = server.url("gopher", "/1/")
+    code, out, err = run_cli("gopher", "ls", url, "-q", "--retries", "0", "--deny-private")
+    server.close()
+    assert (code, out) == (3, "")
+    assert url in err and "loopback" in err
+    assert received == [b""] * len(received)
 
 
 @pytest.mark.anyio
