@@ -103,6 +103,23 @@ def test_a_page_failure_line_in_list_mode_is_escaped(raw_server: Any) -> None:
     assert "error: " in err and "\\u202e" in err
 
 
+def test_an_ftp_reply_and_a_gopher_error_item_are_escaped(raw_server: Any, tmp_path: Path) -> None:
+    def ftp(conn: Any) -> None:
+        conn.sendall(b"220 ready\r\n")
+        recv_until(conn)
+        conn.sendall("530 \x1b]0;pwned\x07no \u202eentry\r\n".encode())
+
+    def gopher(conn: Any) -> None:
+        recv_until(conn)
+        conn.sendall("3\x1b[2Jgone\u202e\tfake\t(NULL)\t0\r\n.\r\n".encode())
+
+    for url in (raw_server(ftp).url("ftp", "/f.bin"), raw_server(gopher).url("gopher", "/9/f.bin")):
+        code, _, err = run("get", url, "-o", str(tmp_path / "f.bin"), "-q", "--retries", "0")
+        assert code == EXIT_FAILED, err
+        assert_safe(err)
+        assert err.startswith(f"error: {url}: ") and "\\u202e" in err, err
+
+
 def test_plain_progress_escapes_urls(raw_server: Any, tmp_path: Path) -> None:
     server = _page_server(raw_server, {}, default=(200, b"x"))
     code, _, err = run("get", server.url("http", "/\u202e"), "-o", str(tmp_path / "x"))
