@@ -631,7 +631,7 @@ class HttpHandler(ProtocolHandler):
                     request.method, request.url, headers=headers, extensions={"trace": httpx_trace}
                 )
             except (httpx.InvalidURL, ValueError) as exc:
-                raise InvalidURL(f"invalid URL: {exc}", url=url) from exc
+                raise InvalidURL(printable(f"invalid URL: {exc}"), url=url) from exc
         seen = {str(http_request.url)}
         max_redirects = self._loader.max_redirects
         while True:
@@ -691,16 +691,18 @@ class HttpHandler(ProtocolHandler):
         try:
             target = response.next_request
         except (httpx.HTTPError, ValueError) as exc:
-            raise RedirectError(f"bad redirect location {response.headers.get('location')!r}: {exc}", url=url) from exc
+            raise RedirectError(
+                printable(f"bad redirect location {response.headers.get('location')!r}: {exc}"), url=url
+            ) from exc
         if target is None:
             raise RedirectError("redirect without a usable Location", url=url)
         if target.url.scheme not in ("http", "https"):
-            raise RedirectError(f"refusing to follow a redirect to {target.url.scheme}: {target.url}", url=url)
+            raise RedirectError(printable(f"refusing to follow a redirect to {target.url.scheme}: {target.url}"), url=url)
         if len(seen) > max_redirects:
             raise RedirectError(f"more than {max_redirects} redirects", url=url)
         key = str(target.url)
         if key in seen:
-            raise RedirectError(f"redirect loop back to {key}", url=url)
+            raise RedirectError(printable(f"redirect loop back to {key}"), url=url)
         seen.add(key)
         return target
 
