@@ -701,11 +701,13 @@ class Loader:
             request = self._prepare(request)
             offset = sink.resume_offset() if isinstance(sink, FileSink) else 0
             if offset:
-                request = dataclasses.replace(request, offset=offset)
+                # If-Range with the partial's validator: a changed resource comes whole.
+                request = dataclasses.replace(request, offset=offset).with_headers(**sink.resume_headers())
             try:
                 async with handler.open(request, t) as response:
                     start = response.offset if offset and response.offset == offset else 0
                     sink.start(start)
+                    sink.remember_response(response.headers)
                     done = start
                     total = None if response.length is None else response.length + start
                     async for chunk in response.stream:

@@ -38,7 +38,7 @@ import anyio
 from ._errors import LoaderError
 from ._models import Result
 from ._plugins import call_each
-from ._saving import ExistsPolicy, PathAllocator, write_file
+from ._saving import ExistsPolicy, PathAllocator, make_directories, write_file
 from ._urls import redact_url
 from .discovery import DEFAULT_KINDS, Document, Found
 
@@ -456,7 +456,8 @@ class _PageRun:
         resources = ",\n    ".join(encode(entry(r)) for r in self.results)
         head = json.dumps(manifest, indent=2, ensure_ascii=False)
         text = f'{head[:-2]},\n  "resources": [\n    {resources}\n  ]\n}}\n'
-        path = page_path.with_name(page_path.name + ".manifest.json")
+        stored = page.path or page_path  # where the page landed (a clash may have renamed it)
+        path = stored.with_name(stored.name + ".manifest.json")
         data = text.encode("utf-8")
         return write_file(page.url, path, data, root=self.output, checked=self.checked)
 
@@ -479,7 +480,7 @@ async def fetch_page(
     """The body of :meth:`Loader.fetch_page` (see the module docstring)."""
     if output is not None:
         output = Path(output)
-        output.mkdir(parents=True, exist_ok=True)
+        make_directories(output)
     if resume and exists == "overwrite":
         exists = "skip"  # a file under its final name is complete: only partial ones continue
     run = _PageRun(loader, call, url, output=output, kinds=kinds, same_host=same_host,

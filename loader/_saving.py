@@ -342,9 +342,8 @@ def _join_child(directory: Path, name: str) -> Path:
     return directory / name
 
 
-#: ``directory / name`` for a plain name, without parsing the name: pathlib's own
-#: helper for children (what iterdir uses) where this Python has it.
-_child: Callable[[Path, str], Path] = getattr(Path, "_make_child_relpath", _join_child)
+#: ``directory / name`` for a plain name (pathlib's private child helper is off limits).
+_child: Callable[[Path, str], Path] = _join_child
 
 
 class _Counted:

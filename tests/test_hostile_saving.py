@@ -471,8 +471,10 @@ def _range_server(body: bytes, drop_after: int, seen: list[str]):  # type: ignor
 
     def handle(conn: socket.socket) -> None:
         head = recv_until(conn, b"\r\n\r\n").decode("latin-1")
-        ranges = [line.split(":", 1)[1].strip() for line in head.split("\r\n") if line.lower().startswith("range:")]
-        seen.append(ranges[0] if ranges else "")
+        lines = head.split("\r\n")
+        ranges = [line.split(":", 1)[1].strip() for line in lines if line.lower().startswith("range:")]
+        if_range = [line.split(":", 1)[1].strip() for line in lines if line.lower().startswith("if-range:")]
+        seen.append((ranges[0] if ranges else "") + (f" if-range {if_range[0]}" if if_range else ""))
         if ranges:
             start = int(ranges[0].removeprefix("bytes=").rstrip("-"))
             send_lines(conn, ["HTTP/1.1 206 Partial Content", f"Content-Length: {len(body) - start}",
@@ -495,10 +497,12 @@ async def test_resume_over_http_continues_with_a_range(raw_server, tmp_path: Pat
     async with Loader(retries=Retries(attempts=1)) as loader:
         first = await loader.fetch(server.url("http", "/file.bin"), to=target, resume=True)
         assert not first.ok
-        assert all_names(tmp_path) == ["file.bin.part"] and (tmp_path / "file.bin.part").read_bytes() == body[:4000]
+        # The partial, and beside it the validator that makes the next request conditional.
+        assert all_names(tmp_path) == ["file.bin.part", "file.bin.part.json"]
+        assert (tmp_path / "file.bin.part").read_bytes() == body[:4000]
         second = await loader.fetch(server.url("http", "/file.bin"), to=target, resume=True)
     assert second.ok and second.path == target and target.read_bytes() == body
-    assert seen == ["", "bytes=4000-"]
+    assert seen == ["", 'bytes=4000- if-range "r1"']
     assert all_names(tmp_path) == ["file.bin"]
 
 
@@ -539,9 +543,11 @@ async def test_a_cancelled_transfer_keeps_its_partial_only_when_resuming(
                                     resume=resume, callback=cancel_after_bytes)
     assert not result.ok
     if resume:
-        assert all_names(tmp_path) == ["file.bin.part"]
+        assert all_names(tmp_path) == ["file.bin.part", "file.bin.part.json"]
         assert (tmp_path / "file.bin.part").read_bytes() == pattern_bytes(3000)
-        assert FileSink("u", tmp_path / "file.bin", resume=True).resume_offset() == 3000
+        url = http_server.url("/stall?after=3000")
+        assert FileSink(url, tmp_path / "file.bin", resume=True).resume_offset() == 3000
+        assert FileSink("http://other/", tmp_path / "file.bin", resume=True).resume_offset() == 0
     else:
         assert all_names(tmp_path) == []
 
