@@ -478,3 +478,24 @@ async def test_menu_ends_at_terminator_even_if_server_lingers(gopher_script_serv
         result = await ld.fetch(server.url("1", "/"))
     assert result.ok and result.content == b"iok\tfake\t(NULL)\t0\r\n.\r\n"
     assert await linger.hung_up()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("item_type", ["1", "0", "I"])
+async def test_error_item_from_a_lingering_server(gopher_script_server: Start, item_type: str) -> None:
+    linger = Lingering(b"3Not here\t\terror.host\t1\r\n.\r\n")
+    server = gopher_script_server(linger)
+    url = server.url(item_type, "/gone")
+    async with Loader(retries=ONE_TRY, timeouts=Timeouts(idle=30)) as ld:
+        result = await ld.fetch(url)
+    assert isinstance(result.error, NotFound) and "Not here" in result.error.message
+    assert await linger.hung_up()
+
+
+@pytest.mark.anyio
+async def test_binary_after_a_dot_line_is_not_cut(gopher_script_server: Start) -> None:
+    wire = b"3 items?\r\n.\r\n" + bytes(range(256)) * 64
+    server = gopher_script_server(reply(wire))
+    async with Loader() as ld:
+        result = await ld.fetch(server.url("9", "/b.bin"))
+    assert result.ok and result.content == wire

@@ -11,6 +11,14 @@ plugin is (``gopher = "loader_gopher"``).  It provides:
   items), :func:`search`, and :func:`open_item` (any item as a stream);
 * the I/O-free pieces it is built from: :func:`parse_url`,
   :class:`MenuParser` / :func:`parse_menu`, :class:`TextDecoder`.
+
+Against hostile servers and pages: a selector, search string or Gopher+
+string holding CR, LF, TAB or NUL, or longer than :data:`MAX_SELECTOR` (4 KiB),
+is an ``InvalidURL`` before any connection; a menu line longer than
+:data:`MAX_LINE` (64 KiB) is a ``ProtocolError``; a menu body stops at its
+``.`` line and at :func:`menu_limit` bytes (``Limits.max_body`` /
+``Limits.max_page``, else :data:`MAX_MENU`, 64 MiB) with ``SizeLimitExceeded``;
+server text shown by ``loader gopher`` goes through ``loader._display.printable``.
 """
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING

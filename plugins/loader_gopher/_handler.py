@@ -181,6 +181,13 @@ class _Body:
                 if not data:
                     self._eof = True
                     continue
+            if self._menu_end is not None:
+                data = self._menu_end.feed(data)
+                if self._menu_end.done:
+                    # Past the "." line nothing belongs to the menu; do not wait for the close.
+                    self._eof = True
+                if not data:
+                    continue
             if self._limit is not None:
                 self._size += len(data)
                 if self._size > self._limit:
@@ -190,13 +197,6 @@ class _Body:
                         "(Limits.max_body / Limits.max_page)",
                         url=self._url,
                     )
-            if self._menu_end is not None:
-                data = self._menu_end.feed(data)
-                if self._menu_end.done:
-                    # Past the "." line nothing belongs to the menu; do not wait for the close.
-                    self._eof = True
-                if not data:
-                    continue
             if self._decoder is None:
                 return data
             data = self._decoder.feed(data)
@@ -280,11 +280,12 @@ class GopherHandler(ProtocolHandler):
             await channel.emit(Phase.RECEIVING_RESPONSE)
             menu = target.type in ("1", "7")
             first, eof = await _first_bytes(stream, channel.timeouts.idle, url, menu=menu)
-            if target.type in ("1", "7") and not first and eof:
+            if menu and not first and eof:
                 raise NetworkError(
                     "the server closed the connection without sending a menu", url=url
                 )
-            failure = _error_item(first) if eof else None
+            # An error reply ends with the close or, from a server that lingers, its "." line.
+            failure = _error_item(first) if eof or _ends_menu(first) else None
             plain = _plain_error(first) if eof and menu else None
             if plain is not None:
                 raise NotFound(
@@ -334,13 +335,20 @@ async def _first_bytes(
         return data, False
     chunks = [data]
     size = len(data)
-    while size <= _ERROR_SNIFF:
+    while size <= _ERROR_SNIFF and not _ends_menu(b"".join(chunks)):
         more = await _receive(stream, idle, url)
         if not more:
             return b"".join(chunks), True
         chunks.append(more)
         size += len(more)
     return b"".join(chunks), False
+
+
+def _ends_menu(data: bytes) -> bool:
+    """Whether ``data`` holds a menu's ``.`` line (the server may not close after it)."""
+    end = MenuEnd()
+    end.feed(data)
+    return end.done
 
 
 async def _close(stream: anyio.abc.ByteStream, channel: Channel) -> None:
