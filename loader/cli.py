@@ -304,9 +304,11 @@ def _directory_problem(directory: Path, *, may_create: bool) -> str | None:
 
 
 def _file_problem(path: Path) -> str | None:
-    """Why the file ``path`` cannot be created or replaced, or ``None``."""
+    """Why the file ``path`` cannot be created or replaced (or, a device or a pipe, written), or ``None``."""
     if path.is_dir():
         return "it is a directory"
+    if _is_special_file(str(path)):
+        return None if os.access(path, os.W_OK) else "it is not writable (permission denied)"
     return _directory_problem(path.parent, may_create=False)
 
 
@@ -452,13 +454,16 @@ async def _cmd_get(args: argparse.Namespace, loader: Any) -> int:
     url = args.url
     target = args.output
     if target == "-":
-        out = args._stdout_bytes
+        result = await _fetch_into_stream(loader, url, args._stdout_bytes)
+    elif target is not None and _is_special_file(target):
+        # A device or a pipe (-o /dev/null, -o a FIFO) is written into as a stream:
+        # the atomic rename of a regular download would replace it with a plain file.
+        # Opening a FIFO waits for its reader: in a thread, so a signal still stops the wait.
+        import anyio
 
-        def write(chunk: bytes) -> None:
-            out.write(chunk)
-
-        result = await loader.fetch(url, to=write)
-        out.flush()
+        stream = await anyio.to_thread.run_sync(open, target, "wb", 0, abandon_on_cancel=True)
+        with stream:
+            result = await _fetch_into_stream(loader, url, stream)
     else:
         if target is None:
             target = _default_target(url)
@@ -467,8 +472,30 @@ async def _cmd_get(args: argparse.Namespace, loader: Any) -> int:
         _print_failure(result, args._stderr)
         return EXIT_FAILED
     if target != "-" and not args.quiet:
-        args._stderr.write(f"{shown_url(url)}: {result.size} bytes saved to {printable(str(result.path))}\n")
+        where = result.path if result.path is not None else target
+        args._stderr.write(f"{shown_url(url)}: {result.size} bytes saved to {printable(str(where))}\n")
     return EXIT_OK
+
+
+async def _fetch_into_stream(loader: Any, url: str, stream: Any) -> Any:
+    def write(chunk: bytes) -> None:
+        stream.write(chunk)
+
+    try:
+        return await loader.fetch(url, to=write)
+    finally:
+        stream.flush()
+
+
+def _is_special_file(path: str) -> bool:
+    """An existing file that is neither regular nor a directory: a device, a FIFO, a socket."""
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _default_target(url: str) -> str:

@@ -377,3 +377,26 @@ def test_allow_port_lets_a_page_reach_a_blocked_port(raw_server: Any, tmp_path: 
     code, _, err = run("fetch", server.url("http", "/"), "-o", str(tmp_path / "b"), "-q", "--retries", "0",
                        "--allow-port", "25")
     assert "error: http://127.0.0.1:25/x.png: " in err and "port 25 belongs" not in err, err
+
+
+def test_get_into_a_fifo_writes_through_it_and_keeps_it(http_server: Any, tmp_path: Path) -> None:
+    """``-o /dev/null`` or ``-o FIFO``: the atomic rename of a download replaced the special file
+    with a plain one (as root, /dev/null itself); it is written into as a stream instead."""
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = bytearray()
+
+    def read() -> None:
+        with open(fifo, "rb") as reader:
+            received.extend(reader.read())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    code, _, err = run("get", http_server.url("/bytes/70000"), "-o", str(fifo))
+    reader.join(30)
+    assert code == EXIT_OK, err
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert len(received) == 70000 and f"70000 bytes saved to {fifo}" in err
