@@ -51,7 +51,7 @@ class MenuReader:
 
     @property
     def malformed(self) -> int:
-        """Lines that needed guessing so far (no TAB, bad port, cut short)."""
+        """Lines that needed guessing so far (no TAB, bad port)."""
         return self._parser.malformed
 
     def __aiter__(self) -> MenuReader:

@@ -57,7 +57,7 @@ __all__ = [
 MAX_LINE = 64 * 1024
 
 #: Largest menu read when the loader sets neither ``Limits.max_body`` nor
-#: ``Limits.max_page`` (64 MiB: a million long items; real menus are kilobytes).
+#: ``Limits.max_page`` (64 MiB: a million items of 64 bytes; real menus are kilobytes).
 MAX_MENU = 64 << 20
 
 
