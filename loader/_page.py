@@ -276,16 +276,18 @@ class _PageRun:
         if save and result.ok:
             path = self.dest(item.url)
             assert path is not None
-            result = self.save_bytes(result, path)
+            result = self.save_bytes(result, path, exists=self.exists)
         self.stylesheets[item.url] = (result, document)
         if save or not result.ok:
             await self._done(result)
 
-    def save_bytes(self, result: Result, path: Path, content: bytes | None = None) -> Result:
+    def save_bytes(self, result: Result, path: Path, content: bytes | None = None, *,
+                   exists: ExistsPolicy = "overwrite") -> Result:
         """Save a body kept in memory (or ``content`` instead) atomically; a failure is a failed result."""
         data = result.content if content is None else content
         try:
-            stored = write_file(result.url, path, data or b"", root=self.output, checked=self.checked)
+            stored = write_file(result.url, path, data or b"", root=self.output, checked=self.checked,
+                                exists=exists)
         except LoaderError as exc:
             return dataclasses.replace(result, ok=False, error=exc)
         return dataclasses.replace(result, path=stored)
@@ -508,7 +510,8 @@ async def fetch_page(
         assert page_path is not None
         if doc_type == "html" and not page_path.name.lower().endswith((".html", ".htm")):
             page_path = page_path.with_name(page_path.name + ".html")
-        page = run.save_bytes(page, page_path)
+        page = run.save_bytes(page, page_path, exists=exists)  # --exists applies to the page too
+        page_path = page.path or page_path
     if document is not None:
         items, sheets = run.discover(document)
         async with anyio.create_task_group() as tg:

@@ -240,3 +240,13 @@ async def test_a_page_url_with_credentials_keeps_them_for_its_requisites(ftp_ser
     assert page.manifest is not None
     manifest = json.loads(page.manifest.read_text())
     assert all(r["ok"] for r in manifest["resources"])
+
+
+async def test_exists_unique_keeps_the_first_page_and_its_manifest(http_server: Any, tmp_path: Path) -> None:
+    async with Loader() as loader:
+        first = await loader.fetch_page(http_server.url("/files/http/index.html"), output=tmp_path)
+        second = await loader.fetch_page(http_server.url("/files/http/index.html"), output=tmp_path, exists="unique")
+    assert first.path is not None and second.path is not None and first.manifest and second.manifest
+    assert second.path != first.path and second.manifest != first.manifest
+    assert first.path.exists() and first.manifest.exists() and second.path.exists()
+    assert json.loads(second.manifest.read_text())["page"]["path"] == second.path.relative_to(tmp_path).as_posix()
