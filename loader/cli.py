@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import gc
 import os
 import signal
@@ -458,10 +459,11 @@ async def _cmd_get(args: argparse.Namespace, loader: Any) -> int:
     elif target is not None and _is_special_file(target):
         # A device or a pipe (-o /dev/null, -o a FIFO) is written into as a stream:
         # the atomic rename of a regular download would replace it with a plain file.
-        # Opening a FIFO waits for its reader: in a thread, so a signal still stops the wait.
-        import anyio
-
-        stream = await anyio.to_thread.run_sync(open, target, "wb", 0, abandon_on_cancel=True)
+        try:
+            stream = await _open_special_file(target)
+        except OSError as exc:
+            args._stderr.write(f"error: cannot write {printable(target)}: {printable(exc.strerror or str(exc))}\n")
+            return EXIT_USAGE
         with stream:
             result = await _fetch_into_stream(loader, url, stream)
     else:
@@ -485,6 +487,26 @@ async def _fetch_into_stream(loader: Any, url: str, stream: Any) -> Any:
         return await loader.fetch(url, to=write)
     finally:
         stream.flush()
+
+
+async def _open_special_file(path: str) -> IO[bytes]:
+    """Open a device or a FIFO for writing, waiting (cancellably) for a FIFO's reader.
+
+    A blocking open of a FIFO waits for its reader inside the system call, where no
+    signal can stop it, and a worker thread left in it keeps the process from exiting.
+    """
+    import anyio
+
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: a FIFO without a reader yet
+                raise
+            await anyio.sleep(0.05)
+            continue
+        os.set_blocking(fd, True)
+        return open(fd, "wb", buffering=0)
 
 
 def _is_special_file(path: str) -> bool:
