@@ -260,6 +260,26 @@ async def test_416_for_the_local_size_completes_a_resume(raw_server: Any, lane: 
     assert whole.read_bytes() == b"x" * 1000
 
 
+@pytest.mark.parametrize("size_on_server", [1000, 999])
+async def test_416_without_a_size_is_checked_with_head(
+    raw_server: Any, lane: str, tmp_path: Path, size_on_server: int
+) -> None:
+    whole = tmp_path / "whole.bin"
+    whole.write_bytes(b"x" * 1000)
+
+    def lighttpd(conn: socket.socket) -> None:  # its 416 states no Content-Range
+        while (head := recv_until(conn, b"\r\n\r\n")).endswith(b"\r\n\r\n"):
+            if head.startswith(b"HEAD "):
+                conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {size_on_server}\r\n\r\n".encode())
+            else:
+                conn.sendall(response("416 Range Not Satisfiable", ["Content-Type: text/html"], b"<p>416</p>"))
+
+    server = raw_server(lighttpd)
+    result, _ = await fetch(server.url("http", "/f"), to=whole, resume=True)
+    assert result.ok == (size_on_server == 1000), result.error
+    assert whole.read_bytes() == b"x" * 1000
+
+
 async def test_if_range_goes_with_range_and_a_full_answer_restarts(raw_server: Any, lane: str, tmp_path: Path) -> None:
     partial = tmp_path / "partial.bin"
     partial.write_bytes(b"old!")

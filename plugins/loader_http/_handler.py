@@ -309,15 +309,20 @@ def _status_error(status: int, reason: str, headers: Any, url: str) -> HTTPStatu
     )
 
 
-def _already_complete(status: int, headers: Any, request: Request) -> bool:
-    """A resume past the end: ``416`` whose ``Content-Range: bytes */N`` is the local size.
+def _stated_size(status: int, headers: Any, request: Request) -> int | None:
+    """The full size a resume's ``416`` states (``Content-Range: bytes */N``), else None.
 
-    The file is whole already (``--continue`` run twice); anything else stays an error.
+    ``-1`` when the 416 states none (lighttpd 1.4's): the size must be asked for.
     """
     if status != 416 or not request.offset:
-        return False
-    unit, _, size = headers.get("content-range", "").strip().partition(" ")
-    return unit.lower() == "bytes" and size.startswith("*/") and size[2:].isdigit() and int(size[2:]) == request.offset
+        return None
+    crange = headers.get("content-range", "").strip()
+    if not crange:
+        return -1
+    unit, _, size = crange.partition(" ")
+    if unit.lower() == "bytes" and size.startswith("*/") and size[2:].isdigit():
+        return int(size[2:])
+    return None
 
 
 async def _empty() -> AsyncIterator[bytes]:
@@ -330,7 +335,7 @@ def _make_response(
     stream: AsyncIterator[bytes], request: Request,
 ) -> Response:
     """The loader's response for either lane (``headers`` as httpx's ``items()`` gives them)."""
-    if status == 416:  # only a resume past the end gets here (_already_complete)
+    if status == 416:  # only a resume past the end gets here (HttpHandler._already_complete)
         return Response(
             url=final_url, stream=_empty(), status=status, reason=reason, headers=headers,
             content_type=headers.get("content-type"), length=0, offset=request.offset,
@@ -609,7 +614,7 @@ class HttpHandler(ProtocolHandler):
                         reason = reason_bytes.decode("ascii", errors="ignore")
                         if status >= 400:
                             await _drain(body, found)
-                            if not _already_complete(status, found, request):
+                            if not await self._already_complete(status, found, request, headers, httpx_trace):
                                 raise _status_error(status, reason, found, url)
                         stream: AsyncIterator[bytes] = _RawBody(body, url)
                         if _is_encoded(found):
@@ -657,13 +662,45 @@ class HttpHandler(ProtocolHandler):
                     continue
                 if response.status_code >= 400:
                     await _drain(response.aiter_raw(), response.headers)
-                    if not _already_complete(response.status_code, response.headers, request):
+                    if not await self._already_complete(
+                        response.status_code, response.headers, request, headers, httpx_trace
+                    ):
                         raise _status_error(response.status_code, response.reason_phrase, response.headers, url)
                 yield self._response(response, request, url)
             finally:
                 if response is not None:
                     await response.aclose()
             return
+
+    async def _already_complete(
+        self, status: int, found: Any, request: Request, headers: dict[str, str], trace: Any
+    ) -> bool:
+        """A resume past the end: a ``416`` for a file that is whole already (``--continue`` twice).
+
+        The 416's ``Content-Range: bytes */N`` must be the local size; a 416 that states no
+        size (lighttpd's) is checked with a ``HEAD``: its identity ``Content-Length`` must
+        be the local size.  Anything else stays an error.
+        """
+        size = _stated_size(status, found, request)
+        if size is None or size >= 0:
+            return size == request.offset
+
+        async def connections_only(name: str, info: dict[str, Any]) -> None:
+            # The HEAD is no exchange of the resource's own: only a new connection
+            # is reported (and checked against deny_private).
+            if _TRACE_PHASES.get(name) is Phase.CONNECTED_TO_SERVER:
+                await trace(name, info)
+
+        probe = {k: v for k, v in headers.items() if k.lower() not in ("range", "if-range")}
+        try:
+            answer = await self.client.head(request.url, headers=probe, extensions={"trace": connections_only})
+        except httpx.HTTPError:
+            return False
+        length = answer.headers.get("content-length", "")
+        return (
+            answer.status_code == 200 and not _is_encoded(answer.headers)
+            and length.isdigit() and int(length) == request.offset
+        )
 
     async def _hand_to_httpx(
         self, request: Request, headers: dict[str, str], trace: Any, url: str, answer: Exchange
