@@ -236,3 +236,19 @@ async def test_the_watcher_cancels_the_run_on_either_backend() -> None:
             await anyio.sleep_forever()  # until the watcher cancels the group
     assert cli._take_stop() == signal.SIGINT
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_sigint_while_get_waits_for_a_fifo_reader(http_server: Any, tmp_path: Path) -> None:
+    """``-o FIFO`` with nobody reading: the wait for a reader ends at Ctrl-C (a blocking open in a
+    worker thread kept the process alive for ever after 'interrupted')."""
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    events = tmp_path / "events.jsonl"
+    proc = _spawn(["get", http_server.url("/bytes/10?fifo"), "-o", str(fifo), "--events", str(events)])
+    _wait_for(proc, events.exists, "the run started (its event log is open)")
+    proc.send_signal(signal.SIGINT)
+    err = _finish(proc)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
