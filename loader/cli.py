@@ -288,9 +288,13 @@ def _directory_problem(directory: Path, *, may_create: bool) -> str | None:
     directory = directory.absolute()  # "." says nothing in a message
     existing = directory
     for existing in (directory, *directory.parents):
-        if existing.exists():  # False for a path under a file, too: walk up to the file
-            break
-    if not existing.is_dir():
+        try:
+            is_directory = existing.is_dir()
+            if is_directory or existing.exists():  # under a file neither is true: walk up to it
+                break
+        except OSError as exc:  # e.g. a parent we may not search
+            return f"{printable(str(existing))}: {printable(exc.strerror or str(exc))}"
+    if not is_directory:
         if existing == directory:
             return "it is not a directory"
         return f"{printable(str(existing))} is not a directory"
@@ -306,8 +310,11 @@ def _directory_problem(directory: Path, *, may_create: bool) -> str | None:
 
 def _file_problem(path: Path) -> str | None:
     """Why the file ``path`` cannot be created or replaced (or, a device or a pipe, written), or ``None``."""
-    if path.is_dir():
-        return "it is a directory"
+    try:
+        if path.is_dir():
+            return "it is a directory"
+    except OSError as exc:
+        return printable(exc.strerror or str(exc))
     if _is_special_file(str(path)):
         return None if os.access(path, os.W_OK) else "it is not writable (permission denied)"
     return _directory_problem(path.parent, may_create=False)
