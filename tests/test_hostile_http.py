@@ -387,11 +387,14 @@ class Listener:
             self.done.set()
 
 
-@pytest.mark.parametrize("scheme", ["http", "https"])
-async def test_deny_private_refuses_before_a_byte_is_sent(raw_server: Any, lane: str, scheme: str) -> None:
+@pytest.mark.parametrize(("scheme", "http2"), [("http", None), ("https", None), ("https", False)],
+                         ids=["http", "https-h2", "https-fast-transport"])
+async def test_deny_private_refuses_before_a_byte_is_sent(
+    raw_server: Any, lane: str, scheme: str, http2: bool | None
+) -> None:
     listener = Listener(raw_server)
     url = listener.server.url(scheme, "/page")
-    result, events = await fetch(url, deny_private=True, verify=False)
+    result, events = await fetch(url, deny_private=True, verify=False, http2=http2)
     assert isinstance(result.error, PolicyDenied), result.error
     assert url in str(result.error)
     assert await anyio.to_thread.run_sync(listener.done.wait, 10)  # the loop closes the socket
