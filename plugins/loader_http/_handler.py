@@ -22,7 +22,9 @@ transports report before any byte is sent.  A proxy's own address is not checked
 the user's setting; the proxy resolves and reaches the origin, unseen).  A reason phrase
 reaches error messages through ``printable``; ``Result.reason`` keeps it as sent.  A
 ``416`` whose ``Content-Range`` is ``bytes */N`` with ``N`` the resume offset completes
-the resume (the file is whole): an empty body, status 416.  HTTP/2 contexts built here
+the resume (the file is whole): an empty body, status 416 (the server's word, kept);
+a 416 that states no size (lighttpd's) is checked with a ``HEAD``.  An ``If-Range``
+among the request's headers goes out with the ``Range``.  HTTP/2 contexts built here
 offer ``h2`` first in ALPN (:class:`H2FirstContext`).
 """
 
