@@ -214,3 +214,16 @@ async def test_ftps_upload_and_download(
             assert await remote.read() == payload
         assert {e.name for e in await ftp.list(ftp_scratch)} == {"tls.bin"}
     assert (ftp_server.root / ftp_scratch.lstrip("/") / "tls.bin").read_bytes() == payload
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="core: Loader.operation() emits REQUEST_COMPLETE without bytes_done/bytes_total",
+)
+async def test_put_reports_the_bytes_stored(ftp_server: FtpServerInfo, ftp_scratch: str) -> None:
+    events: list[Event] = []
+    payload = b"p" * 70_000
+    async with Loader() as ld, FtpSession(ld, ftp_server.alice()) as ftp:
+        await ftp.put([payload], f"{ftp_scratch}/counted.bin", callback=events.append)
+    complete = [e for e in events if e.phase is Phase.REQUEST_COMPLETE]
+    assert [(e.bytes_done, e.bytes_total) for e in complete] == [(70_000, 70_000)]

@@ -60,8 +60,9 @@ async def test_a_body_without_end_stops_at_the_announced_size(raw_server: Any) -
     async with make_loader() as ld:
         result = await ld.fetch(server.url("ftp", "/f.bin"), callback=rec)
     assert isinstance(result.error, ProtocolError)
+    assert "more than the 5000 bytes SIZE announced" in str(result.error)
     # Nothing past the announced size was handed on.
-    assert all((e.bytes or 0) <= 5000 for e in rec.of(Phase.PROGRESS))
+    assert all((e.bytes_done or 0) <= 5000 for e in rec.of(Phase.PROGRESS))
 
 
 @pytest.mark.parametrize(
