@@ -542,9 +542,11 @@ async def _close_upload(data: ByteStream, timeout: float | None) -> None:
 class DataTransfer:
     """A download under way: iterate :meth:`chunks`, then :meth:`aclose`.
 
-    The final control reply is read when the data connection ends; a failure
-    reply, a connection that broke, or fewer bytes than ``SIZE`` announced
-    raise from :meth:`chunks`, so a truncated body is never taken for a whole one.
+    The final control reply is read when the data connection ends (kept as
+    :attr:`final`); a failure reply, a connection that broke, or fewer bytes
+    than ``SIZE`` announced raise from :meth:`chunks`, so a truncated body is
+    never taken for a whole one.  More bytes than announced raise as soon as
+    they arrive: the data connection is not read any further.
     """
 
     def __init__(

@@ -13,7 +13,9 @@ What a request gets:
   ``SIZE`` for :attr:`Response.length`, ``REST`` when the core resumes
   (:attr:`Request.offset`), then ``RETR`` over an ``EPSV``/``PASV`` data
   connection.  An HTML file is served as ``text/html`` with
-  ``document="html"``, so the core treats it as a page.
+  ``document="html"``, so the core treats it as a page.  The response's
+  status is the preliminary reply (150) while the body streams and the final
+  one (226) once it has ended, which is what the core reports.
 * a directory (path ending in ``/``, ``;type=d``, or a file name the server
   says is a directory, reported as a redirect to the ``/`` URL): the listing
   as an ``ftp-listing`` document, one JSON object per entry and line (see

@@ -194,3 +194,9 @@ async def test_library_verified_tls_and_not_found(server: FtpInterop, scheme: st
     assert binary.content == (server.root / "pub/binary.bin").read_bytes()
     assert binary.status == 226
     assert listing.ok and listing.status == 226, listing.error
+    if scheme == "ftps" and server.name == "proftpd":
+        # proftpd (default TLSOptions) accepted the data connections because they
+        # resumed the control connection's session, TLS 1.3 tickets included.
+        tls_log = (server.log.parent / "proftpd-tls.log").read_text()
+        assert "client reused TLS session for data connection" in tls_log
+        assert "TLSv1.3 data connection accepted" in tls_log
