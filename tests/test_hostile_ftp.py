@@ -101,33 +101,25 @@ async def test_an_overlong_listing_line_is_an_error(raw_server: Any, verb: str) 
     assert f"{verb}: listing line longer than" in str(result.error)
 
 
-async def test_a_listing_line_without_end_is_not_buffered(raw_server: Any) -> None:
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b"x" * 4096, "MLSD: listing line longer than"),  # one line, never ended
+        (b"type=file;size=1; a.png\r\n", "MLSD reply has more than 100000 entries"),
+    ],
+    ids=["endless line", "endless lines"],
+)
+async def test_an_endless_listing_is_bounded(raw_server: Any, line: bytes, message: str) -> None:
     def session(conn: socket.socket) -> None:
         script = ScriptedFtp(conn, overrides={"FEAT": MLST})
-        script.overrides["MLSD"] = lambda s, arg: (_endless(s, b"x" * 4096), STOP)[1]
+        script.overrides["MLSD"] = lambda s, arg: (_endless(s, line), STOP)[1]
         script.run()
 
     server = raw_server(session)
     async with make_loader() as ld:
         result = await ld.fetch(server.url("ftp", "/pub/"))
     assert isinstance(result.error, ProtocolError)
-    assert "listing line longer than" in str(result.error)
-
-
-async def test_an_endless_listing_is_bounded(raw_server: Any) -> None:
-    def session(conn: socket.socket) -> None:
-        script = ScriptedFtp(conn, overrides={"FEAT": MLST})
-        script.overrides["MLSD"] = lambda s, arg: (
-            _endless(s, b"type=file;size=1; a.png\r\n"),
-            STOP,
-        )[1]
-        script.run()
-
-    server = raw_server(session)
-    async with make_loader() as ld:
-        result = await ld.fetch(server.url("ftp", "/pub/"))
-    assert isinstance(result.error, ProtocolError)
-    assert "MLSD reply has more than 100000 entries" in str(result.error)
+    assert message in str(result.error)
 
 
 def test_the_line_splitter_holds_one_partial_line_at_most() -> None:
