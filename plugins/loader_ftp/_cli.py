@@ -3,7 +3,8 @@
 Every command takes an ``ftp://`` or ``ftps://`` URL naming the server, the
 login (``user:password@``, ``~/.netrc``, or anonymous) and the path it works
 on; it runs one :class:`~loader_ftp.FtpSession` operation and exits 0 on
-success, 1 on failure (the error, with the server's reply, on stderr).
+success, 3 (``EXIT_FAILED``) on failure, with ``error: URL: cause`` (the
+server's reply, escaped) on stderr.
 
 ::
 
@@ -156,7 +157,7 @@ def _needs_path(command: str, target: FtpURL) -> str:
 
 def _reports(command: str) -> Callable[[Runner], Runner]:
     """Turn a :mod:`loader` error into ``error: URL: cause`` on stderr (as ``loader fetch``
-    reports a failure: password redacted, server text escaped) and exit 1."""
+    reports a failure: password redacted, server text escaped) and ``EXIT_FAILED``."""
 
     def wrap(run: Runner) -> Runner:
         @functools.wraps(run)
