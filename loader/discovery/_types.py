@@ -66,7 +66,8 @@ class Found:
     :data:`KINDS`; ``element`` and ``attribute`` say where it was found
     (``"img"``/``"srcset"``, ``"style"``/``"url()"``, ``"css"``/``"@import"`` …);
     ``source`` is the URL of the document it was found in.  ``also`` records
-    the provenance of duplicates that were merged into this one.
+    the provenance of duplicates that were merged into this one (the first
+    few: discovery keeps at most ``MAX_ALSO``).
     """
 
     url: str

@@ -21,9 +21,10 @@ of the CSS, whatever it contains.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["CSSRef", "css_string", "find_css_urls", "unescape_css"]
+__all__ = ["CSSRef", "css_string", "find_css_urls", "iter_css_urls", "unescape_css"]
 
 _TOKEN = re.compile(
     r"""
@@ -93,7 +94,14 @@ def css_string(value: str) -> str:
 
 def find_css_urls(text: str) -> list[CSSRef]:
     """Return every URL reference in the stylesheet (or ``style`` attribute) ``text``, in order."""
-    refs: list[CSSRef] = []
+    return list(iter_css_urls(text))
+
+
+def iter_css_urls(text: str) -> Iterator[CSSRef]:
+    """Yield the references :func:`find_css_urls` returns, one at a time.
+
+    A huge stylesheet's million references need not all be alive at once.
+    """
     functions: list[str] = []  # open functions/parentheses, innermost last
     at_rule: str | None = None  # pending at-rule, until its ';' or '{'
     at_rule_has_url = False
@@ -127,7 +135,7 @@ def find_css_urls(text: str) -> list[CSSRef]:
                 kind, via = "image", "image-set()"
             else:
                 continue
-            refs.append(CSSRef(unescape_css(body), kind, via, m.start(), m.end()))
+            yield CSSRef(unescape_css(body), kind, via, m.start(), m.end())
         elif group == "url":
             top = functions[-1] if functions else None
             if at_rule == "namespace":
@@ -141,7 +149,7 @@ def find_css_urls(text: str) -> list[CSSRef]:
                 kind, via = "image", "image-set()"
             else:
                 kind, via = ("font" if in_font_face else "image"), "url()"
-            refs.append(CSSRef(unescape_css(m.group("unquoted")), kind, via, m.start(), m.end()))
+            yield CSSRef(unescape_css(m.group("unquoted")), kind, via, m.start(), m.end())
         elif group == "function":
             name = m.group("function").lower()
             if name == "url":
@@ -179,4 +187,3 @@ def find_css_urls(text: str) -> list[CSSRef]:
                     in_font_face -= 1
             elif not functions:  # ';'
                 at_rule = None
-    return refs

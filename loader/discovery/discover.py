@@ -10,20 +10,21 @@ fetches ``stylesheets`` (always: images inside them count as images) to run
 from __future__ import annotations
 
 import importlib
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._types import DEFAULT_KINDS, KINDS, Document, Found
-from .encoding import decode_css, decode_html
-from .html import Slot, base_href, extension_kind, iter_slots, parse_html
+from .encoding import decode_css, decode_html, html_codec
+from .html import Slot, base_href, extension_kind, in_pieces, iter_slots, parse_html
 from .urls import Resolver
 
 if TYPE_CHECKING:
     from .css import CSSRef
     from .srcset import Candidate
 
-__all__ = ["Discovery", "Extractor", "discover", "document_type", "parse_document"]
+__all__ = ["MAX_ALSO", "Discovery", "Extractor", "discover", "document_type", "parse_document"]
 
 #: A function that finds more resources in a document (what ``loader_extract`` hooks provide).
 Extractor = Callable[[Document], "Iterable[Found] | None"]
@@ -45,7 +46,8 @@ class Discovery:
     (kind ``"style"``), whatever kinds were requested, so that the caller can
     fetch them and discover the images inside; when ``"style"`` is requested
     they are in ``found`` too.  ``skipped``: how many distinct resources the
-    ``max_found`` cap left out (of both lists).  ``base_url``: what relative
+    ``max_found`` cap left out (of both lists).  A ``Found``'s ``also`` keeps
+    at most :data:`MAX_ALSO` provenances.  ``base_url``: what relative
     references resolved against.  ``errors``: exceptions raised by
     extractors (the built-in results are kept; the caller reports them as
     plugin errors).
@@ -90,11 +92,21 @@ def parse_document(content: bytes, url: str, content_type: str | None = None) ->
     if kind == "css":
         text, codec = decode_css(content, content_type)
         tree, base_url = None, url
+        extra = {"text": text, "encoding": codec}
     else:
-        text, codec = decode_html(content, content_type)
-        tree = parse_html(text)
+        extra: dict[str, Any]
+        if in_pieces(content):
+            # Too big for one tree (see .pieces): read a piece at a time, when discovered.
+            from .pieces import first_base_href
+
+            codec = html_codec(content, content_type)[0]
+            tree, extra = None, {"encoding": codec, "pieces": True}
+            href = first_base_href(content, content_type)
+        else:
+            text, codec = decode_html(content, content_type)
+            tree, extra = parse_html(text), {"text": text, "encoding": codec}
+            href = base_href(tree)
         base_url = url
-        href = base_href(tree)
         if href is not None:
             resolved = Resolver(url)(href)
             # A base that is not a place documents live (data:, javascript:) is ignored.
@@ -107,31 +119,66 @@ def parse_document(content: bytes, url: str, content_type: str | None = None) ->
         base_url=base_url,
         content_type=content_type,
         tree=tree,
-        extra={"text": text, "encoding": codec},
+        extra=extra,
     )
 
 
+#: Most provenances kept in a ``Found``'s ``also`` (a million identical
+#: ``<img>`` need not be listed a million times).
+MAX_ALSO = 16
+
+
+class _Overflow:
+    """Counts the distinct URLs the caps left out, in about 8 bytes per occurrence.
+
+    A set of a million URLs (or of their hashes, each an int object) would cost
+    more than the page; hashes go into flat arrays, split by their low bits so
+    that only one part at a time is made a set when they are counted.
+    """
+
+    __slots__ = ("limits", "parts")
+    _SPLIT = 16
+
+    def __init__(self) -> None:
+        self.parts = [array("q") for _ in range(self._SPLIT)]
+        self.limits = [1 << 18] * self._SPLIT
+
+    def add(self, url: str) -> None:
+        h = hash(url)
+        i = h % self._SPLIT
+        part = self.parts[i]
+        part.append(h)
+        if len(part) >= self.limits[i]:
+            # Repeats of the same few URLs: keep the part as small as its distinct hashes.
+            part = self.parts[i] = array("q", set(part))
+            if len(part) > self.limits[i] // 2:
+                self.limits[i] *= 2
+
+    def count(self) -> int:
+        return sum(len(set(part)) for part in self.parts)
+
+
 class _Collector:
-    """Deduplicates by URL, keeps the first provenance, enforces the cap."""
+    """Deduplicates by URL, keeps the first provenance (and a few more), enforces the cap."""
 
     __slots__ = ("cap", "entries", "overflow")
 
-    def __init__(self, cap: int | None) -> None:
+    def __init__(self, cap: int | None, overflow: _Overflow) -> None:
         self.cap = cap
         # url -> [kind, element, attribute, source, also (list or None)]
         self.entries: dict[str, list[Any]] = {}
-        # Hashes, not strings, of the URLs left out: a million-image page
-        # should not keep a million URLs alive just to count them.
-        self.overflow: set[int] = set()
+        self.overflow = overflow
 
     def add(self, url: str, kind: str, element: str, attribute: str, source: str | None) -> None:
         entry = self.entries.get(url)
         if entry is not None:
-            if entry[4] is None:
-                entry[4] = []
-            entry[4].append((element, attribute, source))
+            also = entry[4]
+            if also is None:
+                entry[4] = [(element, attribute, source)]
+            elif len(also) < MAX_ALSO:
+                also.append((element, attribute, source))
         elif self.cap is not None and len(self.entries) >= self.cap:
-            self.overflow.add(hash(url))
+            self.overflow.add(url)
         else:
             self.entries[url] = [kind, element, attribute, source, None]
 
@@ -162,12 +209,12 @@ def _on_first_use(module: str, name: str) -> Callable[[str], Any]:
     return load
 
 
-_find_css_urls: Callable[[str], list[CSSRef]] = _on_first_use(".css", "find_css_urls")
+_iter_css_urls: Callable[[str], Iterator[CSSRef]] = _on_first_use(".css", "iter_css_urls")
 _parse_srcset: Callable[[str], list[Candidate]] = _on_first_use(".srcset", "parse_srcset")
 
 
 def _css_refs(text: str, element: str, attribute: str | None) -> Iterator[_Ref]:
-    for ref in _find_css_urls(text):
+    for ref in _iter_css_urls(text):
         kind = "style" if ref.kind == "import" else ref.kind
         yield ref.url, kind, element, attribute or ref.via
 
@@ -228,8 +275,10 @@ def discover(
     source = document.url
     base_url = document.base_url or document.url
     resolve = Resolver(base_url, document_scheme=_scheme(document.url))
-    found = _Collector(max_found)
-    stylesheets = _Collector(max_found)
+    # One count for both lists: a stylesheet left out of both is one resource.
+    overflow = _Overflow()
+    found = _Collector(max_found, overflow)
+    stylesheets = _Collector(max_found, overflow)
     want_styles = "style" in kinds
     found_add = found.add
 
@@ -249,10 +298,7 @@ def discover(
             found_add(url, kind, element, attribute, item_source)
 
     if document.type == "html":
-        tree = document.tree
-        if tree is None:
-            tree = document.tree = parse_html(_document_text(document))
-        for slot in iter_slots(tree):
+        for slot in _html_slots(document):
             if slot.syntax == "url" and slot.kind in kinds and slot.kind != "style":
                 # The common case, inlined: a million <img> must stay fast.
                 url = resolve(slot.value)
@@ -278,10 +324,22 @@ def discover(
     return Discovery(
         found=found.results(),
         stylesheets=stylesheets.results(),
-        skipped=len(found.overflow | stylesheets.overflow),
+        skipped=overflow.count(),
         base_url=base_url,
         errors=errors,
     )
+
+
+def _html_slots(document: Document) -> Iterator[Slot]:
+    """The document's tree's slots; a huge document's, a piece at a time (see :mod:`.pieces`)."""
+    tree = document.tree
+    if tree is None:
+        if not isinstance(document.extra.get("text"), str) and in_pieces(document.content):
+            from .pieces import iter_piece_slots
+
+            return iter_piece_slots(document.content, document.content_type)
+        tree = document.tree = parse_html(_document_text(document))
+    return iter_slots(tree)
 
 
 def _scheme(url: str) -> str | None:

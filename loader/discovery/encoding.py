@@ -14,7 +14,13 @@ from __future__ import annotations
 import codecs
 import re
 
-__all__ = ["charset_from_content_type", "decode_css", "decode_html", "lookup_encoding"]
+__all__ = [
+    "charset_from_content_type",
+    "decode_css",
+    "decode_html",
+    "html_codec",
+    "lookup_encoding",
+]
 
 # WHATWG labels whose decoder is not the Python codec of the same name.
 _WHATWG_ALIASES = {
@@ -174,10 +180,13 @@ def _bom(content: bytes) -> tuple[str | None, int]:
     return None, 0
 
 
-def _decode(
+def _choose(
     content: bytes, content_type: str | None, declared: re.Match[bytes] | None
-) -> tuple[str, str]:
-    """BOM, then the Content-Type charset, then the document's own declaration, else UTF-8."""
+) -> tuple[str, int]:
+    """BOM, then the Content-Type charset, then the document's own declaration, else UTF-8.
+
+    Returns the codec and the length of the byte-order mark to skip.
+    """
     codec, skip = _bom(content)
     if codec is None:
         codec = charset_from_content_type(content_type)
@@ -189,7 +198,22 @@ def _decode(
             codec = "utf-8"
     if codec is None:
         codec = "utf-8"
+    return codec, skip
+
+
+def _decode(
+    content: bytes, content_type: str | None, declared: re.Match[bytes] | None
+) -> tuple[str, str]:
+    codec, skip = _choose(content, content_type, declared)
     return content[skip:].decode(codec, errors="replace"), codec
+
+
+def html_codec(content: bytes, content_type: str | None = None) -> tuple[str, int]:
+    """The codec :func:`decode_html` would use, and the length of the BOM before the text.
+
+    For reading a document in pieces without decoding all of it at once.
+    """
+    return _choose(content, content_type, _META_CHARSET.search(content[:1024]))
 
 
 def decode_html(content: bytes, content_type: str | None = None) -> tuple[str, str]:

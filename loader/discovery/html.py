@@ -55,11 +55,14 @@ from ._types import KIND_BY_EXTENSION
 
 __all__ = [
     "MAX_DEPTH",
+    "MAX_TREE_BYTES",
+    "MAX_TREE_TAGS",
     "NESTED_ATTRIBUTE",
     "Slot",
     "base_href",
     "embedded_kind",
     "extension_kind",
+    "in_pieces",
     "iter_slots",
     "limit_nesting",
     "parse_html",
@@ -69,6 +72,15 @@ __all__ = [
 MAX_DEPTH = 512
 #: Attribute naming the original element of a flattened one.
 NESTED_ATTRIBUTE = "data-loader-nested"
+#: Documents with more tags than this are read in pieces (see :mod:`.pieces`).
+MAX_TREE_TAGS = 100_000
+#: Documents bigger than this are read in pieces, whatever their tags.
+MAX_TREE_BYTES = 8 << 20
+
+
+def in_pieces(content: bytes) -> bool:
+    """Whether a document is too big to parse into one tree (see :mod:`.pieces`)."""
+    return len(content) > MAX_TREE_BYTES or content.count(b"<") > MAX_TREE_TAGS
 
 # ---------------------------------------------------------------------------
 # Parsing, with the nesting limit
