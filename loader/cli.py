@@ -233,7 +233,7 @@ class _Output:
                 stream = self.stdout
             else:
                 try:
-                    stream = self.stack.enter_context(open(args.events, "w", buffering=_EVENTS_BUFFER))
+                    stream = self.stack.enter_context(_open_event_log(args.events))
                 except OSError as exc:  # checked before, but the file system may have changed since
                     self.stack.close()
                     raise _UnusableLocation(
@@ -496,24 +496,51 @@ async def _fetch_into_stream(loader: Any, url: str, stream: Any) -> Any:
         stream.flush()
 
 
-async def _open_special_file(path: str) -> IO[bytes]:
-    """Open a device or a FIFO for writing, waiting (cancellably) for a FIFO's reader.
+def _open_writer(path: str) -> int | None:
+    """A blocking write descriptor for a device or FIFO; ``None`` while a FIFO has no reader.
 
-    A blocking open of a FIFO waits for its reader inside the system call, where no
-    signal can stop it, and a worker thread left in it keeps the process from exiting.
+    A plain blocking open of a FIFO waits for its reader inside the system call,
+    where no signal can stop it (and a worker thread left in it keeps the process
+    from exiting), so the open is non-blocking and the caller waits between tries.
     """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            return None
+        raise
+    os.set_blocking(fd, True)
+    return fd
+
+
+#: Seconds between tries to open a FIFO that has no reader yet.
+_READER_POLL = 0.05
+
+
+async def _open_special_file(path: str) -> IO[bytes]:
+    """Open a device or a FIFO for writing, waiting (cancellably) for a FIFO's reader."""
     import anyio
 
-    while True:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        except OSError as exc:
-            if exc.errno != errno.ENXIO:  # ENXIO: a FIFO without a reader yet
-                raise
-            await anyio.sleep(0.05)
-            continue
-        os.set_blocking(fd, True)
-        return open(fd, "wb", buffering=0)
+    while (fd := _open_writer(path)) is None:
+        await anyio.sleep(_READER_POLL)
+    return open(fd, "wb", buffering=0)
+
+
+class _StopRequested(Exception):
+    """A stop signal came while the command waited before its run (see :func:`_open_event_log`)."""
+
+
+def _open_event_log(path: str) -> IO[str]:
+    """The ``--events`` file; a FIFO's reader is waited for until one comes or a stop signal."""
+    if not _is_special_file(path):
+        return open(path, "w", buffering=_EVENTS_BUFFER)
+    import time
+
+    while (fd := _open_writer(path)) is None:
+        if _stopping():
+            raise _StopRequested
+        time.sleep(_READER_POLL)
+    return open(fd, "w", buffering=_EVENTS_BUFFER)
 
 
 def _is_special_file(path: str) -> bool:
@@ -743,6 +770,8 @@ def run_async(args: argparse.Namespace, coro_fn: Any, stdout: IO[str], stderr: I
     except _UnusableLocation as exc:
         stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
+    except _StopRequested:
+        signum = _take_stop()
     except KeyboardInterrupt:  # main() run in-process, without console()'s handlers
         signum = signal.SIGINT
     if signum is not None:

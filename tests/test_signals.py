@@ -252,3 +252,51 @@ def test_sigint_while_get_waits_for_a_fifo_reader(http_server: Any, tmp_path: Pa
     err = _finish(proc)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
+
+
+def test_sigint_while_the_event_log_fifo_waits_for_its_reader(http_server: Any, tmp_path: Path) -> None:
+    """``--events FIFO`` with nobody reading: the command waits for a reader before its run, and
+    a signal ends that wait (a blocking open would sit in the system call, deaf to Ctrl-C)."""
+    import os
+
+    fifo = tmp_path / "events.fifo"
+    os.mkfifo(fifo)
+    hook = (  # the first pause of the wait says so on stderr, so the test knows the moment
+        "import time\n"
+        "real_sleep = time.sleep\n"
+        "def sleep(seconds):\n"
+        "    time.sleep = real_sleep\n"
+        "    sys.stderr.write('waiting for a reader\\n'); sys.stderr.flush()\n"
+        "    real_sleep(seconds)\n"
+        "time.sleep = sleep"
+    )
+    proc = _spawn(["get", http_server.url("/bytes/10?events-fifo"), "-o", str(tmp_path / "b"), "--events", str(fifo)],
+                  script=_console_script(hook))
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "waiting for a reader\n"
+    proc.send_signal(signal.SIGINT)
+    err = _finish(proc)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and not (tmp_path / "b").exists()
+    assert all("events-fifo" not in r.path for r in http_server.requests)
+
+
+def test_the_event_log_may_be_a_fifo(http_server: Any, tmp_path: Path) -> None:
+    import os
+    import threading
+
+    fifo = tmp_path / "events.fifo"
+    os.mkfifo(fifo)
+    lines: list[str] = []
+
+    def read() -> None:
+        with open(fifo) as reader:
+            lines.extend(reader)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    proc = _spawn(["get", http_server.url("/bytes/10"), "-o", str(tmp_path / "b"), "-q", "--events", str(fifo)])
+    err = _finish(proc)
+    reader.join(_PATIENCE)
+    assert proc.returncode == EXIT_OK, err
+    assert json.loads(lines[-1])["phase"] == "REQUEST_COMPLETE"
