@@ -356,7 +356,12 @@ class _Counted:
     def _count(self, chunk: bytes) -> None:
         self.size += len(chunk)
         if self.max_body is not None and self.size > self.max_body:
-            raise SizeLimitExceeded(f"body larger than {self.max_body} bytes", url=self.url)
+            from ._display import size_text
+
+            raise SizeLimitExceeded(
+                f"body larger than the cap of {size_text(self.max_body)} (--max-filesize, Limits.max_body)",
+                url=self.url,
+            )
 
 
 class MemorySink(_Counted):
