@@ -151,7 +151,9 @@ def map_error(exc: httpx.HTTPError, url: str) -> LoaderError:
     if isinstance(exc, httpx.TimeoutException):
         return IdleTimeout(f"no data for too long: {reason}", url=url)
     if isinstance(exc, httpx.ConnectError | httpx.ProxyError):
-        error = ConnectError(f"cannot connect: {reason}", url=url)
+        # The transport's own text already says "cannot connect to HOST:PORT: why".
+        text = reason if reason.lower().startswith("cannot connect") else f"cannot connect: {reason}"
+        error = ConnectError(text, url=url)
         if "CERTIFICATE" in reason.upper() or "SSL" in reason.upper():
             error.transient = False  # a bad certificate will not get better by retrying
         return error
