@@ -168,6 +168,7 @@ class _Transfer:
         self.synchronous = False
         self.final_url = url
         self.redirects = 0
+        self.bytes_done: int | None = None
 
     @property
     def loader(self) -> Loader:
@@ -177,6 +178,8 @@ class _Transfer:
         """Report a phase of this request (the Channel API)."""
         if phase not in self.timings:  # per chunk otherwise: only the first PROGRESS counts
             self.timings[phase] = time.monotonic() - self.t0
+        if phase is Phase.PROGRESS:  # an operation's REQUEST_COMPLETE reports the last count
+            self.bytes_done = data.get("bytes_done")
         delivery = self.call.delivery
         if not delivery.listening:
             return  # nobody to tell: skip building the event
@@ -537,7 +540,8 @@ class Loader:
                     await transfer.emit(Phase.FAILED, error=exc)
                 raise
             else:
-                await transfer.emit(Phase.REQUEST_COMPLETE)
+                done = transfer.bytes_done
+                await transfer.emit(Phase.REQUEST_COMPLETE, bytes_done=done, bytes_total=done)
             finally:
                 transfer.control.done()
 

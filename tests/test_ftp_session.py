@@ -216,10 +216,6 @@ async def test_ftps_upload_and_download(
     assert (ftp_server.root / ftp_scratch.lstrip("/") / "tls.bin").read_bytes() == payload
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="core: Loader.operation() emits REQUEST_COMPLETE without bytes_done/bytes_total",
-)
 async def test_put_reports_the_bytes_stored(ftp_server: FtpServerInfo, ftp_scratch: str) -> None:
     events: list[Event] = []
     payload = b"p" * 70_000

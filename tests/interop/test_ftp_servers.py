@@ -103,8 +103,6 @@ def test_page_url_with_credentials_fetches_every_requisite(
     server: FtpInterop, scheme: str, tmp_path: Path
 ) -> None:
     done, site, events = fetch_page(server, scheme, tmp_path, login=True)
-    if done.returncode != 0 and "530" in done.stderr + done.stdout:
-        pytest.xfail("core credentials fix pending: requisites lost the page's login")
     assert done.returncode == 0, (done.stdout, done.stderr)
     saved = sha256_tree(site)
     served = sha256_tree(server.root)
