@@ -14,7 +14,7 @@ uses):
 
 * the open elements whose meaning depends on where they stand (``picture``,
   ``video`` and ``audio`` for their ``source`` children, ``svg``/``math``
-  foreign content, ``select``, ``frameset``) are written again at the start of
+  foreign content, ``frameset``, the parts of a table) are written again at the start of
   the next piece;
 * ``<template>`` contents (never loaded by browsers) and the text of raw-text
   elements (``script``, ``textarea``, ``title`` …), which hold no URL, are left
@@ -62,7 +62,7 @@ BIG_STYLE = 1 << 16
 _UNSAFE_CODECS = frozenset({"utf-16-le", "utf-16-be", "iso2022_jp"})
 _CONTEXT_NAMES = (
     rb"template|script|style|textarea|title|xmp|iframe|noembed|noframes|plaintext|"
-    rb"picture|video|audio|select|frameset|svg|math|foreignobject|"
+    rb"picture|video|audio|frameset|svg|math|foreignobject|"
     rb"table|caption|colgroup|tbody|thead|tfoot|tr|td|th"
 )
 _BREAKOUT_NAMES = (
@@ -98,7 +98,6 @@ _CONTEXT = {
     b"picture": "<picture>",
     b"video": "<video>",
     b"audio": "<audio>",
-    b"select": "<select>",
     b"frameset": "<frameset>",
     b"svg": "<svg>",
     b"math": "<math>",
@@ -210,7 +209,7 @@ def iter_pieces(
         if tag_at >= target and not dropping:
             # Only void tags and text lie before the next tag that matters, all in
             # the same context: cut at the first tag boundary past the budget.
-            cut = _CUT.search(data, max(target - 1, pos), tag_at)
+            cut = _CUT.search(data, max(target, pos) - 1, tag_at)
             at = cut.end() if cut is not None else (tag_at if m is not None else n)
             if piece_start < at < n:
                 yield Piece(piece_start, at, html=text(at))
