@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import io
 import itertools
 import logging
 import random
@@ -115,7 +116,31 @@ class _Slots:
 
 
 class _DocumentSink(MemorySink):
-    """Keeps a document for discovery in memory, failing it once it passes ``Limits.max_page``."""
+    """Keeps a document for discovery in memory, failing it once it passes ``Limits.max_page``.
+
+    The bytes gather in one ``io.BytesIO``, whose ``getvalue()`` hands its buffer over
+    without a copy: a document is held once, not as its chunks and then their join.
+    """
+
+    def __init__(self, url: str, max_body: int | None = None) -> None:
+        super().__init__(url, max_body)
+        self._buffer = io.BytesIO()
+
+    def start(self, offset: int) -> None:
+        self._buffer = io.BytesIO()
+        self.size = 0
+
+    async def write(self, chunk: bytes) -> None:
+        self._count(chunk)
+        self._buffer.write(chunk)
+
+    def commit(self) -> bytes:
+        body = self._buffer.getvalue()
+        self._buffer = io.BytesIO()
+        return body
+
+    def abort(self) -> None:
+        self._buffer = io.BytesIO()
 
     def _count(self, chunk: bytes) -> None:
         self.size += len(chunk)
