@@ -148,3 +148,11 @@ def test_a_big_style_block_is_scanned_without_lexbor() -> None:
     pieces = list(iter_pieces(page, "utf-8", big_style=1024))
     assert [p.css is not None for p in pieces] == [False, True, False]
     assert piece_slots(page, big_style=1024) == tree_slots(page)
+
+
+@pytest.mark.parametrize("between", [b"", b"\n", b" \r\n\t", b"text", b"<!-- c -->"])
+def test_pieces_stay_small_whatever_lies_between_tags(between: bytes) -> None:
+    page = b"<body>" + (b'<img src="a.png">' + between) * 100_000
+    pieces = list(iter_pieces(page, "utf-8", tags=1000))
+    assert len(pieces) > 50
+    assert max(len(p.html or "") for p in pieces) < 1000 * (17 + len(between)) + 100

@@ -48,8 +48,10 @@ PROBE = textwrap.dedent(
     elif kind == "distinct":
         buf += b"<body>"
         while len(buf) < size:
-            buf += b"<img src=/i/%d.png>" % i
+            buf += b'<img src="/i/%d.png">\\n' % i
             i += 1
+    elif kind == "text between":
+        buf += b"<body>" + b"<img src=a.png>word " * (size // 20)
     elif kind == "nested":
         buf += b"<body>" + b"<div>" * (size // 11) + b"<img src=deep.png>" + b"</div>" * (size // 11)
     elif kind == "style":
@@ -90,6 +92,7 @@ def probe(kind: str, size: int = SIZE) -> dict[str, Any]:
     ("kind", "found", "skipped"),
     [
         ("identical", 1, 0),
+        ("text between", 1, 0),
         ("distinct", 2000, None),
         ("nested", 1, 0),
         ("style", 2000, None),

@@ -75,8 +75,12 @@ _TAG = re.compile(rb"<(?:(!--)|(/?)(?i:(" + _CONTEXT_NAMES + rb"))(?=[\s/>])|[!?
 _FOREIGN_TAG = re.compile(
     rb"<(?:(!--)|(/?)(?i:(" + _CONTEXT_NAMES + rb"|" + _BREAKOUT_NAMES + rb"))(?=[\s/>])|[!?])"
 )
-# A boundary between two tags, where a piece may end.
-_CUT = re.compile(rb">(?=<[A-Za-z/!])")
+# A boundary between two tags, where a piece may end; failing that (text between
+# every two tags), any tag start, which could but seldom does lie in a quoted value.
+_CUT = re.compile(rb">[ \t\r\n\f]*+(?=<[A-Za-z/!])")
+_ANY_CUT = re.compile(rb"<[A-Za-z/!]")
+# How far past its budget a piece looks for a boundary between two tags.
+_CUT_REACH = 1 << 16
 _RAWTEXT = frozenset(b"script style textarea title xmp iframe noembed noframes".split())
 _RAWTEXT_END = {name: re.compile(rb"</" + name, re.IGNORECASE) for name in _RAWTEXT}
 # How deep in a table each of its elements stands: opening one closes the
@@ -209,8 +213,13 @@ def iter_pieces(
         if tag_at >= target and not dropping:
             # Only void tags and text lie before the next tag that matters, all in
             # the same context: cut at the first tag boundary past the budget.
-            cut = _CUT.search(data, max(target, pos) - 1, tag_at)
-            at = cut.end() if cut is not None else (tag_at if m is not None else n)
+            begin = max(target, pos) - 1
+            cut = _CUT.search(data, begin, min(tag_at, begin + _CUT_REACH))
+            if cut is None:
+                cut = _ANY_CUT.search(data, begin + 1, tag_at)
+                at = cut.start() if cut is not None else (tag_at if m is not None else n)
+            else:
+                at = cut.end()
             if piece_start < at < n:
                 yield Piece(piece_start, at, html=text(at))
                 piece_start = part_start = at
