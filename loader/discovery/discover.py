@@ -86,7 +86,11 @@ def parse_document(content: bytes, url: str, content_type: str | None = None) ->
     (``tree``), and ``base_url`` honours the first ``<base href>``.  CSS
     (``text/css``, or a ``.css`` URL without a type) gets ``tree=None``.
     The decoded text is kept in ``extra["text"]``, the codec in
-    ``extra["encoding"]``.  Never raises for any content.
+    ``extra["encoding"]``.  An HTML document too big for one tree
+    (:func:`~loader.discovery.html.in_pieces`) is neither decoded nor parsed
+    here: ``tree`` is ``None``, ``extra["pieces"]`` is true, and
+    :func:`discover` reads it a piece at a time (see :mod:`.pieces`).
+    Never raises for any content.
     """
     kind = document_type(url, content_type)
     if kind == "css":
@@ -270,7 +274,9 @@ def discover(
     items of unknown kinds are ignored; an exception from one extractor is
     recorded in ``errors`` and does not lose what the others found.
     ``max_found`` caps each of ``found`` and ``stylesheets``; what it leaves
-    out is counted in ``skipped``.  Never raises for any document content.
+    out is counted in ``skipped``.  Memory follows ``max_found``, not the
+    document: a huge HTML document is walked a piece at a time, and the
+    URLs left out are counted, not kept.  Never raises for any document content.
     """
     source = document.url
     base_url = document.base_url or document.url
