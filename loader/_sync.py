@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._loader import Loader
 
 __all__ = ["SyncLoader"]
-
-T = TypeVar("T")
-
 
 class SyncLoader:
     """``with SyncLoader(...) as loader: loader.fetch(url)``.
@@ -22,6 +18,10 @@ class SyncLoader:
     (``"asyncio"`` or ``"trio"``).  Every method blocks until its result is
     ready.  Short callbacks run on the loader's event-loop thread, not the
     caller's: the source documents' "the callback may run on any thread".
+
+    A failure while starting (a wrong keyword, a plugin that cannot register,
+    an unknown backend) raises from ``with`` in the caller's thread, and no
+    event-loop thread is left running.
     """
 
     def __init__(self, *, backend: str = "asyncio", **options: Any) -> None:
@@ -34,36 +34,46 @@ class SyncLoader:
     def __enter__(self) -> SyncLoader:
         from ._loop import backend_options
 
-        self._portal_cm = start_blocking_portal(self._backend, backend_options(self._backend))
-        self._portal = self._portal_cm.__enter__()
-        self.loader = Loader(**self._options)
-        self._portal.call(self.loader.__aenter__)
+        # The Loader is built before the event-loop thread starts: a wrong keyword or
+        # a plugin that cannot register then raises here, with no thread to leave behind.
+        loader = Loader(**self._options)
+        portal_cm = start_blocking_portal(self._backend, backend_options(self._backend))
+        portal = portal_cm.__enter__()
+        try:
+            portal.call(loader.__aenter__)
+        except BaseException as exc:
+            # Without this exit the portal's non-daemon thread would keep the
+            # process alive after the error was printed.
+            portal_cm.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._portal_cm, self._portal, self.loader = portal_cm, portal, loader
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
+        portal_cm, portal, loader = self._portal_cm, self._portal, self.loader
+        self._portal_cm = self._portal = None
+        if portal_cm is None:
+            return
         try:
-            if self._portal is not None and self.loader is not None:
-                self._portal.call(self.loader.aclose)
+            if portal is not None and loader is not None:
+                portal.call(loader.aclose)
         finally:
-            self._portal_cm.__exit__(*exc_info)
-            self._portal = None
+            portal_cm.__exit__(*exc_info)
 
-    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if self._portal is None:
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        portal, loader = self._portal, self.loader
+        if portal is None or loader is None:
             raise RuntimeError("use SyncLoader as 'with SyncLoader(...) as loader:'")
-        return self._portal.call(functools.partial(fn, *args, **kwargs))
+        return portal.call(functools.partial(getattr(loader, method), *args, **kwargs))
 
     def fetch(self, url: str, **kwargs: Any) -> Any:
         """Blocking :meth:`Loader.fetch`."""
-        assert self.loader is not None
-        return self._call(self.loader.fetch, url, **kwargs)
+        return self._call("fetch", url, **kwargs)
 
     def fetch_all(self, urls: Any, **kwargs: Any) -> Any:
         """Blocking :meth:`Loader.fetch_all`."""
-        assert self.loader is not None
-        return self._call(self.loader.fetch_all, urls, **kwargs)
+        return self._call("fetch_all", urls, **kwargs)
 
     def fetch_page(self, url: str, **kwargs: Any) -> Any:
         """Blocking :meth:`Loader.fetch_page`."""
-        assert self.loader is not None
-        return self._call(self.loader.fetch_page, url, **kwargs)
+        return self._call("fetch_page", url, **kwargs)
