@@ -182,9 +182,9 @@ class _PageRun:
         self.stylesheets: dict[str, tuple[Result, Document | None]] = {}
         self.queues: dict[str, collections.deque[Found]] = {}  # requisites waiting, by host
         self.workers: dict[str, int] = {}  # tasks fetching them, by host
-        #: Stylesheets are saved when asked for, and for --convert-links (an offline
-        #: copy needs them: their images were fetched anyway).
-        self.save_styles = "style" in kinds or convert_links
+        #: A stylesheet downloaded to find its images is saved too (with an output
+        #: directory), whether or not "style" was asked for: an offline copy needs it.
+        self.save_styles = True
 
     # -- discovery -------------------------------------------------------------------
 

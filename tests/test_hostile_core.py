@@ -119,6 +119,7 @@ def test_port_policy_refuses_other_protocols_ports_but_a_schemes_own() -> None:
 def _listen_on_blocked_port() -> socket.socket:
     for port in (6665, 6666, 6667, 6668, 6669, 10080, 4190):
         sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
