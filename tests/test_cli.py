@@ -79,9 +79,10 @@ def test_fetch_saves_page_and_requisites(http_server: Any, tmp_path: Path) -> No
     assert (site / "logo.png").read_bytes() == (Path(__file__).parents[1] / "fixtures/http/logo.png").read_bytes()
     assert (site / "sound.wav").is_file()
     assert (site / "pixel.gif").is_file()  # found in the linked stylesheet
-    assert not (site / "style.css").exists()  # styles are not a default kind
+    # Not a default kind, but downloaded to find pixel.gif: the offline copy keeps it.
+    assert (site / "style.css").is_file()
     manifest = json.loads((site / "index.html.manifest.json").read_text())
-    assert {Path(r["url"]).name for r in manifest["resources"]} == {"logo.png", "sound.wav", "pixel.gif"}
+    assert {Path(r["url"]).name for r in manifest["resources"]} == {"logo.png", "sound.wav", "pixel.gif", "style.css"}
 
 
 def test_fetch_list_prints_provenance(http_server: Any) -> None:
