@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
 from loader.discovery import discover, parse_document, parse_kinds
 from loader.discovery import html as html_module
+from loader.discovery.css import find_css_urls
 from loader.discovery.encoding import decode_html
-from loader.discovery.html import MAX_TREE_TAGS, iter_slots, parse_html
+from loader.discovery.html import MAX_TREE_TAGS, Slot, iter_slots, parse_html
 from loader.discovery.pieces import iter_piece_slots, iter_pieces
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "discovery"
@@ -19,16 +21,25 @@ URL = "http://example.test/dir/page.html"
 SlotRow = tuple[str, str, str, str, str]
 
 
+def rows(slots: Iterable[Slot]) -> list[SlotRow]:
+    """The slots, a ``<style>`` block's as the URL slots pieces give for a big one."""
+    out = []
+    for s in slots:
+        if s.element == "style" and s.syntax == "css" and not s.attribute:
+            for ref in find_css_urls(s.value):
+                kind = "style" if ref.kind == "import" else ref.kind
+                out.append(("style", ref.via, kind, "url", ref.url))
+        else:
+            out.append((s.element, s.attribute, s.kind, s.syntax, s.value))
+    return out
+
+
 def tree_slots(content: bytes) -> list[SlotRow]:
-    tree = parse_html(decode_html(content, "text/html")[0])
-    return [(s.element, s.attribute, s.kind, s.syntax, s.value) for s in iter_slots(tree)]
+    return rows(iter_slots(parse_html(decode_html(content, "text/html")[0])))
 
 
 def piece_slots(content: bytes, **sizes: int) -> list[SlotRow]:
-    return [
-        (s.element, s.attribute, s.kind, s.syntax, s.value)
-        for s in iter_piece_slots(content, "text/html", **sizes)
-    ]
+    return rows(iter_piece_slots(content, "text/html", **sizes))
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.html")))
@@ -148,6 +159,37 @@ def test_a_big_style_block_is_scanned_without_lexbor() -> None:
     pieces = list(iter_pieces(page, "utf-8", big_style=1024))
     assert [p.css is not None for p in pieces] == [False, True, False]
     assert piece_slots(page, big_style=1024) == tree_slots(page)
+
+
+# Every construct of the CSS scanner, and "}" where it does not end a rule.
+STYLE_RULES = [
+    '@import "i{n}.css";',
+    "@import url(j{n}.css) screen;",
+    '@namespace svg url(http://www.w3.org/2000/svg);',
+    "@font-face {{ font-family: f{n}; src: url(f{n}.woff2) format('woff2'), url(\"g{n}.woff\"); }}",
+    ".a{n} {{ background: url(a{n}.png) }}",
+    ".b{n} {{ background-image: image-set('b{n}.png' 1x, url(c{n}.png) 2x) }}",
+    ".c{n}::after {{ content: '}}'; background: url( 'q{n}.png' ) }}",
+    "/* }} url(no{n}.png) */",
+    ".d{n} {{ background: url(weird}}{n}.png) }}",
+    "@media (min-width: 1px) {{ .e{n} {{ cursor: url(e{n}.cur), auto }} }}",
+    # A block inside @font-face: a part may begin after its "}", still in the font face.
+    "@font-face {{ font-family: k{n}; x {{ }} src: url(k{n}.ttf) }}",
+    '.f{n} {{ content: "unclosed\n; background: url(bad{n}.png) }}',
+    ".g{n} {{ mask: url(\\67 {n}.svg) }}",
+    ".h{n} {{ background: url(\U0001f600{n}.png) }}",
+]
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("part", [1, 40, 500])
+def test_a_big_style_block_cut_in_parts_gives_the_same_references(seed: int, part: int) -> None:
+    rng = random.Random(seed)
+    css = "".join(rng.choice(STYLE_RULES).format(n=n) for n in range(300))
+    page = ("<p><style>" + css + "</style><img src=after.png>").encode()
+    pieces = list(iter_pieces(page, "utf-8", size=part, big_style=1))
+    assert sum(p.css is not None for p in pieces) > (2 if part < 100 else 1)
+    assert piece_slots(page, size=part, big_style=1) == tree_slots(page)
 
 
 @pytest.mark.parametrize("between", [b"", b"\n", b" \r\n\t", b"text", b"<!-- c -->"])

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["CSSRef", "css_string", "find_css_urls", "iter_css_urls", "unescape_css"]
+__all__ = ["CSSRef", "CSSScanner", "css_cuts", "css_string", "find_css_urls", "iter_css_urls", "unescape_css"]
 
 _TOKEN = re.compile(
     r"""
@@ -92,6 +92,35 @@ def css_string(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+# The tokens a "}" may hide in, and "}" itself, over the bytes of a stylesheet
+# (UTF-8 or a legacy encoding whose multi-byte characters hold no ASCII byte).
+_CUT_TOKEN = re.compile(
+    rb"""/\*.*?(?:\*/|\Z)|"(?:[^"\\\n]|\\.)*+"?|'(?:[^'\\\n]|\\.)*+'?"""
+    rb"""|(?<![\w\-\\])url\(\s*+(?:[^\s"'()\\]|\\[0-9a-fA-F]{1,6}\s?|\\.)*+\s*+\)|\}""",
+    re.DOTALL | re.IGNORECASE,
+)
+
+
+def css_cuts(data: bytes, start: int, end: int, size: int) -> Iterator[int]:
+    """Where to cut the stylesheet ``data[start:end]`` into parts for :class:`CSSScanner`.
+
+    Yields increasing offsets, each right after a ``}`` outside comments,
+    strings and ``url()``, at least ``size`` bytes after the one before
+    (``start`` is the first part's start), and ``end`` last.
+    """
+    at = start
+    while at + size < end:
+        target = at + size
+        for m in _CUT_TOKEN.finditer(data, at, end):
+            if m.end() >= target and m.group() == b"}":
+                at = m.end()
+                yield at
+                break
+        else:
+            break
+    yield end
+
+
 def find_css_urls(text: str) -> list[CSSRef]:
     """Return every URL reference in the stylesheet (or ``style`` attribute) ``text``, in order."""
     return list(iter_css_urls(text))
@@ -102,88 +131,108 @@ def iter_css_urls(text: str) -> Iterator[CSSRef]:
 
     A huge stylesheet's million references need not all be alive at once.
     """
-    functions: list[str] = []  # open functions/parentheses, innermost last
-    at_rule: str | None = None  # pending at-rule, until its ';' or '{'
-    at_rule_has_url = False
-    blocks: list[bool] = []  # open '{' blocks: is it an @font-face block?
-    in_font_face = 0
+    return CSSScanner().feed(text)
 
-    for m in _TOKEN.finditer(text):
-        group = m.lastgroup
-        if group == "string":
-            if m.group("body1") is not None:
-                body, closed = m.group("body1"), m.group("end1")
-            else:
-                body, closed = m.group("body2"), m.group("end2")
-            if not closed and m.end() < len(text):
-                # A "bad string", cut by a newline: browsers drop the whole
-                # declaration, so nothing after it in these functions counts.
-                functions.clear()
-                continue
-            top = functions[-1] if functions else None
-            if top is None and at_rule == "import" and not at_rule_has_url:
-                at_rule_has_url = True
-                kind, via = "import", "@import"
-            elif top == "url":
-                if len(functions) > 1 and functions[-2] in _IMAGE_SET:
+
+class CSSScanner:
+    """:func:`iter_css_urls` over a stylesheet given in consecutive parts.
+
+    Each part must end right after a ``}`` that is not inside a comment,
+    string or ``url()`` (:func:`css_cuts` finds such places), so that no token
+    spans two parts; the state between tokens (open blocks, the pending
+    at-rule) carries over.  A reference's ``start``/``end`` are in its part.
+    """
+
+    __slots__ = ("at_rule", "at_rule_has_url", "blocks", "functions", "in_font_face")
+
+    def __init__(self) -> None:
+        self.functions: list[str] = []  # open functions/parentheses, innermost last
+        self.at_rule: str | None = None  # pending at-rule, until its ';' or '{'
+        self.at_rule_has_url = False
+        self.blocks: list[bool] = []  # open '{' blocks: is it an @font-face block?
+        self.in_font_face = 0
+
+    def feed(self, text: str) -> Iterator[CSSRef]:
+        """Yield the references in the next part, ``text``."""
+        functions, blocks = self.functions, self.blocks
+        at_rule, at_rule_has_url, in_font_face = self.at_rule, self.at_rule_has_url, self.in_font_face
+        for m in _TOKEN.finditer(text):
+            group = m.lastgroup
+            if group == "string":
+                if m.group("body1") is not None:
+                    body, closed = m.group("body1"), m.group("end1")
+                else:
+                    body, closed = m.group("body2"), m.group("end2")
+                if not closed and m.end() < len(text):
+                    # A "bad string", cut by a newline: browsers drop the whole
+                    # declaration, so nothing after it in these functions counts.
+                    functions.clear()
+                    continue
+                top = functions[-1] if functions else None
+                if top is None and at_rule == "import" and not at_rule_has_url:
+                    at_rule_has_url = True
+                    kind, via = "import", "@import"
+                elif top == "url":
+                    if len(functions) > 1 and functions[-2] in _IMAGE_SET:
+                        kind, via = "image", "image-set()"
+                    else:
+                        kind, via = ("font" if in_font_face else "image"), "url()"
+                elif top == "import-url":
+                    kind, via = "import", "@import"
+                elif top in _IMAGE_SET:
+                    kind, via = "image", "image-set()"
+                else:
+                    continue
+                yield CSSRef(unescape_css(body), kind, via, m.start(), m.end())
+            elif group == "url":
+                top = functions[-1] if functions else None
+                if at_rule == "namespace":
+                    continue
+                if at_rule == "import" and top is None:
+                    if at_rule_has_url:
+                        continue
+                    at_rule_has_url = True
+                    kind, via = "import", "@import"
+                elif top in _IMAGE_SET:
                     kind, via = "image", "image-set()"
                 else:
                     kind, via = ("font" if in_font_face else "image"), "url()"
-            elif top == "import-url":
-                kind, via = "import", "@import"
-            elif top in _IMAGE_SET:
-                kind, via = "image", "image-set()"
-            else:
-                continue
-            yield CSSRef(unescape_css(body), kind, via, m.start(), m.end())
-        elif group == "url":
-            top = functions[-1] if functions else None
-            if at_rule == "namespace":
-                continue
-            if at_rule == "import" and top is None:
-                if at_rule_has_url:
-                    continue
-                at_rule_has_url = True
-                kind, via = "import", "@import"
-            elif top in _IMAGE_SET:
-                kind, via = "image", "image-set()"
-            else:
-                kind, via = ("font" if in_font_face else "image"), "url()"
-            yield CSSRef(unescape_css(m.group("unquoted")), kind, via, m.start(), m.end())
-        elif group == "function":
-            name = m.group("function").lower()
-            if name == "url":
-                if at_rule == "namespace":
-                    name = "ignored-url"
-                elif at_rule == "import" and not functions:
-                    name = "ignored-url" if at_rule_has_url else "import-url"
-                    at_rule_has_url = True
-            if len(functions) < 1_000:
-                functions.append(name)
-            else:
-                # Hostile nesting: keep memory bounded; deep levels hold no URL.
-                functions.append("(")
-                del functions[:500]
-        elif group == "at":
-            at_rule = m.group("at")[1:].lower()
-            at_rule_has_url = False
-        elif group == "punct":
-            ch = m.group()
-            if ch == "(":
-                functions.append("(")
-            elif ch == ")":
-                if functions:
-                    functions.pop()
-            elif ch == "{":
-                functions.clear()
-                is_font_face = at_rule == "font-face"
-                blocks.append(is_font_face)
-                in_font_face += is_font_face
-                at_rule = None
-            elif ch == "}":
-                functions.clear()
-                at_rule = None
-                if blocks and blocks.pop():
-                    in_font_face -= 1
-            elif not functions:  # ';'
-                at_rule = None
+                yield CSSRef(unescape_css(m.group("unquoted")), kind, via, m.start(), m.end())
+            elif group == "function":
+                name = m.group("function").lower()
+                if name == "url":
+                    if at_rule == "namespace":
+                        name = "ignored-url"
+                    elif at_rule == "import" and not functions:
+                        name = "ignored-url" if at_rule_has_url else "import-url"
+                        at_rule_has_url = True
+                if len(functions) < 1_000:
+                    functions.append(name)
+                else:
+                    # Hostile nesting: keep memory bounded; deep levels hold no URL.
+                    functions.append("(")
+                    del functions[:500]
+            elif group == "at":
+                at_rule = m.group("at")[1:].lower()
+                at_rule_has_url = False
+            elif group == "punct":
+                ch = m.group()
+                if ch == "(":
+                    functions.append("(")
+                elif ch == ")":
+                    if functions:
+                        functions.pop()
+                elif ch == "{":
+                    functions.clear()
+                    is_font_face = at_rule == "font-face"
+                    blocks.append(is_font_face)
+                    in_font_face += is_font_face
+                    at_rule = None
+                elif ch == "}":
+                    functions.clear()
+                    at_rule = None
+                    if blocks and blocks.pop():
+                        in_font_face -= 1
+                elif not functions:  # ';'
+                    at_rule = None
+        self.at_rule, self.at_rule_has_url, self.in_font_face = at_rule, at_rule_has_url, in_font_face

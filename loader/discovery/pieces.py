@@ -19,8 +19,8 @@ uses):
 * ``<template>`` contents (never loaded by browsers) and the text of raw-text
   elements (``script``, ``textarea``, ``title`` …), which hold no URL, are left
   out, so no piece grows with them;
-* a big ``<style>`` block becomes a piece of its own, CSS scanned without
-  lexbor.
+* a big ``<style>`` block becomes pieces of its own, its CSS scanned in parts
+  without lexbor.
 
 The bytes are cut only at ``<`` (never inside a character of the encodings
 read this way: UTF-8 and the ASCII-compatible legacy ones); a UTF-16 or
@@ -120,14 +120,17 @@ class Piece(NamedTuple):
     """One bounded piece of a huge HTML document.
 
     Either ``html`` (markup to parse on its own, the carried-over context
-    first) or ``css`` (the text of a big ``<style>`` block).  ``start`` and
-    ``end`` are the byte range of the document it covers.
+    first) or ``css``: part ``css_part`` (0 for the first) of a big
+    ``<style>`` block's text, cut where :func:`~loader.discovery.css.css_cuts`
+    says, to be scanned in order by one :class:`~loader.discovery.css.CSSScanner`.
+    ``start`` and ``end`` are the byte range of the document it covers.
     """
 
     start: int
     end: int
     html: str | None = None
     css: str | None = None
+    css_part: int = 0
 
 
 def piece_bytes(content: bytes, codec: str, skip: int) -> tuple[bytes, str, int]:
@@ -276,9 +279,7 @@ def iter_pieces(
             if name == b"style" and end_at - tag_end >= big_style:
                 if m.start() > piece_start:
                     yield Piece(piece_start, m.start(), html=text(m.start()))
-                css = str(view[tag_end:end_at], codec, "replace")
-                yield Piece(m.start(), end_at, css=css)
-                del css
+                yield from _style_parts(data, codec, tag_end, end_at, size)
                 prefix = "".join(_CONTEXT[name] for name in stack if name in _CONTEXT)
                 piece_start = part_start = pos = end_at
                 parts = []
@@ -308,6 +309,26 @@ def iter_pieces(
         yield Piece(piece_start, n, html=text(n))
 
 
+# Legacy encodings with ASCII bytes ("\\", "}") inside their double-byte characters.
+_ASCII_IN_CHARACTERS = frozenset({"cp932", "big5hkscs", "gb18030", "cp949"})
+
+
+def _style_parts(data: bytes, codec: str, start: int, end: int, size: int) -> Iterator[Piece]:
+    """A big ``<style>`` block's text in parts of about ``size`` bytes.
+
+    Parts, not one string: a single character beyond U+FFFF makes Python store
+    a whole string at four bytes a character.
+    """
+    from .css import css_cuts
+
+    view = memoryview(data)
+    cuts = [end] if codec in _ASCII_IN_CHARACTERS else css_cuts(data, start, end, max(size, 1))
+    at = start
+    for part, cut in enumerate(cuts):
+        yield Piece(at, cut, css=str(view[at:cut], codec, "replace"), css_part=part)
+        at = cut
+
+
 def _in_template(data: bytes, m: re.Match[bytes], name: bytes, tag_end: int) -> int:
     """Where to scan on after a tag inside a ``<template>`` (past a raw-text element's text)."""
     if m.group(2) or name not in _RAWTEXT:
@@ -321,13 +342,22 @@ def iter_piece_slots(
 ) -> Iterator[Slot]:
     """The slots of a huge document, as :func:`~loader.discovery.html.iter_slots` gives them.
 
-    One piece's tree at a time; a big ``<style>`` block's slot has no ``node``.
+    One piece's tree at a time.  A big ``<style>`` block gives one ``url`` slot
+    per reference, with no ``node`` (a tree gives one ``css`` slot for the block).
     ``sizes`` are :func:`iter_pieces`' ``tags``, ``size`` and ``big_style``.
     """
+    from .css import CSSScanner
+
     data, codec, start = piece_bytes(content, *html_codec(content, content_type))
+    scanner = CSSScanner()
     for piece in iter_pieces(data, codec, start, **sizes):
         if piece.css is not None:
-            yield Slot(None, "style", "", "css", "css", piece.css)
+            if piece.css_part == 0:
+                scanner = CSSScanner()
+            # What the style slot of a whole tree gives: style[url()], style[@import] ...
+            for ref in scanner.feed(piece.css):
+                kind = "style" if ref.kind == "import" else ref.kind
+                yield Slot(None, "style", ref.via, kind, "url", ref.url)
         elif piece.html is not None:
             yield from iter_slots(parse_html(piece.html))
 
