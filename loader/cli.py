@@ -565,20 +565,10 @@ def _default_target(url: str) -> str:
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
-    from ._plugins import disabled_names, make_plugin_manager
+    from ._plugins import describe_plugins, disabled_names, make_plugin_manager
 
-    pm = make_plugin_manager()
-    blocked = disabled_names()
-    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
-        schemes: Sequence[str] = ()
-        impl = getattr(plugin, "loader_schemes", None)
-        if callable(impl):
-            schemes = impl() or ()
-        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
-        module = getattr(plugin, "__name__", type(plugin).__name__)
-        args._stdout.write(f"{name}\t{module}\tschemes: {', '.join(schemes) or '-'}\thooks: {', '.join(hooks)}\n")
-    for name in sorted(blocked):
-        args._stdout.write(f"{name}\t(disabled)\n")
+    for line in describe_plugins(make_plugin_manager(), disabled_names()):
+        args._stdout.write(line + "\n")
     return EXIT_OK
 
 

@@ -1,0 +1,144 @@
+"""Installed plugins: a broken one is skipped with a warning, ``loader plugins`` lists all.
+
+The broken plugins are real installed distributions (a ``*.dist-info`` with an
+``entry_points.txt``) in a temporary directory on ``sys.path`` of a fresh
+``python -m loader`` process, as ``pip install --target`` would leave them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import plain_http_environ
+
+from loader import hookimpl
+from loader._plugins import describe_plugins, make_plugin_manager
+
+#: Module name -> source of the plugins installed for these tests.
+_MODULES = {
+    # Fails to import: the commonest breakage (a missing dependency).
+    "lt_broken_import": "import lt_no_such_dependency\n",
+    # Imports, but pluggy refuses to register it (a hook with an unknown argument).
+    "lt_broken_hook": (
+        "from loader import hookimpl\n\n"
+        "@hookimpl\ndef loader_allow(url, purpose, no_such_argument):\n    return None\n"
+    ),
+    # A working third-party plugin beside them.
+    "lt_fine": "from loader import hookimpl\n\n@hookimpl\ndef loader_schemes():\n    return ('fine',)\n",
+}
+
+
+def _install(site: Path, *, egg_info: bool = False) -> dict[str, str]:
+    site.mkdir()
+    for module, source in _MODULES.items():
+        (site / f"{module}.py").write_text(source)
+    info = site / "lt_plugins-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lt-plugins\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[loader]\nbroken-import = lt_broken_import\nbroken-hook = lt_broken_hook\nfine = lt_fine\n"
+    )
+    if egg_info:
+        # An *.egg-info beside them sends loading down pluggy's own path.
+        legacy = site / "lt_legacy.egg-info"
+        legacy.mkdir()
+        (legacy / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: lt-legacy\nVersion: 1.0\n")
+    env = plain_http_environ()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
+    env.pop("LOADER_DISABLE_PLUGINS", None)
+    return env
+
+
+def _loader(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "loader", *args], capture_output=True, text=True,
+                          timeout=60, env=env, cwd=cwd)
+
+
+def _warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "skipped" in line]
+
+
+@pytest.mark.parametrize("path", ["plain", "pluggy"])
+def test_a_broken_plugin_is_skipped_with_one_warning(
+    path: str, http_server: Any, tmp_path: Path
+) -> None:
+    env = _install(tmp_path / "site", egg_info=path == "pluggy")
+
+    help_run = _loader("--help", env=env, cwd=tmp_path)
+    assert help_run.returncode == 0, help_run.stderr
+    assert "gopher" in help_run.stdout  # the built-in plugins' commands are still there
+    assert "Traceback" not in help_run.stderr
+    warned = _warnings(help_run.stderr)
+    assert len(warned) == 2, help_run.stderr
+    assert "'broken-import'" in warned[0] and "ModuleNotFoundError" in warned[0]
+    assert "lt_no_such_dependency" in warned[0]
+    assert "'broken-hook'" in warned[1] and "no_such_argument" in warned[1]
+
+    listing = _loader("plugins", env=env, cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    rows = {line.split("\t")[0]: line.split("\t")[1:] for line in listing.stdout.splitlines()}
+    assert rows["broken-import"][0].startswith("(failed: ModuleNotFoundError")
+    assert rows["broken-hook"][0].startswith("(failed: PluginValidationError")
+    assert rows["fine"] == ["lt_fine", "schemes: fine", "hooks: loader_schemes"]
+    assert {"http", "ftp", "gopher"} <= set(rows)
+
+    target = tmp_path / "hello.txt"
+    fetched = _loader("get", http_server.url("/files/http/hello.txt"), "-o", str(target), "-q",
+                      env=env, cwd=tmp_path)
+    assert fetched.returncode == 0, fetched.stderr
+    assert target.read_bytes() == b"hello, world\n"
+    assert len(_warnings(fetched.stderr)) == 2 and "Traceback" not in fetched.stderr
+
+
+def test_a_plugin_subcommand_warns_once_per_plugin(tmp_path: Path) -> None:
+    """The parser and the Loader each build a manager; a person reads each cause once."""
+    env = _install(tmp_path / "site")
+    run = _loader("gopher", "--help", env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert len(_warnings(run.stderr)) == 2, run.stderr
+
+
+def test_the_library_skips_it_and_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _install(tmp_path / "site")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.chdir(tmp_path)
+    for module in _MODULES:
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    pm = make_plugin_manager()
+    assert set(pm.failed) == {"broken-import", "broken-hook"}
+    assert "entry point broken-hook = lt_broken_hook" in pm.failed["broken-hook"]
+    # Nothing of the plugin that failed half-way through registering is left behind.
+    assert pm.get_plugin("broken-hook") is None and not pm.is_blocked("broken-hook")
+    assert [impl.plugin_name for impl in pm.hook.loader_allow.get_hookimpls()] == []
+    assert pm.get_plugin("fine") is not None
+
+    # A plugin the caller passes under a failed plugin's name takes the name.
+    class Stand:
+        @hookimpl
+        def loader_schemes(self) -> tuple[str, ...]:
+            return ("stand",)
+
+    pm = make_plugin_manager(plugins=[("broken-import", Stand())])
+    assert pm.get_plugin("broken-import") is not None
+
+
+def test_disabled_plugins_are_listed_once_and_nothing_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``LOADER_DISABLE_PLUGINS=ftp loader plugins`` printed a ``ftp NoneType schemes: -`` row too."""
+    monkeypatch.setenv("LOADER_DISABLE_PLUGINS", "ftp")
+    from loader._plugins import disabled_names
+
+    lines = list(describe_plugins(make_plugin_manager(), disabled_names()))
+    assert [line for line in lines if line.startswith("ftp\t")] == ["ftp\t(disabled)"]
+    assert not any("NoneType" in line for line in lines)
+
+
+def test_disabled_plugin_row_from_the_command(tmp_path: Path) -> None:
+    env = {**plain_http_environ(), "LOADER_DISABLE_PLUGINS": "ftp"}
+    listing = _loader("plugins", env=env, cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    assert [line for line in listing.stdout.splitlines() if line.startswith("ftp")] == ["ftp\t(disabled)"]
