@@ -16,7 +16,7 @@ from ._display import printable, shown_url
 from ._events import Event, Phase
 from .hookspecs import hookimpl
 
-__all__ = ["EventLog", "LiveProgress", "PlainProgress", "Tally", "failure_text"]
+__all__ = ["Count", "EventLog", "LiveProgress", "PlainProgress", "Tally", "failure_text", "page_line"]
 
 
 def _cause(message: str) -> str:
@@ -54,38 +54,126 @@ _DISPLAYED = frozenset({Phase.HANDLE_CREATED, Phase.PROGRESS, Phase.RETRY, Phase
                         Phase.FAILED, Phase.CANCELLED})
 
 
-class Tally:
-    """Counts resources and bytes from events (shared by both displays and the summary)."""
+class Count:
+    """What happened to a set of files: the numbers every display and summary shows.
+
+    A *file* is one request of the run: a page, each stylesheet read for its images,
+    each image or sound.  ``skipped`` files completed without a transfer (already
+    there with ``--exists skip`` or ``-c``, or a copy reused from earlier in the run;
+    a ``data:`` URL decoded in place counts as ``ok``); ``bytes`` counts only what
+    came over the network.  ``ok + skipped + failed + cancelled == done``.
+    """
+
+    __slots__ = ("bytes", "cancelled", "done", "failed", "ok", "skipped", "total")
 
     def __init__(self) -> None:
-        self.started = time.monotonic()
         self.total = 0
         self.done = 0
+        self.ok = 0
+        self.skipped = 0
         self.failed = 0
+        self.cancelled = 0
         self.bytes = 0
+
+    def finish(self, event: Event) -> None:
+        self.done += 1
+        phase = event.phase
+        if phase is Phase.CANCELLED:
+            self.cancelled += 1
+        elif phase is not Phase.REQUEST_COMPLETE:
+            self.failed += 1
+        elif event.synchronous and not event.url.startswith("data:"):
+            self.skipped += 1
+        else:
+            self.ok += 1
+
+    def parts(self, skipped_as: str = "skipped") -> str:
+        """``15 ok, 3 skipped, 1 failed`` (a count that is zero is left out, but for ``ok``)."""
+        words = [f"{self.ok} ok"]
+        for count, word in ((self.skipped, skipped_as), (self.failed, "failed"), (self.cancelled, "cancelled")):
+            if count:
+                words.append(f"{count} {word}")
+        return ", ".join(words)
+
+
+class Tally(Count):
+    """Counts files and bytes from events, in all and per page (shared by the displays and summaries).
+
+    ``skipped_as`` names the files completed without a transfer (see :class:`Count`):
+    "skipped (already there)" when the command was told to skip existing files.
+    """
+
+    def __init__(self, *, skipped_as: str = "reused") -> None:
+        super().__init__()
+        self.started = time.monotonic()
+        self.skipped_as = skipped_as
+        self.pages: dict[int, Count] = {}  # by the request id of the page (a single get: its own)
         self._bytes_by_request: dict[int, int] = {}
+        self._totals: dict[int, int | None] = {}  # active transfers: their announced length
+
+    @hookimpl
+    def loader_event(self, event: Event) -> None:
+        """Count on its own when no display does (``-q``, ``--list``)."""
+        self.update(event)
+
+    def _page(self, event: Event) -> Count:
+        root = event.parent_id if event.parent_id is not None else event.request_id
+        count = self.pages.get(root)
+        if count is None:
+            count = self.pages[root] = Count()
+        return count
 
     def update(self, event: Event) -> None:
         phase = event.phase
+        rid = event.request_id
         if phase is Phase.HANDLE_CREATED:
             self.total += 1
+            self._page(event).total += 1
+            self._totals[rid] = None
         elif phase is Phase.PROGRESS and event.bytes_done is not None:
-            previous = self._bytes_by_request.get(event.request_id, 0)
-            self._bytes_by_request[event.request_id] = event.bytes_done
-            self.bytes += event.bytes_done - previous
+            previous = self._bytes_by_request.get(rid, 0)
+            self._bytes_by_request[rid] = event.bytes_done
+            self._add_bytes(event, event.bytes_done - previous)
+            self._totals[rid] = event.bytes_total
         elif phase is Phase.RETRY:
-            self.bytes -= self._bytes_by_request.pop(event.request_id, 0)
+            self._add_bytes(event, -self._bytes_by_request.pop(rid, 0))
         elif phase.terminal:
-            self.done += 1
-            if phase is not Phase.REQUEST_COMPLETE:
-                self.failed += 1
-            elif event.synchronous and event.bytes_done:
-                self.bytes += event.bytes_done
-            self._bytes_by_request.pop(event.request_id, None)
+            self.finish(event)
+            self._page(event).finish(event)
+            self._bytes_by_request.pop(rid, None)
+            self._totals.pop(rid, None)
+
+    def _add_bytes(self, event: Event, amount: int) -> None:
+        self.bytes += amount
+        self._page(event).bytes += amount
+
+    def expected_bytes(self) -> int | None:
+        """The run's bytes once every active transfer ends, or ``None`` while one has no known length.
+
+        Files not discovered yet are not in it: the total may still grow.
+        """
+        expected = self.bytes
+        for rid, total in self._totals.items():
+            if total is None:
+                return None
+            expected += total - self._bytes_by_request.get(rid, 0)
+        return expected
 
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+    def summary(self) -> str:
+        """The run's last line: ``done: 19 files: 15 ok, 3 skipped, 1 failed; 24900 bytes transferred in 0.52s``."""
+        return (f"done: {self.total} files: {self.parts(self.skipped_as)}; "
+                f"{self.bytes} bytes transferred in {self.elapsed:.2f}s")
+
+
+def page_line(url: str, path: Any, tally: Tally, page_id: int) -> str:
+    """A saved page's line, counted as the summary counts (the page itself is one of its files)."""
+    count = tally.pages.get(page_id) or Count()
+    return (f"{shown_url(url)}: saved to {printable(str(path))}; {count.total} files: "
+            f"{count.parts(tally.skipped_as)}; {count.bytes} bytes transferred")
 
 
 #: ``"phase": …, "code": …`` of each phase, as ``json.dumps`` writes them.
@@ -164,7 +252,12 @@ def _retry_text(event: Event) -> str:
 
 
 class PlainProgress:
-    """One log line per finished request, for logs and pipes (not a terminal)."""
+    """One log line per finished file, for logs and pipes (not a terminal).
+
+    Every file gets its line, failed or not, so ``[n/m]`` counts up by one each
+    line; ``m`` is the number of files known so far (it grows while pages and
+    stylesheets reveal more).
+    """
 
     def __init__(self, tally: Tally, stream: IO[str] | None = None) -> None:
         self.tally = tally
@@ -172,17 +265,39 @@ class PlainProgress:
 
     @hookimpl
     def loader_event(self, event: Event) -> None:
-        self.tally.update(event)
-        if event.phase is Phase.REQUEST_COMPLETE:
-            size = event.bytes_done or 0
-            note = " (at once)" if event.synchronous else ""
-            self.stream.write(f"[{self.tally.done}/{self.tally.total}] ok {shown_url(event.url)} {size} bytes{note}\n")
-        elif event.phase is Phase.RETRY:
+        tally = self.tally
+        tally.update(event)
+        phase = event.phase
+        if phase.terminal:
+            counter = f"[{tally.done}/{tally.total}]"
+            url = shown_url(event.url)
+            if phase is Phase.REQUEST_COMPLETE:
+                size = event.bytes_done or 0
+                if not event.synchronous:
+                    line = f"{counter} ok {url} {size} bytes"
+                elif event.url.startswith("data:"):
+                    line = f"{counter} ok {url} {size} bytes (decoded in place)"
+                else:
+                    line = f"{counter} {tally.skipped_as} {url} ({size} bytes, not transferred)"
+            elif phase is Phase.CANCELLED:
+                line = f"{counter} cancelled {url}"
+            else:
+                line = f"{counter} failed {failure_text(event.url, event.error)}"
+            self.stream.write(line + "\n")
+        elif phase is Phase.RETRY:
             self.stream.write(f"retry {_retry_text(event)}\n")
+
+    def finish(self, *, interrupted: bool) -> None:
+        """The run is over (plain lines need no closing state: the summary follows)."""
 
 
 class LiveProgress:
-    """A rich live display: the page's overall progress and a bar per active transfer."""
+    """A rich live display: the run's overall progress and a bar per active transfer.
+
+    The overall line counts files as :class:`Count` defines them; its bar's total is
+    the bytes expected so far (unknown while a transfer has no length).  :meth:`finish`
+    sets its final state before the display stops: complete, or "interrupted".
+    """
 
     def __init__(self, tally: Tally, console: Any = None) -> None:
         from rich.console import Console
@@ -208,7 +323,7 @@ class LiveProgress:
             transient=False,
             refresh_per_second=10,
         )
-        self.overall = self.progress.add_task("resources 0/0", total=None)
+        self.overall = self.progress.add_task(self._overall_text(), total=None)
         self.tasks: dict[int, Any] = {}
 
     def __enter__(self) -> LiveProgress:
@@ -217,6 +332,33 @@ class LiveProgress:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.progress.stop()
+
+    def _overall_text(self) -> str:
+        t = self.tally
+        text = f"files {t.done}/{t.total}"
+        rest = [f"{count} {word}" for count, word in
+                ((t.skipped, t.skipped_as), (t.failed, "failed"), (t.cancelled, "cancelled")) if count]
+        return f"{text} ({', '.join(rest)})" if rest else text
+
+    def finish(self, *, interrupted: bool) -> None:
+        """Draw the final state: every active bar gone, the overall line complete or marked interrupted.
+
+        Called before the display stops, so its last frame is what stays on the screen.
+        """
+        for task in self.tasks.values():
+            self.progress.remove_task(task)
+        self.tasks.clear()
+        t = self.tally
+        if interrupted:
+            finished = t.ok + t.skipped
+            self.progress.update(self.overall, description=f"interrupted: {finished} of {t.total} files done",
+                                 completed=t.bytes, total=t.expected_bytes())
+        else:
+            # Everything known has ended: the bytes are all there, and the bar stops pulsing.
+            self.progress.update(self.overall, description=self._overall_text(), completed=t.bytes,
+                                 total=t.bytes)
+        self.progress.stop_task(self.overall)
+        self.progress.refresh()
 
     @staticmethod
     def _label(url: str) -> str:
@@ -247,6 +389,7 @@ class LiveProgress:
             self.progress.console.print(Text.assemble(("retry", "yellow"), " ", _retry_text(event)), highlight=False)
         self.progress.update(
             self.overall,
-            description=f"resources {self.tally.done}/{self.tally.total}",
+            description=self._overall_text(),
             completed=self.tally.bytes,
+            total=self.tally.expected_bytes(),
         )

@@ -175,11 +175,15 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     o.add_argument("-q", "--quiet", action="store_true", help="no progress, only errors and the summary")
     o.add_argument("--no-progress", action="store_true", help="plain log lines even on a terminal")
     o.add_argument("--events", metavar="FILE", help="write every status event as JSON lines to FILE ('-' for stdout)")
+    from ._options import add_user_options
+
+    add_user_options(parser)  # --proxy, --user, -v, --cacert, --json, --config …
 
 
 def make_loader(args: argparse.Namespace, *, per_page: int | None = None) -> Any:
     """A Loader configured from the common options."""
     from . import Limits, Loader, Retries, Timeouts
+    from ._options import loader_options
 
     max_body = getattr(args, "max_filesize", _COMMAND_DEFAULT)
     if max_body is _COMMAND_DEFAULT:
@@ -197,7 +201,7 @@ def make_loader(args: argparse.Namespace, *, per_page: int | None = None) -> Any
         retries=Retries(attempts=max(1, args.retries + 1)),
         headers=dict(args.header),
         user_agent=args.user_agent,
-        verify=not args.insecure,
+        **loader_options(args),  # verify (-k, --cacert), proxy, the wget/curl options' plugin
         max_redirects=args.max_redirects,
         disable=args.disable_plugin,
         http2=args.http2,
@@ -220,9 +224,13 @@ class _Output:
         self.args = args
         self.stdout = stdout
         self.stderr = stderr
-        self.tally = Tally()
+        # Completed without a transfer: with --exists skip or -c, a file already there.
+        skipping = getattr(args, "exists", None) == "skip" or getattr(args, "resume", False)
+        self.tally = Tally(skipped_as="skipped" if skipping else "reused")
+        args._tally = self.tally  # the page lines count from it, so they agree with the summary
         self.stack = contextlib.ExitStack()
         self.plugins: list[tuple[str, Any]] = []
+        self.display: Any = None
 
     def __enter__(self) -> _Output:
         from ._progress import EventLog, LiveProgress, PlainProgress
@@ -240,18 +248,28 @@ class _Output:
                         f"cannot write the event log {printable(args.events)}: {printable(exc.strerror or str(exc))}"
                     ) from None
             self.plugins.append(("cli-events", EventLog(stream)))
-        if not args.quiet:
-            if self.stderr.isatty() and not args.no_progress:
-                live = self.stack.enter_context(LiveProgress(self.tally))
-                self.plugins.append(("cli-progress", live))
-                # Messages go through the live console so they print above the bars.
-                args._stderr = _ConsoleWriter(live.console)
-                self.stack.callback(setattr, args, "_stderr", self.stderr)
-            else:
-                self.plugins.append(("cli-progress", PlainProgress(self.tally, self.stderr)))
+        if args.quiet or getattr(args, "list", False):  # --list prints the list only
+            self.plugins.append(("cli-tally", self.tally))
+        elif self.stderr.isatty() and not args.no_progress:
+            live = self.display = self.stack.enter_context(LiveProgress(self.tally))
+            self.plugins.append(("cli-progress", live))
+            # Messages go through the live console so they print above the bars.
+            args._stderr = _ConsoleWriter(live.console)
+            self.stack.callback(setattr, args, "_stderr", self.stderr)
+        else:
+            self.display = PlainProgress(self.tally, self.stderr)
+            self.plugins.append(("cli-progress", self.display))
         return self
 
+    def finish(self, *, interrupted: bool) -> None:
+        """Give the display its final state (complete, or interrupted) before it stops."""
+        if self.display is not None:
+            self.display.finish(interrupted=interrupted)
+            self.display = None
+
     def __exit__(self, *exc_info: Any) -> None:
+        if exc_info[0] is not None:
+            self.finish(interrupted=True)
         self.stack.close()  # closes (so flushes) the event log on every way out
 
 
@@ -409,6 +427,8 @@ def _warm_up(loader: Any, urls: Sequence[str]) -> None:
 
 
 async def _cmd_fetch(args: argparse.Namespace, loader: Any) -> int:
+    from ._progress import page_line
+
     kinds = args.kinds
     if "meta" not in kinds and args.meta_images:
         kinds = kinds | {"meta"}
@@ -444,12 +464,7 @@ async def _cmd_fetch(args: argparse.Namespace, loader: Any) -> int:
         if not page.document.ok:
             worst = max(worst, EXIT_FAILED)
             continue
-        fetched = sum(1 for r in page.resources if r.ok)
-        size = page.document.size + sum(r.size for r in page.resources if r.ok)
-        args._stderr.write(
-            f"{shown_url(url)}: saved to {printable(str(page.path))}; {fetched} of {len(page.resources)} resources, "
-            f"{size} bytes, {len(failures)} failed\n"
-        )
+        args._stderr.write(page_line(url, page.path, args._tally, page.document.request_id) + "\n")
         if failures:
             worst = max(worst, EXIT_PARTIAL)
     return worst
@@ -594,7 +609,7 @@ def build_parser(pm: Any = None) -> argparse.ArgumentParser:
 
     fetch = sub.add_parser("fetch", help="a page plus its images and sounds (like wget -p)",
                            description="Fetch each page and, concurrently, the resources it uses.")
-    fetch.add_argument("urls", nargs="+", metavar="URL")
+    fetch.add_argument("urls", nargs="*", metavar="URL")  # or -i FILE: checked after parsing
     fetch.add_argument("-o", "--output", default=".", metavar="DIR", help="output directory (default .)")
     fetch.add_argument("--list", action="store_true", help="discover only: print each resource and why it was found")
     fetch.add_argument("--kinds", type=_kinds, default="images,sounds", metavar="KINDS",
@@ -629,6 +644,9 @@ def build_parser(pm: Any = None) -> argparse.ArgumentParser:
     add_common_options(demo)
     demo.set_defaults(sync=_cmd_demo)
 
+    from ._completion import add_completion_command
+
+    add_completion_command(sub)
     if pm is not None:
         pm.hook.loader_add_commands(subparsers=sub)
     return parser
@@ -645,10 +663,12 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
 
         pm = make_plugin_manager()  # plugin subcommands (ftp, gopher …) and the full help
     parser = build_parser(pm)
+    from ._options import parse_args
+
     try:
         # Usage errors and --help go to the streams main() was given, as everything else does.
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            args = parser.parse_args(argv)
+            args = parse_args(parser, argv)  # with the config file's defaults and -i
     except SystemExit as exc:
         return int(exc.code or 0)
     args._stdout = stdout
@@ -754,9 +774,10 @@ def run_async(args: argparse.Namespace, coro_fn: Any, stdout: IO[str], stderr: I
         with _Output(args, stdout, stderr) as out:
             code = anyio.run(run_with_loader, args, coro_fn, out, backend_options=backend_options())
             signum = _take_stop()
-            if signum is None and not args.quiet and out.tally.total and args.command == "fetch":
-                t = out.tally
-                stderr.write(f"done: {t.done - t.failed} ok, {t.failed} failed, {t.bytes} bytes in {t.elapsed:.2f}s\n")
+            out.finish(interrupted=signum is not None or code == EXIT_INTERRUPTED)
+        # Written once the live display has stopped: printed under it, its next frame erased it.
+        if signum is None and not args.quiet and not getattr(args, "list", False) and args.command == "fetch":
+            stderr.write(out.tally.summary() + "\n")
     except _UnusableLocation as exc:
         stderr.write(f"error: {exc}\n")
         return EXIT_USAGE
