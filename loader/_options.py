@@ -1,0 +1,473 @@
+"""The command's wget- and curl-style options: proxy, credentials, referer, verbose heads, CA file,
+input files, timestamping and a ``--json`` run summary.
+
+:mod:`loader.cli` calls three functions and nothing else here:
+:func:`add_user_options` (from ``add_common_options``, once per subcommand parser),
+:func:`parse_args` (instead of ``parser.parse_args``: the config file, ``-i`` and the
+run wrappers) and :func:`loader_options` (extra ``Loader`` keyword arguments).
+
+Credentials: a URL's own ``user:password@`` wins, then an ``Authorization`` given with
+``-H``, then ``--user`` (sent only to the origins of the URLs named on the command line
+or in ``-i``, so a page's requisites on other hosts never see it), then ``~/.netrc``
+(``$NETRC``, ``--netrc-file``), by exact host: its ``default`` entry is never used for
+HTTP, as it would hand the same password to every host a page links to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+from .hookspecs import hookimpl
+
+__all__ = ["RunSummary", "add_user_options", "loader_options", "parse_args", "read_url_list"]
+
+#: Header names whose values ``-v`` never shows (only their scheme, e.g. ``Basic``).
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+def _proxy(text: str) -> str:
+    """A proxy URL; ``host:port`` alone means ``http://host:port`` (as curl reads it)."""
+    value = text.strip()
+    if "://" not in value:
+        value = f"http://{value}"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid proxy URL: {text!r}") from None
+    if parts.scheme.lower() not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"invalid proxy URL: {text!r} (expected http://HOST:PORT, https:// or socks5://)"
+        )
+    return value
+
+
+def _existing_file(text: str) -> str:
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"no such file: {text!r}")
+    return text
+
+
+def add_user_options(parser: argparse.ArgumentParser) -> None:
+    """Add the wget/curl options to a subcommand's parser.
+
+    ``-i`` goes to ``fetch``, ``-N`` to ``get``, ``--json`` to both; a plugin's
+    subcommand gets the others, except any name it already uses for its own option.
+    """
+    from ._completion import collect_actions
+
+    words = parser.prog.split()
+    command = words[1] if len(words) == 2 else None  # "loader fetch"; not "loader ftp get"
+    taken = {option for action in collect_actions(parser) for option in action.option_strings}
+    g = parser.add_argument_group("wget and curl options")
+
+    def add(*names: str, **options: Any) -> None:
+        if any(name.startswith("--") and name in taken for name in names):
+            return  # the subcommand's own option of that name stays
+        g.add_argument(*(name for name in names if name not in taken), **options)
+
+    if command == "fetch":
+        add("-i", "--input-file", action="append", default=[], metavar="FILE",
+            help="read page URLs from FILE, one a line ('-' for stdin; # starts a comment)")
+    if command == "get":
+        add("-N", "--timestamping", action="store_true",
+            help="send If-Modified-Since from the file's time; an unchanged file is left as it is "
+                 "and a new one gets the server's Last-Modified time")
+    add("--proxy", type=_proxy, metavar="URL",
+        help="send HTTP and HTTPS through this proxy (instead of the *_proxy variables)")
+    add("-u", "--user", metavar="USER[:PASSWORD]",
+        help="HTTP Basic credentials for the hosts of the URLs given (not their requisites' hosts)")
+    add("--password", metavar="PASSWORD", help="the password for --user")
+    add("--netrc-file", type=_existing_file, metavar="FILE",
+        help="credentials by host for HTTP (default $NETRC or ~/.netrc)")
+    add("--no-netrc", action="store_true", help="do not read ~/.netrc for HTTP")
+    add("--referer", metavar="URL", help="Referer header")
+    add("-v", "--verbose", action="store_true",
+        help="print request and response heads to stderr (credentials hidden)")
+    add("--cacert", type=_existing_file, metavar="FILE",
+        help="trust the CA certificates in FILE (PEM) instead of the system's")
+    if command in ("fetch", "get"):
+        add("--json", action="store_true",
+            help="print a JSON run summary on stdout: fetched, failed, skipped, bytes, seconds")
+    add("--config", metavar="FILE", help="read default options from FILE (default ~/.config/loader/config.toml)")
+    add("--no-config", action="store_true", help="read no config file")
+
+
+# -- input files -----------------------------------------------------------------------
+
+
+def read_url_list(lines: Iterable[str]) -> list[str]:
+    """The URLs of an ``-i`` file: one a line, blank lines and ``#`` comments skipped."""
+    urls = []
+    for line in lines:
+        text = line.strip()
+        if text and not text.startswith("#"):
+            urls.append(text)
+    return urls
+
+
+def _input_urls(names: Sequence[str], stdin: IO[str]) -> list[str]:
+    urls: list[str] = []
+    for name in names:
+        if name == "-":
+            urls.extend(read_url_list(stdin))
+            continue
+        try:
+            with open(name, encoding="utf-8") as handle:
+                urls.extend(read_url_list(handle))
+        except (OSError, UnicodeDecodeError) as exc:
+            cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise _UsageError(f"cannot read the input file {name}: {cause}") from None
+    return urls
+
+
+class _UsageError(Exception):
+    """A usage problem found after argparse: reported as ``error: …`` with exit code 2."""
+
+
+# -- parsing ---------------------------------------------------------------------------
+
+
+def parse_args(
+    parser: argparse.ArgumentParser, argv: Sequence[str], *, stdin: IO[str] | None = None
+) -> argparse.Namespace:
+    """``parser.parse_args(argv)`` with the config file's defaults, ``-i`` URLs and the run wrappers.
+
+    A usage error exits through ``parser.error`` (exit code 2), as argparse's own do.
+    """
+    from ._config import apply_config
+
+    try:
+        apply_config(parser, argv)
+    except ValueError as exc:
+        parser.error(str(exc))
+    args = parser.parse_args(argv)
+    try:
+        _complete(args, stdin if stdin is not None else sys.stdin)
+    except _UsageError as exc:
+        parser.error(str(exc))
+    return args
+
+
+def _complete(args: argparse.Namespace, stdin: IO[str]) -> None:
+    command = getattr(args, "command", None)
+    if command == "fetch":
+        args.urls = list(args.urls) + _input_urls(getattr(args, "input_file", []), stdin)
+        if not args.urls:
+            raise _UsageError("fetch: no URL given (name one, or a file of them with -i FILE)")
+    if getattr(args, "password", None) is not None and not getattr(args, "user", None):
+        raise _UsageError("--password needs --user")
+    summary = command in ("fetch", "get") and getattr(args, "json", False)
+    if summary:
+        if getattr(args, "events", None) == "-":
+            raise _UsageError("--json and --events - both write to stdout: give --events a file")
+        if command == "get" and getattr(args, "output", None) == "-":
+            raise _UsageError("--json and -o - both write to stdout: give -o a file")
+        if command == "fetch" and getattr(args, "list", False):
+            raise _UsageError("--json and --list both write to stdout: choose one")
+    if command == "get" and getattr(args, "timestamping", False):
+        if args.output == "-" or args.resume:
+            raise _UsageError("-N needs a file to compare with: not with -o - or -c")
+        args.run = _timestamped_get
+    run = getattr(args, "run", None)
+    if run is not None and summary:
+        args._summary = RunSummary()
+        args.run = _with_summary(run)
+
+
+# -- the loader's extras ---------------------------------------------------------------
+
+
+def loader_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments for ``Loader``: ``verify``, ``proxy`` and the options' plugin."""
+    verify: bool | str = True
+    if getattr(args, "insecure", False):
+        verify = False
+    elif getattr(args, "cacert", None):
+        verify = args.cacert
+    options: dict[str, Any] = {"verify": verify, "proxy": getattr(args, "proxy", None)}
+    plugin = RequestOptions.from_args(args)
+    summary = getattr(args, "_summary", None)
+    plugins: list[tuple[str, Any]] = []
+    if plugin is not None:
+        plugins.append(("cli-options", plugin))
+    if summary is not None:
+        plugins.append(("cli-summary", summary))
+    if plugins:
+        options["plugins"] = plugins
+    return options
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def _netrc_hosts(path: str | None) -> dict[str, tuple[str, str]]:
+    """``host -> (login, password)`` of a netrc file; nothing for a missing or refused file."""
+    import netrc
+
+    if path is None:
+        path = os.environ.get("NETRC") or None
+    try:
+        # With no file named, the standard library reads ~/.netrc and refuses one that
+        # others may read (a password file should not be).
+        entries = netrc.netrc(path)
+    except (OSError, netrc.NetrcParseError):
+        return {}
+    return {
+        host.lower(): (login, password or "")
+        for host, (login, _account, password) in entries.hosts.items()
+        if host != "default" and login
+    }
+
+
+class RequestOptions:
+    """A plugin adding ``Referer`` and credentials to HTTP requests, and printing heads for ``-v``."""
+
+    def __init__(
+        self,
+        *,
+        referer: str | None = None,
+        user: tuple[str, str] | None = None,
+        user_origins: Iterable[tuple[str, str, int | None]] = (),
+        netrc: dict[str, tuple[str, str]] | None = None,
+        verbose: IO[str] | Any = None,
+    ) -> None:
+        self.referer = referer
+        self.user = user
+        self.user_origins = frozenset(user_origins)
+        self.netrc = netrc or {}
+        #: Where ``-v`` writes: a stream, or a namespace whose ``_stderr`` is one (the live
+        #: display swaps it for its console while it runs).
+        self.verbose = verbose
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RequestOptions | None:
+        """The plugin for a command line's options, or ``None`` when none asks for one."""
+        user: tuple[str, str] | None = None
+        if getattr(args, "user", None):
+            name, colon, password = args.user.partition(":")
+            if args.password is not None:
+                password = args.password
+            elif not colon:
+                import getpass
+
+                password = getpass.getpass(f"password for {name}: ")
+            user = (name, password)
+        urls = getattr(args, "urls", None) or [getattr(args, "url", "")]
+        netrc = {} if getattr(args, "no_netrc", False) else _netrc_hosts(getattr(args, "netrc_file", None))
+        plugin = cls(
+            referer=getattr(args, "referer", None),
+            user=user,
+            user_origins=[o for o in map(_origin, urls) if o is not None],
+            netrc=netrc,
+            verbose=args if getattr(args, "verbose", False) else None,
+        )
+        if not (plugin.referer or plugin.user or plugin.netrc or plugin.verbose):
+            return None
+        return plugin
+
+    def credentials(self, url: str) -> tuple[str, str] | None:
+        """The ``(user, password)`` to send with ``url``, or ``None``."""
+        origin = _origin(url)
+        if origin is None or origin[0] not in ("http", "https"):
+            return None
+        if self.user is not None and origin in self.user_origins:
+            return self.user
+        return self.netrc.get(origin[1])
+
+    @hookimpl
+    def loader_prepare_request(self, request: Any) -> Any:
+        """Add ``Referer`` and ``Authorization`` to an HTTP request; print its head for ``-v``."""
+        url = request.url
+        scheme = url.split(":", 1)[0].lower()
+        if scheme not in ("http", "https"):
+            return None
+        headers = dict(request.headers)
+        names = {name.lower() for name in headers}
+        if self.referer and "referer" not in names:
+            headers["Referer"] = self.referer
+        has_userinfo = "@" in urlsplit(url).netloc
+        if not has_userinfo and "authorization" not in names:
+            found = self.credentials(url)
+            if found is not None:
+                headers["Authorization"] = _basic(*found)
+        if self.verbose is not None:
+            self._write(request_head(request.method, url, headers))
+        if headers == dict(request.headers):
+            return None
+        import dataclasses
+
+        return dataclasses.replace(request, headers=headers)
+
+    @hookimpl
+    def loader_event(self, event: Any) -> None:
+        """For ``-v``: the status line of each response, as it arrives."""
+        if self.verbose is None or event.phase.name != "RESPONSE_RECEIVED" or event.status is None:
+            return
+        if event.message:  # a proxy's CONNECT, not the resource's own answer
+            return
+        from ._display import printable, shown_url
+
+        line = f"< {event.http_version or 'HTTP'} {event.status} {printable(event.reason or '')}".rstrip()
+        self._write(f"{line}  ({shown_url(event.url)})\n")
+
+    def _write(self, text: str) -> None:
+        stream = self.verbose
+        stream = getattr(stream, "_stderr", stream)
+        stream.write(text)
+
+
+def request_head(method: str, url: str, headers: dict[str, str]) -> str:
+    """The head ``-v`` shows: ``> METHOD target``, ``> Host``, the loader's headers, secrets hidden.
+
+    The HTTP library adds its defaults (``Accept``, ``Accept-Encoding``, ``Connection``,
+    ``User-Agent`` unless given) when it writes the head.
+    """
+    from ._display import printable
+
+    parts = urlsplit(url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port is not None:
+        host += f":{parts.port}"
+    lines = [f"> {method} {printable(target)}", f"> Host: {printable(host)}"]
+    for name, value in headers.items():
+        if name.lower() in SECRET_HEADERS:
+            scheme = value.split(" ", 1)[0] if " " in value else ""
+            value = f"{scheme} <hidden>".strip()
+        lines.append(f"> {printable(name)}: {printable(value)}")
+    return "\n".join(lines) + "\n"
+
+
+# -- the --json run summary ------------------------------------------------------------
+
+
+class RunSummary:
+    """An observer gathering what a run fetched, failed and skipped, for ``--json``."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.fetched: list[dict[str, Any]] = []
+        self.failed: list[dict[str, Any]] = []
+        self.skipped: list[dict[str, Any]] = []
+        self.bytes = 0
+
+    @hookimpl
+    def loader_event(self, event: Any) -> None:
+        """Count each request once, by its last event."""
+        phase = event.phase.name
+        if phase == "REQUEST_COMPLETE":
+            entry = {"url": event.url, "kind": event.kind, "status": event.status, "bytes": event.bytes_done or 0}
+            if event.synchronous:  # already there (--exists skip, -c of a whole file), a data: URL
+                entry["reason"] = "not transferred"
+                self.skipped.append(entry)
+            elif event.status == 304:  # -N: the copy here is current
+                entry["reason"] = "not modified"
+                self.skipped.append(entry)
+            else:
+                self.fetched.append(entry)
+                self.bytes += entry["bytes"]
+        elif phase in ("FAILED", "CANCELLED"):
+            from ._progress import failure_text
+
+            error = event.error
+            text = failure_text(event.url, error) if error is not None else phase.lower()
+            self.failed.append({"url": event.url, "kind": event.kind, "error": text})
+
+    def to_json(self, exit_code: int) -> dict[str, Any]:
+        """The summary as printed: lists, counts, bytes transferred, seconds and the exit code."""
+        return {
+            "exit_code": exit_code,
+            "seconds": round(time.monotonic() - self.started, 3),
+            "bytes": self.bytes,
+            "counts": {"fetched": len(self.fetched), "failed": len(self.failed), "skipped": len(self.skipped)},
+            "fetched": self.fetched,
+            "failed": self.failed,
+            "skipped": self.skipped,
+        }
+
+
+def _with_summary(run: Any) -> Any:
+    async def run_with_summary(args: argparse.Namespace, loader: Any) -> int:
+        code = int(await run(args, loader))
+        import json
+
+        args._stdout.write(json.dumps(args._summary.to_json(code)) + "\n")
+        return code
+
+    return run_with_summary
+
+
+# -- -N: timestamping ------------------------------------------------------------------
+
+
+def _http_date(seconds: float) -> str:
+    import email.utils
+
+    return email.utils.formatdate(seconds, usegmt=True)
+
+
+def _parse_http_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    import email.utils
+
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+async def _timestamped_get(args: argparse.Namespace, loader: Any) -> int:
+    """``get -N``: the file is replaced only when the server has a newer one (wget's ``-N``)."""
+    from .cli import EXIT_FAILED, EXIT_OK, _default_target, _print_failure, printable, shown_url
+
+    url = args.url
+    target = Path(args.output if args.output is not None else _default_target(url))
+    headers: dict[str, str] = {}
+    try:
+        headers["If-Modified-Since"] = _http_date(target.stat().st_mtime)
+    except FileNotFoundError:
+        pass
+    # Fetched beside the target, so a 304's empty body never replaces the file.
+    fresh = target.with_name(f".{target.name}.loader-new")
+    result = await loader.fetch(url, to=fresh, headers=headers)
+    if not result.ok:
+        _print_failure(result, args._stderr)
+        return EXIT_FAILED
+    if result.status == 304:
+        fresh.unlink(missing_ok=True)
+        if not args.quiet:
+            args._stderr.write(f"{shown_url(url)}: not modified; {printable(str(target))} left as it is\n")
+        return EXIT_OK
+    os.replace(fresh, target)
+    modified = next((v for k, v in result.headers.items() if k.lower() == "last-modified"), None)
+    stamp = _parse_http_date(modified)
+    if stamp is not None:
+        os.utime(target, (stamp, stamp))
+    if not args.quiet:
+        args._stderr.write(f"{shown_url(url)}: {result.size} bytes saved to {printable(str(target))}\n")
+    return EXIT_OK
