@@ -18,13 +18,21 @@ Every error names the URL it is about and says the cause in words::
     │       └── DeadlineExceeded  the request's total deadline passed
     ├── ResponseError           the peer answered, with a failure
     │   ├── HTTPStatusError     HTTP 4xx/5xx
-    │   ├── NotFound            e.g. FTP 550, Gopher error item
+    │   │   └── HTTPNotFound    HTTP 404 and 410 (also a NotFound)
+    │   ├── NotFound            e.g. FTP 550, Gopher error item, HTTP 404/410
     │   ├── PermissionDenied
     │   └── LoginFailed         e.g. FTP 530
     ├── RedirectError           too many redirects, a loop, or a non-HTTP target
     ├── SizeLimitExceeded       a body or a page grew past its cap
     ├── SaveError               the body could not be written where it belongs
     └── RequestCancelled        the caller (or a callback) cancelled the request
+
+Every constructor takes the message first and the URL by keyword:
+``NotFound("no such file", url=url)``; the message may be left out, and then
+is the class's ``default_message`` (``NotFound(url=url)`` says "not found").
+``ResponseError`` and its subclasses also take ``status=`` (the server's code),
+``HTTPStatusError`` also ``retry_after=`` (seconds), ``PluginError`` requires
+``plugin=`` (the plugin's name).
 
 Plugins map their library's errors onto these at their boundary with
 ``raise ... from exc``.  A failed resource is a value in its
@@ -39,6 +47,7 @@ __all__ = [
     "ConnectError",
     "ConnectTimeout",
     "DeadlineExceeded",
+    "HTTPNotFound",
     "HTTPStatusError",
     "IdleTimeout",
     "InvalidURL",
@@ -67,8 +76,12 @@ class LoaderError(Exception):
 
     #: Transient errors may succeed when retried (see ``Retries``).
     transient: bool = False
+    #: The message when none is given.
+    default_message: str = "failed"
 
-    def __init__(self, message: str, *, url: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, url: str | None = None) -> None:
+        if message is None:
+            message = self.default_message
         super().__init__(message)
         self.message = message
         self.url = url
@@ -80,19 +93,25 @@ class LoaderError(Exception):
 class InvalidURL(LoaderError):
     """The URL cannot be parsed, or carries characters that would be unsafe to send."""
 
+    default_message = "invalid URL"
+
 
 class UnsupportedScheme(LoaderError):
     """No installed (and enabled) plugin handles the URL's scheme."""
+
+    default_message = "no plugin handles this scheme"
 
 
 class PolicyDenied(LoaderError):
     """A policy refused the URL: a ``loader_allow`` hook, a blocked port, ``deny_private``."""
 
+    default_message = "denied by policy"
+
 
 class PluginError(LoaderError):
     """A plugin raised an unexpected exception; ``plugin`` names it."""
 
-    def __init__(self, message: str, *, plugin: str, url: str | None = None) -> None:
+    def __init__(self, message: str = "failed", *, plugin: str, url: str | None = None) -> None:
         super().__init__(f"plugin {plugin!r} failed: {message}", url=url)
         self.plugin = plugin
 
@@ -100,11 +119,15 @@ class PluginError(LoaderError):
 class TransportError(LoaderError):
     """Talking to the peer failed."""
 
+    default_message = "transport error"
+
     transient = True
 
 
 class NameResolutionError(TransportError):
     """The host name could not be resolved."""
+
+    default_message = "cannot resolve the host name"
 
     # A name that does not resolve now will rarely resolve a second later.
     transient = False
@@ -113,13 +136,19 @@ class NameResolutionError(TransportError):
 class ConnectError(TransportError):
     """The connection could not be established (refused, unreachable, TLS failure)."""
 
+    default_message = "cannot connect"
+
 
 class NetworkError(TransportError):
     """The connection broke while sending or receiving."""
 
+    default_message = "connection broken"
+
 
 class ProtocolError(TransportError):
     """The peer's reply violated the protocol."""
+
+    default_message = "protocol error"
 
     transient = False
 
@@ -127,17 +156,25 @@ class ProtocolError(TransportError):
 class TimeoutError(TransportError, builtins.TimeoutError):  # noqa: A001
     """A time limit passed."""
 
+    default_message = "timed out"
+
 
 class ConnectTimeout(TimeoutError):
     """Connecting took longer than the connect timeout."""
+
+    default_message = "connect timed out"
 
 
 class IdleTimeout(TimeoutError):
     """No data arrived for longer than the idle timeout."""
 
+    default_message = "no data for the idle timeout"
+
 
 class DeadlineExceeded(TimeoutError):
     """The request's total deadline passed."""
+
+    default_message = "deadline exceeded"
 
     transient = False
 
@@ -145,7 +182,11 @@ class DeadlineExceeded(TimeoutError):
 class ResponseError(LoaderError):
     """The peer answered, but with a failure.  ``status`` is its code, if any."""
 
-    def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
+    default_message = "the server answered with a failure"
+
+    def __init__(
+        self, message: str | None = None, *, url: str | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message, url=url)
         self.status = status
 
@@ -153,9 +194,11 @@ class ResponseError(LoaderError):
 class HTTPStatusError(ResponseError):
     """An HTTP 4xx or 5xx response."""
 
+    default_message = "HTTP error"
+
     def __init__(
         self,
-        message: str,
+        message: str | None = None,
         *,
         url: str | None = None,
         status: int | None = None,
@@ -172,26 +215,50 @@ class HTTPStatusError(ResponseError):
 class NotFound(ResponseError):
     """The resource does not exist."""
 
+    default_message = "not found"
+
+
+class HTTPNotFound(HTTPStatusError, NotFound):
+    """HTTP 404 Not Found or 410 Gone.
+
+    An :class:`HTTPStatusError` (``status``, ``retry_after``) that code catching
+    :class:`NotFound` catches too, whichever protocol the URL used.
+    """
+
+    default_message = "HTTP 404 Not Found"
+
 
 class PermissionDenied(ResponseError):
     """The server refused access to the resource."""
+
+    default_message = "permission denied"
 
 
 class LoginFailed(ResponseError):
     """The credentials were refused."""
 
+    default_message = "login failed"
+
 
 class RedirectError(LoaderError):
     """Too many redirects, a redirect loop, or a redirect to a scheme we will not follow."""
+
+    default_message = "redirect failed"
 
 
 class SizeLimitExceeded(LoaderError):
     """A body or a page grew past its configured cap."""
 
+    default_message = "size limit exceeded"
+
 
 class SaveError(LoaderError):
     """The body could not be written to its destination."""
 
+    default_message = "cannot save"
+
 
 class RequestCancelled(LoaderError):
     """The request was cancelled by the caller or by a callback."""
+
+    default_message = "cancelled"

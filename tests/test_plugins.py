@@ -142,3 +142,41 @@ def test_disabled_plugin_row_from_the_command(tmp_path: Path) -> None:
     listing = _loader("plugins", env=env, cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
     assert [line for line in listing.stdout.splitlines() if line.startswith("ftp")] == ["ftp\t(disabled)"]
+
+
+# -- the errors a plugin raises ----------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [404, 410])
+async def test_http_404_and_410_are_not_found(http_server: Any, status: int) -> None:
+    from loader import HTTPNotFound, HTTPStatusError, Loader, NotFound
+
+    async with Loader() as loader:
+        result = await loader.fetch(http_server.url(f"/status/{status}"))
+    assert isinstance(result.error, NotFound) and isinstance(result.error, HTTPStatusError)
+    assert isinstance(result.error, HTTPNotFound)
+    assert result.error.status == status and not result.error.transient
+    with pytest.raises(NotFound):  # what code catching NotFound sees
+        raise result.error
+
+
+@pytest.mark.anyio
+async def test_other_http_failures_are_not_not_found(http_server: Any) -> None:
+    from loader import HTTPStatusError, Loader, NotFound, Retries
+
+    async with Loader(retries=Retries(attempts=1)) as loader:
+        result = await loader.fetch(http_server.url("/status/500"))
+    assert isinstance(result.error, HTTPStatusError) and not isinstance(result.error, NotFound)
+
+
+def test_error_constructors_as_the_plugin_guide_shows_them() -> None:
+    from loader import HTTPNotFound, LoginFailed, NotFound, PluginError, ProtocolError
+
+    assert str(NotFound(url="ftp://h/x")) == "ftp://h/x: not found"
+    assert str(NotFound("no such file", url="ftp://h/x")) == "ftp://h/x: no such file"
+    assert NotFound(url="u", status=550).status == 550
+    assert str(LoginFailed(url="ftp://h/")) == "ftp://h/: login failed"
+    assert str(ProtocolError("bad reply")) == "bad reply"
+    assert str(PluginError("oops", plugin="echo")) == "plugin 'echo' failed: oops"
+    assert HTTPNotFound(url="u", status=410).status == 410

@@ -44,6 +44,7 @@ import anyio
 from loader import (
     ConnectError,
     ConnectTimeout,
+    HTTPNotFound,
     HTTPStatusError,
     IdleTimeout,
     InvalidURL,
@@ -307,7 +308,9 @@ async def _tunnel_phase(channel: Channel, phase: Phase, message: str, info: dict
 
 
 def _status_error(status: int, reason: str, headers: Any, url: str) -> HTTPStatusError:
-    return HTTPStatusError(
+    # 404 and 410 are also a NotFound, so code catching NotFound misses no protocol.
+    kind = HTTPNotFound if status in (404, 410) else HTTPStatusError
+    return kind(
         f"HTTP {status} {printable(reason)}".rstrip(), url=url, status=status,
         retry_after=_retry_after(headers.get("retry-after")),
     )
