@@ -272,7 +272,8 @@ class Loader:
     ``deny_private`` refuses every connection that reaches a loopback, link-local,
     private or unique-local address (for crawlers: see ``loader._policy``);
     requisites and redirects to another protocol's port (Redis, SMTP …) are refused
-    unless the port is in ``allow_ports``.
+    unless the port is in ``allow_ports``.  ``proxy`` (``http://host:port``) sends
+    every HTTP and HTTPS request through that proxy, whatever the environment says.
     """
 
     def __init__(
@@ -292,6 +293,7 @@ class Loader:
         http2: bool | None = None,
         deny_private: bool = False,
         allow_ports: Iterable[int] = (),
+        proxy: str | None = None,
     ) -> None:
         self.limits = limits or Limits()
         self.timeouts = timeouts or Timeouts()
@@ -305,6 +307,8 @@ class Loader:
         self.http2 = http2
         self.deny_private = deny_private
         self.allow_ports = frozenset(allow_ports)
+        #: A proxy URL for every HTTP and HTTPS request, instead of the ``*_proxy`` environment.
+        self.proxy = proxy
         self.pm: pluggy.PluginManager = make_plugin_manager(
             plugins=plugins, disable=disable, entry_points=entry_points
         )

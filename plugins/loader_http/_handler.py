@@ -453,7 +453,10 @@ class HttpHandler(ProtocolHandler):
         if self._client is not None:
             return self._direct
         if self._early is None:
-            self._early = _lane_allowed() and not _proxies_in_environment() and not _httpcore_chosen()
+            self._early = (
+                _lane_allowed() and not _proxies_in_environment() and not _httpcore_chosen()
+                and not getattr(self._loader, "proxy", None)
+            )
         if not self._early:
             _ = self.client
             return self._direct
@@ -509,7 +512,9 @@ class HttpHandler(ProtocolHandler):
             "trust_env": True,
             "timeout": httpx.Timeout(**self._timeouts()),
         }
-        mounts = proxy_mounts(standard)
+        proxy = getattr(self._loader, "proxy", None)
+        # The loader's own proxy replaces the environment's (as curl's --proxy does).
+        mounts = {"all://": Deferred(lambda: standard(proxy))} if proxy else proxy_mounts(standard)
         if mounts is None:  # an httpx without the reader: it reads the environment itself
             client = Client(verify=self._ssl_context(), http2=http2, limits=limits, **options)
         elif _httpcore_chosen():
