@@ -198,3 +198,27 @@ def test_pieces_stay_small_whatever_lies_between_tags(between: bytes) -> None:
     pieces = list(iter_pieces(page, "utf-8", tags=1000))
     assert len(pieces) > 50
     assert max(len(p.html or "") for p in pieces) < 1000 * (17 + len(between)) + 100
+
+
+SOUP = [
+    b"<img src=a.png>", b"<div style='background:url(d.png)'>", b"</div>", b"<table>", b"<tr>",
+    b"<td background=c.png>", b"</table>", b"<picture>", b"<source srcset=s.png>", b"<video>",
+    b"<svg>", b"</svg>", b"<math>", b"<foreignObject>", b"<image href=i.png>", b"<template>",
+    b"</template>", b"<script>", b"</script>", b"<style>", b"</style>", b"a{b:url(st.png)}", b"}",
+    b"/*", b"<textarea>", b"<title>", b"<!--", b"-->", b"<frameset>", b"<frame src=f.html>",
+    b"<plaintext>", b"<!doctype html>", b"<?x>", b"<", b">", b"'", b'"', b"\x00", b"\xff",
+    b"\xf0\x9f\x98\x80", b"<base href=http://b.test/>", b"<svg/>", b"</",
+]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_tag_soup_in_pieces_never_crashes(seed: int) -> None:
+    # Pieces match one tree only for well-formed markup; soup must still be safe.
+    rng = random.Random(seed)
+    for _ in range(20):
+        page = b"".join(rng.choice(SOUP) for _ in range(rng.randrange(1, 80)))
+        for tags in (1, 3):
+            for piece in iter_pieces(page, "utf-8", tags=tags, size=rng.choice([1, 64]), big_style=8):
+                assert (piece.html is None) != (piece.css is None)
+            slots = piece_slots(page, tags=tags, big_style=8)
+            assert all(isinstance(row[4], str) for row in slots)

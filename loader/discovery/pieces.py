@@ -207,8 +207,9 @@ def iter_pieces(
     # piece would scan the rest of a page with none left once per piece.
     m: re.Match[bytes] | None = None
     searched: re.Pattern[bytes] | None = None
+    foreign = False  # in svg/math content: _in_foreign(stack), kept up to date
     while pos < n:
-        scan = _FOREIGN_TAG if stack and _in_foreign(stack) and not dropping else _TAG
+        scan = _FOREIGN_TAG if foreign and not dropping else _TAG
         if scan is not searched or (m is not None and m.start() < pos):
             m = scan.search(data, pos)
             searched = scan
@@ -254,18 +255,22 @@ def iter_pieces(
         if m.group(2):  # end tag
             if name in _CONTEXT and name in stack:
                 del stack[len(stack) - 1 - stack[::-1].index(name) :]
+                foreign = _in_foreign(stack)
             continue
-        foreign = bool(stack) and _in_foreign(stack)
         if foreign:
             if name in _BREAKOUT:
-                while stack and _in_foreign(stack):
+                while foreign:
                     stack.pop()
+                    foreign = _in_foreign(stack)
             elif close < 0 or data[close - 1 : close] == b"/":
                 continue  # self-closing in foreign content
             elif name in _CONTEXT:
                 stack.append(name)
+                if name == b"foreignobject":
+                    foreign = False
                 if len(stack) > _MAX_CONTEXT:
                     del stack[: _MAX_CONTEXT // 2]
+                    foreign = _in_foreign(stack)
                 continue
             else:
                 continue
@@ -300,9 +305,12 @@ def iter_pieces(
                 while stack and _RANK.get(stack[-1], -1) >= rank:
                     stack.pop()
             stack.append(name)
+            if name in _FOREIGN:
+                foreign = True
             if len(stack) > _MAX_CONTEXT:
                 # Hostile nesting: the innermost elements are the ones that matter.
                 del stack[: _MAX_CONTEXT // 2]
+                foreign = _in_foreign(stack)
     if dropping:
         part_start = n
     if piece_start < n or parts:
