@@ -72,14 +72,19 @@ def _count(text: str) -> int:
 
 
 def _seconds(text: str) -> float | None:
-    if text.lower() in ("none", "off", "0"):
+    """A timeout in seconds; ``none`` (or ``off``) disables it.
+
+    Zero is refused rather than read as "none": ``--connect-timeout 0`` reads as
+    "give up at once", and silently waiting forever instead surprised people.
+    """
+    if text.strip().lower() in ("none", "off"):
         return None
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid number of seconds: {text!r}") from None
-    if value < 0 or value != value:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    if not value > 0 or value == float("inf"):  # also NaN
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text!r} ('none' disables it)")
     return value
 
 
@@ -146,9 +151,9 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--per-host", type=_positive_int, default=6, metavar="N",
                    help="concurrent requests per host (default 6)")
     g.add_argument("--connect-timeout", type=_seconds, default=10.0, metavar="S",
-                   help="seconds to connect, name resolution included (default 10)")
+                   help="seconds to connect, name resolution included (default 10; 'none' disables)")
     g.add_argument("--idle-timeout", type=_seconds, default=30.0, metavar="S",
-                   help="seconds without data before giving up (default 30)")
+                   help="seconds without data before giving up (default 30; 'none' disables)")
     g.add_argument("--timeout", type=_seconds, default=300.0, metavar="S",
                    help="total deadline per request, retries included (default 300; 'none' disables)")
     g.add_argument("--retries", type=_count, default=2, metavar="N",
@@ -351,7 +356,7 @@ def _location_problem(args: argparse.Namespace) -> str | None:
         if problem is not None:
             return f"cannot save to the output directory {printable(args.output)}: {problem}"
     elif command == "get" and args.output != "-":
-        target = Path(args.output if args.output is not None else _default_target(args.url))
+        target = Path(_get_target(args.url, args.output))
         problem = _file_problem(target)
         if problem is not None:
             return f"cannot write {printable(str(target))}: {problem}"
@@ -489,15 +494,18 @@ async def _cmd_get(args: argparse.Namespace, loader: Any) -> int:
         with stream:
             result = await _fetch_into_stream(loader, url, stream)
     else:
-        if target is None:
-            target = _default_target(url)
+        target = _get_target(url, target)
         result = await loader.fetch(url, to=Path(target), resume=args.resume, exists=args.exists)
     if not result.ok:
         _print_failure(result, args._stderr)
         return EXIT_FAILED
     if target != "-" and not args.quiet:
-        where = result.path if result.path is not None else target
-        args._stderr.write(f"{shown_url(url)}: {result.size} bytes saved to {printable(str(where))}\n")
+        where = printable(str(result.path if result.path is not None else target))
+        if result.completed_synchronously and not url.startswith("data:"):
+            # --exists skip (or -c) found the file complete: no byte was transferred
+            args._stderr.write(f"{shown_url(url)}: skipped, {where} is already there ({result.size} bytes)\n")
+        else:
+            args._stderr.write(f"{shown_url(url)}: {result.size} bytes saved to {where}\n")
     return EXIT_OK
 
 
@@ -570,10 +578,15 @@ def _is_special_file(path: str) -> bool:
 
 
 def _default_target(url: str) -> str:
-    """``get``'s file name when ``-o`` is not given: the URL's last segment, made safe."""
-    from ._saving import safe_segment
+    """``get``'s file name when ``-o`` is not given: the URL's last segment, else ``index.html``."""
+    return _get_target(url, None)
 
-    return safe_segment(url.split("?")[0].rstrip("/").rsplit("/", 1)[-1]) or "index.html"
+
+def _get_target(url: str, output: str | None) -> str:
+    """:func:`loader._usage.get_target`: ``-o``, a file in the ``-o`` directory, or the URL's name."""
+    from ._usage import get_target
+
+    return get_target(url, output)
 
 
 # -- plugins ---------------------------------------------------------------------------
@@ -596,6 +609,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 # -- parser ----------------------------------------------------------------------------
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: an option it does not know is its usage error, not the top level's.
+
+    argparse hands a subcommand's leftovers back up, and the top-level parser then
+    printed ``usage: loader [-h] [--version] COMMAND ...``, which names no option.
+    """
+
+    def parse_known_args(self, args: Sequence[str] | None = None,
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def build_parser(pm: Any = None) -> argparse.ArgumentParser:
     """The full argument parser, with plugin subcommands when ``pm`` is given."""
     parser = argparse.ArgumentParser(
@@ -605,15 +633,17 @@ def build_parser(pm: Any = None) -> argparse.ArgumentParser:
                "130 interrupted (143 SIGTERM, 129 SIGHUP).",
     )
     parser.add_argument("--version", action="version", version="loader 0.1.0")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # A command's own parser reports its unknown options, with its own usage line.
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
 
     fetch = sub.add_parser("fetch", help="a page plus its images and sounds (like wget -p)",
                            description="Fetch each page and, concurrently, the resources it uses.")
     fetch.add_argument("urls", nargs="*", metavar="URL")  # or -i FILE: checked after parsing
     fetch.add_argument("-o", "--output", default=".", metavar="DIR", help="output directory (default .)")
     fetch.add_argument("--list", action="store_true", help="discover only: print each resource and why it was found")
-    fetch.add_argument("--kinds", type=_kinds, default="images,sounds", metavar="KINDS",
-                       help="comma list of image,sound,style,script,font,video,frame,meta or 'all' (default images,sounds)")
+    fetch.add_argument("--kinds", type=_kinds, default="image,sound", metavar="KINDS",
+                       help="comma list of image,sound,style,script,font,video,frame,meta or 'all'; "
+                            "plural names work too (default image,sound)")
     fetch.add_argument("--meta-images", action="store_true", help="also og:image-style images from <meta>")
     fetch.add_argument("--same-host", action="store_true", help="skip resources on other hosts")
     fetch.add_argument("--convert-links", action="store_true", help="rewrite the saved page to use the local copies")
@@ -639,7 +669,8 @@ def build_parser(pm: Any = None) -> argparse.ArgumentParser:
     plugins.set_defaults(sync=_cmd_plugins)
 
     demo = sub.add_parser("demo", help="serve the bundled demo site locally and fetch it")
-    demo.add_argument("-o", "--output", default="demo-output", metavar="DIR")
+    demo.add_argument("-o", "--output", default="demo-output", metavar="DIR",
+                      help="directory for the fetched copy (default demo-output)")
     demo.add_argument("--serve", action="store_true", help="only serve the demo until Ctrl-C; print its URLs")
     add_common_options(demo)
     demo.set_defaults(sync=_cmd_demo)
@@ -761,6 +792,13 @@ def run_async(args: argparse.Namespace, coro_fn: Any, stdout: IO[str], stderr: I
     signum = _take_stop()
     if signum is not None:
         return _report_stop(signum, args, stderr)
+    from ._usage import UsageProblem, check_usage
+
+    try:
+        check_usage(args)  # stdout shared by two outputs; a URL's scheme (http:// when none)
+    except UsageProblem as exc:
+        stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
     problem = _location_problem(args)
     if problem is not None:
         stderr.write(f"error: {problem}\n")

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support import loader_command
 
 from loader.cli import EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
@@ -216,3 +217,116 @@ def test_fetch_warms_up_the_handler_of_each_url_scheme() -> None:
 
     _warm_up(Handlers(), ["http://a/", "nope://b/", "ftp://c/", "gopher://d/"])
     assert warmed == ["http", "gopher"]
+
+
+# -- usage: refused before any request, with exit 2 ------------------------------------
+
+
+def _requested(http_server: Any) -> int:
+    return len(http_server.requests)
+
+
+@pytest.mark.parametrize("argv", [
+    ("get", "{url}", "-o", "-", "--events", "-"),
+    ("fetch", "{url}", "--list", "--events", "-"),
+])
+def test_two_outputs_on_stdout_are_refused(http_server: Any, argv: tuple[str, ...]) -> None:
+    before = _requested(http_server)
+    url = http_server.url("/files/http/index.html")
+    code, out, err = run(*(a.format(url=url) for a in argv))
+    assert code == EXIT_USAGE and out == ""
+    assert err.startswith("error: ") and "stdout" in err and len(err.splitlines()) == 1, err
+    assert _requested(http_server) == before
+
+
+def test_list_prints_the_list_only(http_server: Any) -> None:
+    code, out, err = run("fetch", "--list", http_server.url("/files/http/index.html"))
+    assert code == EXIT_OK and "logo.png" in out
+    assert err == ""  # no progress lines, no done:
+
+
+def test_a_url_without_a_scheme_is_http(http_server: Any, tmp_path: Path) -> None:
+    target = tmp_path / "hello.txt"
+    code, _, err = run("get", f"127.0.0.1:{http_server.port}/files/http/hello.txt", "-o", str(target), "-q")
+    assert code == EXIT_OK, err
+    assert target.read_bytes() == b"hello, world\n"
+
+
+@pytest.mark.parametrize(("url", "hint"), [("htp://x/", "did you mean http?"), ("ftpp://x/", "did you mean ftp?")])
+def test_a_mistyped_scheme_is_a_usage_error_with_a_suggestion(url: str, hint: str) -> None:
+    code, _, err = run("get", url)
+    assert code == EXIT_USAGE
+    assert err == f"error: {url}: unknown scheme {url.split(':')[0]!r}: {hint} " \
+                  f"(installed: data, ftp, ftps, gopher, gophers, http, https)\n"
+
+
+def test_an_unknown_option_of_fetch_shows_fetchs_usage() -> None:
+    code, _, err = run("fetch", "http://x/", "--bogus")
+    assert code == EXIT_USAGE
+    assert err.startswith("usage: loader fetch ") and "loader fetch: error: unrecognized arguments: --bogus" in err
+
+
+@pytest.mark.parametrize("option", ["--connect-timeout", "--idle-timeout", "--timeout"])
+def test_a_zero_timeout_is_refused_and_none_disables(option: str) -> None:
+    code, _, err = run("get", "http://x/", option, "0")
+    assert code == EXIT_USAGE and "'none' disables it" in err
+    from loader.cli import build_parser
+
+    assert getattr(build_parser().parse_args(["get", "http://x/", option, "none"]), option[2:].replace("-", "_")) is None
+
+
+@pytest.mark.parametrize("option", ["--retries", "--max-redirects"])
+def test_negative_counts_are_refused(option: str) -> None:
+    code, _, err = run("get", "http://x/", option, "-1")
+    assert code == EXIT_USAGE and "must be at least 0, not -1" in err
+
+
+# -- what is said, and counted ---------------------------------------------------------
+
+
+def test_a_disabled_plugin_is_one_row(monkeypatch: Any) -> None:
+    monkeypatch.setenv("LOADER_DISABLE_PLUGINS", "file")
+    code, out, _ = run("plugins")
+    assert code == EXIT_OK
+    assert [line for line in out.splitlines() if line.startswith("file")] == ["file\t(disabled)"]
+    assert "NoneType" not in out
+
+
+def test_help_and_readme_name_the_same_default_kinds() -> None:
+    from loader.cli import build_parser
+
+    parser = build_parser()
+    fetch_help = parser._subparsers._group_actions[0].choices["fetch"].format_help()  # noqa: SLF001 - our parser
+    assert "(default image,sound)" in " ".join(fetch_help.split())
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "`image,sound` by default" in readme
+    assert parser.parse_args(["fetch", "http://x/"]).kinds == frozenset({"image", "sound"})
+
+
+def test_demo_output_has_help() -> None:
+    code, out, _ = run("demo", "--help")
+    assert code == EXIT_OK
+    assert "directory for the fetched copy" in " ".join(out.split())
+
+
+def test_exists_skip_counts_only_what_was_transferred(http_server: Any, tmp_path: Path) -> None:
+    url = http_server.url("/files/http/index.html")
+    assert run("fetch", url, "-o", str(tmp_path), "-q")[0] == EXIT_OK
+    code, _, err = run("fetch", url, "-o", str(tmp_path), "--exists", "skip")
+    assert code == EXIT_OK, err
+    fixtures = Path(__file__).parents[1] / "fixtures/http"
+    # The page and its stylesheet are read again (resources are found in them); the images are not.
+    read = (fixtures / "index.html").stat().st_size + (fixtures / "style.css").stat().st_size
+    skipped = [line for line in err.splitlines() if "] skipped " in line]
+    assert len(skipped) == 3 and all("not transferred" in line for line in skipped), err
+    assert f"done: 5 files: 2 ok, 3 skipped; {read} bytes transferred in " in err
+    assert f"5 files: 2 ok, 3 skipped; {read} bytes transferred\n" in err  # the page line agrees
+
+
+def test_get_exists_skip_says_skipped(http_server: Any, tmp_path: Path) -> None:
+    target = tmp_path / "hello.txt"
+    url = http_server.url("/files/http/hello.txt")
+    assert run("get", url, "-o", str(target))[0] == EXIT_OK
+    code, _, err = run("get", url, "-o", str(target), "--exists", "skip")
+    assert code == EXIT_OK
+    assert f"{url}: skipped, {target} is already there (13 bytes)" in err and "saved to" not in err
