@@ -67,12 +67,12 @@ def apply_config(parser: argparse.ArgumentParser, argv: Sequence[str]) -> Path |
     """
     from ._completion import collect_actions, subcommands
 
+    path, named = config_path(argv)
+    if path is None or not (named or path.exists()):  # most runs: no file, no work
+        return None
     commands = subcommands(parser)
     name = next((word for word in argv if not word.startswith("-")), None)
     if name not in commands:
-        return None
-    path, named = config_path(argv)
-    if path is None:
         return None
     import tomllib
 

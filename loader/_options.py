@@ -62,11 +62,14 @@ def add_user_options(parser: argparse.ArgumentParser) -> None:
     ``-i`` goes to ``fetch``, ``-N`` to ``get``, ``--json`` to both; a plugin's
     subcommand gets the others, except any name it already uses for its own option.
     """
-    from ._completion import collect_actions
-
     words = parser.prog.split()
     command = words[1] if len(words) == 2 else None  # "loader fetch"; not "loader ftp get"
-    taken = {option for action in collect_actions(parser) for option in action.option_strings}
+    # Our own subcommands have none of these names; a plugin's may (gopher's --json).
+    from ._completion import collect_actions
+
+    taken = set() if command in ("fetch", "get", "demo") else {
+        option for action in collect_actions(parser) for option in action.option_strings
+    }
     g = parser.add_argument_group("wget and curl options")
 
     def add(*names: str, **options: Any) -> None:
