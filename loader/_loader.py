@@ -444,6 +444,8 @@ class Loader:
         resume: bool = False,
         exists: ExistsPolicy = "overwrite",
         headers: Mapping[str, str] | None = None,
+        method: str = "GET",
+        content: Any = None,
     ) -> Result:
         """Fetch one resource and return its :class:`Result` (never raises for a failed fetch).
 
@@ -452,9 +454,26 @@ class Loader:
         ``callback`` receives every :class:`Event` of the request, each carrying
         ``context``.  ``resume`` continues a partial file at ``to`` where the
         protocol allows it (HTTP ranges, FTP REST).
+
+        ``method`` (an HTTP token such as ``"POST"``) and ``content`` (the request
+        body: bytes, a binary file, a path or an async iterator of bytes, streamed in
+        chunks, never read whole) make a request with a body; while it is sent,
+        ``PROGRESS`` events with ``message="sending"`` count its bytes.  Such a
+        request is never answered from the loader's memory of earlier fetches, and
+        is retried only as ``Retries`` allows (see ``Retries.non_idempotent``).
+        Raises ``ValueError`` for a malformed method, ``TypeError`` for content of
+        another type.
         """
+        if method != "GET" or content is not None:
+            from ._upload import RequestContent, check_method
+
+            check_method(method)
+            content = None if content is None else RequestContent.of(content)
         async with self._call(callback, callback_mode, context) as call:
-            return await self._fetch_in(call, url, to=to, kind=kind, resume=resume, exists=exists, headers=headers)
+            return await self._fetch_in(
+                call, url, to=to, kind=kind, resume=resume, exists=exists, headers=headers,
+                method=method, content=content,
+            )
 
     async def fetch_all(
         self,
@@ -633,6 +652,8 @@ class Loader:
         root: Path | None = None,
         checked: set[str] | None = None,
         document: bool = False,
+        method: str = "GET",
+        content: Any = None,
     ) -> Result:
         """One request; ``document``: a page or stylesheet kept in memory under ``Limits.max_page``."""
         transfer = _Transfer(self, call, url, parent_id=parent_id, kind=kind, purpose=purpose)
@@ -645,13 +666,16 @@ class Loader:
             transfer.control.done()
             raise
         try:
-            return await self._run(transfer, sink, headers)
+            return await self._run(transfer, sink, headers, method, content)
         finally:
             transfer.control.done()
 
-    async def _run(self, t: _Transfer, sink: Sink, headers: Mapping[str, str] | None) -> Result:
+    async def _run(
+        self, t: _Transfer, sink: Sink, headers: Mapping[str, str] | None, method: str = "GET", content: Any = None
+    ) -> Result:
         url = t.url
-        at_once = self._at_once(t, sink)
+        # A request with a body or another method asks the server something new each time.
+        at_once = self._at_once(t, sink) if method == "GET" and content is None else None
         if at_once is not None:
             return await self._finish_at_once(t, sink, *at_once)
         await t.emit(Phase.HANDLE_CREATED)
@@ -667,7 +691,7 @@ class Loader:
                 t.control.scope = scope
                 if t.control.cancelled:
                     scope.cancel()
-                outcome = await self._attempts(t, sink, headers)
+                outcome = await self._attempts(t, sink, headers, method, content)
             if outcome is None:
                 if t.control.cancelled:
                     error = RequestCancelled("cancelled", url=url)
@@ -692,7 +716,9 @@ class Loader:
         status = getattr(error, "status", None)
         return t.result(False, error=error, status=status)
 
-    async def _attempts(self, t: _Transfer, sink: Sink, headers: Mapping[str, str] | None) -> Result:
+    async def _attempts(
+        self, t: _Transfer, sink: Sink, headers: Mapping[str, str] | None, method: str = "GET", content: Any = None
+    ) -> Result:
         url = t.request_url
         plain = plain_origin(url)
         try:
@@ -703,13 +729,21 @@ class Loader:
             raise InvalidURL("not an absolute URL (no scheme)", url=t.url)
         self._check_allowed(url, t.purpose)
         plugin, handler = self._handler_entry(scheme, t.url)
-        request = Request(url=url, headers=dict(headers or {}), kind=t.kind)
+        request = Request(url=url, method=method, headers=dict(headers or {}), kind=t.kind, content=content)
         retries = self.retries
+        repeatable = True
+        if method != "GET" or content is not None:
+            if not getattr(handler, "sends_bodies", False):
+                what = "a request body" if content is not None else f"the {method} method"
+                raise UnsupportedScheme(f"the {plugin!r} plugin cannot send {what} (GET only)", url=t.url)
+            # The server may have acted on a POST that failed on its way back: only the
+            # caller may say that doing it twice is fine.  A body read once cannot be resent.
+            repeatable = request.replayable and (request.idempotent or retries.non_idempotent)
         while True:
             try:
                 return await self._attempt(t, plugin, handler, request, sink)
             except LoaderError as exc:
-                delay = self._retry_delay(exc, t.attempt, retries)
+                delay = self._retry_delay(exc, t.attempt, retries) if repeatable else None
                 if delay is None:
                     raise
                 await t.emit(Phase.RETRY, error=exc, message=f"retrying in {delay:.2f}s")
@@ -769,7 +803,8 @@ class Loader:
             reason=response.reason,
         )
         await t.emit(Phase.REQUEST_COMPLETE, bytes_done=done, bytes_total=done, status=response.status)
-        self._remember(t.request_url, result)
+        if request.method == "GET" and request.content is None:
+            self._remember(t.request_url, result)
         return result
 
     # -- completing at once ------------------------------------------------------

@@ -67,12 +67,18 @@ class Retries:
     The delay before attempt *n+1* is ``uniform(0, min(max_backoff,
     backoff * 2**(n-1)))``, or the server's ``Retry-After`` when that is no
     more than ``max_retry_after`` (a longer one is not waited for).
+
+    A request whose method is not idempotent (POST, PATCH: RFC 9110 §9.2.2) is
+    retried only with ``non_idempotent=True``, since the server may have acted on
+    the first attempt; a body that cannot be sent again (an async iterator, a
+    pipe) is never retried.
     """
 
     attempts: int = 3
     backoff: float = 0.25
     max_backoff: float = 8.0
     max_retry_after: float = 30.0
+    non_idempotent: bool = False
 
 
 class Origin(enum.Enum):
@@ -90,6 +96,14 @@ class Request:
     Plugins may return a modified copy from ``loader_prepare_request``
     (use :meth:`with_headers`).  ``offset`` asks for the body from that byte on
     (resume); handlers that cannot resume ignore it and report ``offset=0``.
+
+    ``content`` is the request body, ``None`` for none.  Given as bytes, a binary
+    file, a path or an async iterator of bytes, it is kept wrapped in a
+    ``RequestContent`` (``loader._upload``), which a handler reads with
+    ``async for chunk in request.content.chunks()`` and whose ``length`` (``None``:
+    unknown) and ``replayable`` say what it can promise.  Only a handler whose
+    ``sends_bodies`` is true is given a request with a body or a method other than
+    GET; the core fails any other such request with a clear error.
     """
 
     url: str
@@ -98,6 +112,25 @@ class Request:
     offset: int = 0
     kind: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    content: Any = None
+
+    def __post_init__(self) -> None:
+        if self.content is not None:
+            from ._upload import RequestContent  # only requests with a body pay for it
+
+            object.__setattr__(self, "content", RequestContent.of(self.content))
+
+    @property
+    def idempotent(self) -> bool:
+        """Whether sending this request twice has the effect of sending it once (RFC 9110 §9.2.2)."""
+        from ._upload import IDEMPOTENT_METHODS
+
+        return self.method.upper() in IDEMPOTENT_METHODS
+
+    @property
+    def replayable(self) -> bool:
+        """Whether this request can be sent again (its body, if any, can be read once more)."""
+        return self.content is None or bool(self.content.replayable)
 
     def with_headers(self, **headers: str) -> Request:
         """A copy with these headers added (underscores become dashes)."""

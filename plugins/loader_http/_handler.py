@@ -26,10 +26,21 @@ the resume (the file is whole): an empty body, status 416 (the server's word, ke
 a 416 that states no size (lighttpd's) is checked with a ``HEAD``.  An ``If-Range``
 among the request's headers goes out with the ``Range``.  HTTP/2 contexts built here
 offer ``h2`` first in ALPN (:class:`H2FirstContext`).
+
+Requests with a body (``Request.content``) or another method than GET go through
+httpx's client, never the direct lane: the body is handed to httpx as an
+``AsyncByteStream`` read chunk by chunk (``Content-Length`` when its length is
+known, else chunked), and each chunk, once sent, is reported as a ``PROGRESS``
+event with ``message="sending"`` and the body's ``bytes_done``/``bytes_total``,
+before the response's own ``PROGRESS`` events (which have no message).  Redirects
+are httpx's: 301/302/303 after a POST become a GET without the body; 307 and 308
+send the body again, which fails with a ``RedirectError`` when it cannot be read
+twice (an async iterator, a pipe).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import ssl
@@ -373,6 +384,52 @@ def _make_response(
     )
 
 
+@functools.cache
+def _sending_type() -> type:
+    """httpx's stream type around a request body (defined once httpx is loaded)."""
+
+    class SendingStream(httpx.AsyncByteStream):  # type: ignore[misc, name-defined]
+        """A request body read in chunks, each reported as ``PROGRESS`` "sending" once sent.
+
+        The transport asks for the next chunk only after it has written the previous
+        one, so the count after each ``yield`` is what has gone out.
+        """
+
+        def __init__(self, content: Any, channel: Channel, url: str) -> None:
+            self.content = content
+            self.channel = channel
+            self.url = url
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            done = 0
+            total = self.content.length
+            chunks = self.content.chunks()
+            while True:
+                try:
+                    piece = await chunks.__anext__()
+                except StopAsyncIteration:
+                    return
+                except (OSError, RuntimeError, TypeError) as exc:
+                    raise LoaderError(f"cannot read the request body: {exc}", url=self.url) from exc
+                yield piece
+                done += len(piece)
+                await self.channel.emit(Phase.PROGRESS, bytes_done=done, bytes_total=total, message="sending")
+
+    return SendingStream
+
+
+def _with_body(request: Request, headers: dict[str, str], channel: Channel, url: str) -> dict[str, Any]:
+    """``build_request``'s ``content`` for a request with a body, its framing set in ``headers``."""
+    content = request.content
+    if content is None:
+        return {}
+    for name in [name for name in headers if name.lower() in ("content-length", "transfer-encoding")]:
+        del headers[name]  # the body's own length frames it; a stale one would break the connection
+    if content.length is not None:
+        headers["Content-Length"] = str(content.length)  # else httpx sends it chunked
+    return {"content": _sending_type()(content, channel, url)}
+
+
 class H2FirstContext(ssl.SSLContext):
     """A client TLS context that offers ``h2`` first in ALPN, whatever order it is given.
 
@@ -425,6 +482,8 @@ class HttpHandler(ProtocolHandler):
     """
 
     schemes = ("http", "https")
+    #: Any method, and request bodies (``Request.content``), are sent.
+    sends_bodies = True
 
     def __init__(self, loader: Any) -> None:
         self._loader = loader
@@ -608,7 +667,10 @@ class HttpHandler(ProtocolHandler):
             headers["Range"] = f"bytes={request.offset}-"
         response: httpx.Response | None = None
         direct = self._lane()
-        plan = None if direct is None else direct.plan(request.method, request.url, headers, trace)
+        # A body goes through httpx's client: the lane writes heads only.
+        plan = None if direct is None or request.content is not None else direct.plan(
+            request.method, request.url, headers, trace
+        )
         if plan is not None:
             origin, how = plan
             await resolve_host(channel, origin[1], origin[2], url=url)
@@ -645,12 +707,14 @@ class HttpHandler(ProtocolHandler):
         else:
             try:
                 http_request = client.build_request(
-                    request.method, request.url, headers=headers, extensions={"trace": httpx_trace}
+                    request.method, request.url, headers=headers, extensions={"trace": httpx_trace},
+                    **_with_body(request, headers, channel, url),
                 )
             except (httpx.InvalidURL, ValueError) as exc:
                 raise InvalidURL(printable(f"invalid URL: {exc}"), url=url) from exc
         seen = {str(http_request.url)}
         max_redirects = self._loader.max_redirects
+        carrying = request.content is not None  # whether the request now in flight has the body
         while True:
             if response is None:
                 if deny:
@@ -665,7 +729,14 @@ class HttpHandler(ProtocolHandler):
             try:
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECTS and location:
-                    http_request = self._next(response, url, seen, max_redirects)
+                    previous, http_request = http_request, self._next(response, url, seen, max_redirects)
+                    if http_request.method != previous.method:
+                        carrying = False  # a 301/302/303 turned it into a GET: the body stays behind
+                    elif carrying and not request.replayable:
+                        raise RedirectError(
+                            f"HTTP {response.status_code} asks to send the body again, "
+                            "and a streamed body cannot be read twice", url=url,
+                        )
                     await _drain(response.aiter_raw(), response.headers)
                     await response.aclose()
                     response = None

@@ -29,7 +29,15 @@ Routes (GET and HEAD; HEAD sends the same headers without a body):
 ``/headers``                        the request headers as JSON, names lowercased
 ``/set-cookie?name=value``          200 with ``Set-Cookie: name=value; Path=/`` per pair
 ``/gzip``                           ``GZIP_TEXT`` gzip-encoded (``Content-Encoding: gzip``)
+``/echo``                           the request as JSON: ``method``, the body's ``length``,
+                                    ``sha256`` and ``body`` (latin-1, up to 64 KiB, else
+                                    null), ``content_type``, ``content_length``,
+                                    ``transfer_encoding``
 ==================================  ========================================================
+
+Any method is answered (POST, PUT, PATCH, DELETE, OPTIONS too): a request body
+(``Content-Length`` or chunked, with any method) is read first, hashed as it streams, never kept whole,
+and recorded in :attr:`HTTPTestServer.bodies` as ``(method, path, length, sha256)``.
 
 Waits (``delay``, ``latency``, ``stall``) end early when the client hangs up, so a test
 that gives up on a request does not leave it counted as in flight.
@@ -38,6 +46,7 @@ that gives up on a request does not leave it counted as in flight.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import mimetypes
 import re
@@ -67,6 +76,7 @@ GZIP_TEXT = b"The quick brown fox jumps over the lazy dog.\n" * 64
 
 _PERIOD = bytes(range(251))
 _CHUNK = 64 * 1024
+_ECHO_MAX = 64 * 1024
 _STALL_LENGTH = 10_000
 _DROP_LENGTH = 100_000
 _STALL_SECONDS = 30.0
@@ -116,6 +126,7 @@ class _State:
         self.connections = 0
         self.flaky: dict[str, int] = {}
         self.open_sockets: set[socket.socket] = set()
+        self.bodies: list[tuple[str, str, int, str]] = []
 
     def begin(self, request: RecordedRequest) -> None:
         with self.lock:
@@ -151,6 +162,9 @@ class _Handler(BaseHTTPRequestHandler):
     route: str
     query: dict[str, str]
     _answering: bool
+    body_length: int
+    body_sha256: str
+    body_kept: bytes | None
 
     def setup(self) -> None:
         super().setup()
@@ -176,6 +190,51 @@ class _Handler(BaseHTTPRequestHandler):
         """Answer a HEAD: the GET headers, no body."""
         self._handle()
 
+    def do_POST(self) -> None:
+        """Answer a POST (its body read first)."""
+        self._handle()
+
+    do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_POST
+
+    def _read_body(self) -> None:
+        """Read the request's body, hashing it as it comes (chunked or by Content-Length)."""
+        digest = hashlib.sha256()
+        kept = bytearray()
+        length = 0
+
+        def take(data: bytes) -> None:
+            nonlocal length
+            digest.update(data)
+            length += len(data)
+            if len(kept) <= _ECHO_MAX:
+                kept.extend(data[: _ECHO_MAX + 1 - len(kept)])
+
+        if "chunked" in self.request_headers.get("transfer-encoding", "").lower():
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    break
+                while size:
+                    data = self.rfile.read(min(size, _CHUNK))
+                    if not data:
+                        raise ConnectionError("client closed inside a chunked body")
+                    take(data)
+                    size -= len(data)
+                self.rfile.readline()
+        else:
+            left = int(self.request_headers.get("content-length", "0") or 0)
+            while left:
+                data = self.rfile.read(min(left, _CHUNK))
+                if not data:
+                    raise ConnectionError("client closed inside the body")
+                take(data)
+                left -= len(data)
+        self.body_length = length
+        self.body_sha256 = digest.hexdigest()
+        self.body_kept = bytes(kept) if len(kept) <= _ECHO_MAX else None
+
     # -- dispatch ---------------------------------------------------------------------
 
     def _handle(self) -> None:
@@ -190,6 +249,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.state.begin(RecordedRequest(self.command, self.path, headers))
         self._answering = True
         try:
+            self.body_length, self.body_sha256, self.body_kept = 0, hashlib.sha256().hexdigest(), b""
+            if "content-length" in headers or "transfer-encoding" in headers:
+                self._read_body()
+                with self.server.state.lock:
+                    self.server.state.bodies.append((self.command, self.path, self.body_length, self.body_sha256))
             for pattern, method in _ROUTES:
                 match = pattern.fullmatch(self.route)
                 if match:
@@ -428,6 +492,19 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._head:
             self.wfile.write(body)
 
+    def _echo(self) -> None:
+        kept = self.body_kept
+        answer = {
+            "method": self.command,
+            "length": self.body_length,
+            "sha256": self.body_sha256,
+            "body": None if kept is None else kept.decode("latin-1"),
+            "content_type": self.request_headers.get("content-type"),
+            "content_length": self.request_headers.get("content-length"),
+            "transfer_encoding": self.request_headers.get("transfer-encoding"),
+        }
+        self._send(200, json.dumps(answer).encode(), "application/json")
+
     def _gzip(self) -> None:
         body = gzip.compress(GZIP_TEXT, mtime=0)
         self._send(200, body, headers={"Content-Encoding": "gzip"})
@@ -450,6 +527,7 @@ _ROUTES: list[tuple[re.Pattern[str], Callable[..., None]]] = [
     (re.compile(r"/headers"), _Handler._echo_headers),
     (re.compile(r"/set-cookie"), _Handler._set_cookie),
     (re.compile(r"/gzip"), _Handler._gzip),
+    (re.compile(r"/echo"), _Handler._echo),
 ]
 
 
@@ -518,6 +596,12 @@ class HTTPTestServer:
             return list(self._state.requests)
 
     @property
+    def bodies(self) -> list[tuple[str, str, int, str]]:
+        """``(method, path, length, sha256)`` of each request body received since the last :meth:`reset`."""
+        with self._state.lock:
+            return list(self._state.bodies)
+
+    @property
     def max_concurrent(self) -> int:
         """The most requests in flight at once since the last :meth:`reset`."""
         with self._state.lock:
@@ -543,6 +627,7 @@ class HTTPTestServer:
         """Forget recorded requests, ``max_concurrent`` and ``connections`` (not flaky keys)."""
         with self._state.lock:
             self._state.requests.clear()
+            self._state.bodies.clear()
             self._state.max_concurrent = self._state.in_flight
             self._state.connections = 0
 
