@@ -358,6 +358,10 @@ class LiveProgress:
             self.progress.update(self.overall, description=self._overall_text(), completed=t.bytes,
                                  total=t.bytes)
         self.progress.stop_task(self.overall)
+        for task in self.progress.tasks:
+            if task.id == self.overall and t.elapsed > 0:
+                # Its speed column would show "?" for a task not moving any more: the run's average instead.
+                task.finished_speed = t.bytes / t.elapsed
         self.progress.refresh()
 
     @staticmethod
