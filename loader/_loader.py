@@ -274,6 +274,8 @@ class Loader:
     requisites and redirects to another protocol's port (Redis, SMTP …) are refused
     unless the port is in ``allow_ports``.  ``proxy`` (``http://host:port``) sends
     every HTTP and HTTPS request through that proxy, whatever the environment says.
+    ``local_address`` binds new HTTP connections to that address (``"0.0.0.0"``: IPv4
+    only, ``"::"``: IPv6 only, as ``-4``/``-6`` ask).
     """
 
     def __init__(
@@ -294,6 +296,7 @@ class Loader:
         deny_private: bool = False,
         allow_ports: Iterable[int] = (),
         proxy: str | None = None,
+        local_address: str | None = None,
     ) -> None:
         self.limits = limits or Limits()
         self.timeouts = timeouts or Timeouts()
@@ -309,6 +312,8 @@ class Loader:
         self.allow_ports = frozenset(allow_ports)
         #: A proxy URL for every HTTP and HTTPS request, instead of the ``*_proxy`` environment.
         self.proxy = proxy
+        #: Where HTTP connections are bound: ``"0.0.0.0"`` for IPv4 only, ``"::"`` for IPv6 only.
+        self.local_address = local_address
         self.pm: pluggy.PluginManager = make_plugin_manager(
             plugins=plugins, disable=disable, entry_points=entry_points
         )

@@ -84,6 +84,12 @@ def add_user_options(parser: argparse.ArgumentParser) -> None:
         add("-N", "--timestamping", action="store_true",
             help="send If-Modified-Since from the file's time; an unchanged file is left as it is "
                  "and a new one gets the server's Last-Modified time")
+    family = g.add_mutually_exclusive_group()
+    if "-4" not in taken and "-6" not in taken:
+        family.add_argument("-4", "--ipv4", dest="ip_version", action="store_const", const=4,
+                            help="connect over IPv4 only (HTTP)")
+        family.add_argument("-6", "--ipv6", dest="ip_version", action="store_const", const=6,
+                            help="connect over IPv6 only (HTTP)")
     add("--proxy", type=_proxy, metavar="URL",
         help="send HTTP and HTTPS through this proxy (instead of the *_proxy variables)")
     add("-u", "--user", metavar="USER[:PASSWORD]",
@@ -190,13 +196,17 @@ def _complete(args: argparse.Namespace, stdin: IO[str]) -> None:
 
 
 def loader_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments for ``Loader``: ``verify``, ``proxy`` and the options' plugin."""
+    """Keyword arguments for ``Loader``: ``verify``, ``proxy``, ``local_address`` and the options' plugin."""
     verify: bool | str = True
     if getattr(args, "insecure", False):
         verify = False
     elif getattr(args, "cacert", None):
         verify = args.cacert
-    options: dict[str, Any] = {"verify": verify, "proxy": getattr(args, "proxy", None)}
+    options: dict[str, Any] = {
+        "verify": verify,
+        "proxy": getattr(args, "proxy", None),
+        "local_address": {4: "0.0.0.0", 6: "::"}.get(getattr(args, "ip_version", None)),  # noqa: S104 - a family, not a listener
+    }
     plugin = RequestOptions.from_args(args)
     summary = getattr(args, "_summary", None)
     plugins: list[tuple[str, Any]] = []

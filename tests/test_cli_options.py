@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import http.server
 import io
 import json
 import os
@@ -313,3 +314,56 @@ def test_json_summary_names_failures_and_skips(http_server: Any, tmp_path: Path)
 def test_json_refuses_to_share_stdout(extra: list[str]) -> None:
     code, out, err = run("get", "http://127.0.0.1:9/x", "--json", *extra)
     assert code == EXIT_USAGE and out == "" and "stdout" in err
+
+
+# -- -4 / -6 ---------------------------------------------------------------------------------
+
+
+class _V6Server(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+    daemon_threads = True
+
+
+class _Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = b"over v6\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def v6_server() -> Any:
+    try:
+        server = _V6Server(("::1", 0), _Hello)
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_ipv4_and_ipv6_only(http_server: Any, v6_server: Any, tmp_path: Path) -> None:
+    v6_url = f"http://[::1]:{v6_server.server_address[1]}/x"
+    v4_url = http_server.url("/files/http/hello.txt")
+    code, _, err = run("get", v6_url, "-o", str(tmp_path / "a"), "-q", "-6")
+    assert code == EXIT_OK, err
+    assert (tmp_path / "a").read_bytes() == b"over v6\n"
+    code, _, err = run("get", v4_url, "-o", str(tmp_path / "b"), "-q", "-4")
+    assert code == EXIT_OK, err
+    code, _, err = run("get", v6_url, "-o", str(tmp_path / "c"), "-q", "-4", "--retries", "0")
+    assert code == EXIT_FAILED and f"error: {v6_url}: cannot connect to ::1:" in err and "(IPv4 only)" in err
+    code, _, err = run("get", v4_url, "-o", str(tmp_path / "d"), "-q", "-6", "--retries", "0")
+    assert code == EXIT_FAILED and "not an IPv6 address (IPv6 only)" in err
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
+
+
+def test_ipv4_and_ipv6_exclude_each_other() -> None:
+    code, _, err = run("get", "http://127.0.0.1:9/x", "-4", "-6")
+    assert code == EXIT_USAGE and "not allowed with" in err

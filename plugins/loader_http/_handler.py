@@ -550,7 +550,8 @@ class HttpHandler(ProtocolHandler):
     def _fast_transport(self) -> FastTransport:
         if self._fast is None:
             self._fast = FastTransport(
-                ssl_context=self._ssl_context, http2=self._http2(), max_idle=self._loader.limits.total
+                ssl_context=self._ssl_context, http2=self._http2(), max_idle=self._loader.limits.total,
+                local_address=getattr(self._loader, "local_address", None),
             )
         return self._fast
 
@@ -563,7 +564,8 @@ class HttpHandler(ProtocolHandler):
 
         def standard(proxy: str | None = None) -> httpx.AsyncHTTPTransport:
             return httpx.AsyncHTTPTransport(
-                verify=self._ssl_context(), http2=http2, trust_env=True, proxy=proxy, limits=limits
+                verify=self._ssl_context(), http2=http2, trust_env=True, proxy=proxy, limits=limits,
+                local_address=getattr(self._loader, "local_address", None),
             )
 
         options: dict[str, Any] = {

@@ -725,8 +725,11 @@ class FastTransport:
         http2: bool = False,
         max_idle: int = 128,
         keepalive_expiry: float = 5.0,
+        local_address: str | None = None,
     ) -> None:
         self.fallback = fallback
+        #: Bind new connections here (``"0.0.0.0"``: IPv4 only, ``"::"``: IPv6 only).
+        self.local_address = local_address
         self._ssl_context = ssl_context
         self._http2 = http2
         self._max_idle = max_idle
@@ -782,15 +785,20 @@ class FastTransport:
         if trace is not None:
             await trace("connection.connect_tcp.started", info)
         deadline = None if timeout is None else anyio.current_time() + timeout
+        local = self.local_address
+        if local and is_ip(host) and (":" in host) != (":" in local):
+            # The socket call would only say "Invalid argument".
+            only = "IPv6" if ":" in local else "IPv4"
+            raise httpx.ConnectError(f"cannot connect to {host}:{port}: not an {only} address ({only} only)")
         try:
             with anyio.fail_after(timeout):
-                loop = _asyncio_loop() if scheme == "http" and is_ip(host) else None
+                loop = _asyncio_loop() if scheme == "http" and is_ip(host) and not self.local_address else None
                 if loop is not None:
                     wire = _Wire.fresh()
                     transport, _ = await loop.create_connection(lambda: wire, host, port)
                     conn: _Connection = _LoopConnection(transport, wire, origin)
                 else:
-                    stream: ByteStream = await anyio.connect_tcp(host, port)
+                    stream: ByteStream = await anyio.connect_tcp(host, port, local_host=self.local_address)
                     conn = _Connection.adopt(stream, origin) if scheme == "http" else _Connection(stream, origin)
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from exc
