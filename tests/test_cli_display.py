@@ -123,7 +123,8 @@ class Terminal:
         main_fd, terminal = os.openpty()
         fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 50, COLUMNS, 0, 0))
         env = {**plain_http_environ(), "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": "50"}
-        env.pop("NO_COLOR", None)
+        for name in ("NO_COLOR", "TTY_INTERACTIVE", "TTY_COMPATIBLE"):  # rich reads these before the terminal
+            env.pop(name, None)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "loader", *argv],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=terminal, env=env, cwd=Path.home(),
