@@ -26,6 +26,7 @@ __all__ = [
     "add_body_options",
     "body_arguments",
     "check_method",
+    "request_body",
 ]
 
 #: Bytes read from a file (or sliced from bytes) per piece sent.
@@ -259,4 +260,22 @@ def body_arguments(args: argparse.Namespace, url: str) -> dict[str, Any]:
         found["content"] = content
     if headers:
         found["headers"] = headers
+    return found
+
+
+def request_body(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``loader get``'s ``fetch`` keywords for its request options; ``None`` after a usage error.
+
+    The error is one line ``error: URL: cause`` on the command's stderr.
+    """
+    url = args.url
+    try:
+        found = body_arguments(args, url)
+        if found and getattr(args, "resume", False):
+            raise BodyUsageError("-c/--continue resumes a download: it cannot be combined with -X, -d or -T")
+    except BodyUsageError as exc:
+        from ._display import printable, shown_url
+
+        args._stderr.write(f"error: {shown_url(url)}: {printable(str(exc))}\n")
+        return None
     return found

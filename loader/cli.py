@@ -203,7 +203,7 @@ def make_loader(args: argparse.Namespace, *, per_page: int | None = None) -> Any
     return Loader(
         limits=limits,
         timeouts=Timeouts(connect=args.connect_timeout, idle=args.idle_timeout, total=args.timeout),
-        retries=Retries(attempts=max(1, args.retries + 1)),
+        retries=Retries(attempts=max(1, args.retries + 1), non_idempotent=getattr(args, "retry_all", False)),
         headers=dict(args.header),
         user_agent=args.user_agent,
         **loader_options(args),  # verify (-k, --cacert), proxy, the wget/curl options' plugin
@@ -481,8 +481,12 @@ async def _cmd_fetch(args: argparse.Namespace, loader: Any) -> int:
 async def _cmd_get(args: argparse.Namespace, loader: Any) -> int:
     url = args.url
     target = args.output
+    from ._upload import request_body
+
+    if (body := request_body(args)) is None:  # method, content, headers of -X, -d, -T
+        return EXIT_USAGE
     if target == "-":
-        result = await _fetch_into_stream(loader, url, args._stdout_bytes)
+        result = await _fetch_into_stream(loader, url, args._stdout_bytes, **body)
     elif target is not None and _is_special_file(target):
         # A device or a pipe (-o /dev/null, -o a FIFO) is written into as a stream:
         # the atomic rename of a regular download would replace it with a plain file.
@@ -492,10 +496,10 @@ async def _cmd_get(args: argparse.Namespace, loader: Any) -> int:
             args._stderr.write(f"error: cannot write {printable(target)}: {printable(exc.strerror or str(exc))}\n")
             return EXIT_USAGE
         with stream:
-            result = await _fetch_into_stream(loader, url, stream)
+            result = await _fetch_into_stream(loader, url, stream, **body)
     else:
         target = _get_target(url, target)
-        result = await loader.fetch(url, to=Path(target), resume=args.resume, exists=args.exists)
+        result = await loader.fetch(url, to=Path(target), resume=args.resume, exists=args.exists, **body)
     if not result.ok:
         _print_failure(result, args._stderr)
         return EXIT_FAILED
@@ -509,12 +513,12 @@ async def _cmd_get(args: argparse.Namespace, loader: Any) -> int:
     return EXIT_OK
 
 
-async def _fetch_into_stream(loader: Any, url: str, stream: Any) -> Any:
+async def _fetch_into_stream(loader: Any, url: str, stream: Any, **body: Any) -> Any:
     def write(chunk: bytes) -> None:
         stream.write(chunk)
 
     try:
-        return await loader.fetch(url, to=write)
+        return await loader.fetch(url, to=write, **body)
     finally:
         stream.flush()
 
@@ -663,6 +667,9 @@ def build_parser(pm: Any = None) -> argparse.ArgumentParser:
                      help="resume a partial file (NAME.part, kept when a -c run is interrupted)")
     get.add_argument("--exists", choices=["overwrite", "skip", "unique"], default="overwrite")
     add_common_options(get)
+    from ._upload import add_body_options  # -X, -d, --data-binary, -T: curl's request options
+
+    add_body_options(get)
     get.set_defaults(run=_cmd_get)
 
     plugins = sub.add_parser("plugins", help="installed plugins, their schemes and hooks")
