@@ -456,10 +456,22 @@ def _parse_http_date(value: str | None) -> float | None:
 
 async def _timestamped_get(args: argparse.Namespace, loader: Any) -> int:
     """``get -N``: the file is replaced only when the server has a newer one (wget's ``-N``)."""
-    from .cli import EXIT_FAILED, EXIT_OK, _default_target, _print_failure, printable, shown_url
+    from ._usage import get_target
+    from .cli import (
+        EXIT_FAILED,
+        EXIT_OK,
+        EXIT_USAGE,
+        _is_special_file,
+        _print_failure,
+        printable,
+        shown_url,
+    )
 
     url = args.url
-    target = Path(args.output if args.output is not None else _default_target(url))
+    target = Path(get_target(url, args.output))
+    if _is_special_file(str(target)):
+        args._stderr.write(f"error: -N needs a regular file to compare with: {printable(str(target))} is not one\n")
+        return EXIT_USAGE
     headers: dict[str, str] = {}
     try:
         headers["If-Modified-Since"] = _http_date(target.stat().st_mtime)

@@ -367,3 +367,12 @@ def test_ipv4_and_ipv6_only(http_server: Any, v6_server: Any, tmp_path: Path) ->
 def test_ipv4_and_ipv6_exclude_each_other() -> None:
     code, _, err = run("get", "http://127.0.0.1:9/x", "-4", "-6")
     assert code == EXIT_USAGE and "not allowed with" in err
+
+
+def test_timestamping_into_a_directory_uses_the_url_name(raw_server: Any, tmp_path: Path) -> None:
+    server = raw_server(Recorder(_conditional))
+    code, _, err = run("get", server.url("http", "/dir/n.txt"), "-o", str(tmp_path), "-N", "-q")
+    assert code == EXIT_OK, err
+    assert (tmp_path / "n.txt").read_bytes() == b"fresh body\n"
+    code, _, err = run("get", server.url("http", "/dir/n.txt"), "-o", "/dev/null", "-N", "-q")
+    assert code == EXIT_USAGE and "regular file" in err
