@@ -49,6 +49,7 @@ _EXPORTS = {
     "UnsupportedScheme": "._errors",
     "hookimpl": ".hookspecs",
     "redact_url": "._urls",
+    "check_peer": "._net",
     "make_ssl_context": "._net",
     "open_connection": "._net",
     "resolve_host": "._net",
@@ -85,7 +86,7 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from ._events import Event, Phase
     from ._loader import Loader
     from ._models import Limits, Origin, Request, Result, Retries, Timeouts
-    from ._net import make_ssl_context, open_connection, resolve_host
+    from ._net import check_peer, make_ssl_context, open_connection, resolve_host
     from ._protocol import Channel, ProtocolHandler, Response
     from ._sync import SyncLoader
     from ._urls import redact_url
@@ -131,6 +132,7 @@ __all__ = [
     "Timeouts",
     "TransportError",
     "UnsupportedScheme",
+    "check_peer",
     "hookimpl",
     "make_ssl_context",
     "open_connection",

@@ -10,7 +10,10 @@ Hooks are plain functions (never coroutines): anything that awaits is a method
 of an object a hook returned (a :class:`~loader.ProtocolHandler`).  Each
 :class:`~loader.Loader` owns its plugin manager, so two loaders never share
 plugin state.  An exception raised by a hook fails only the request it was
-called for, as a ``PluginError`` naming the plugin.
+called for, as a ``PluginError`` naming the plugin.  An installed plugin that
+fails to import or register is skipped with one warning naming it (see
+``loader._plugins``).  ``docs/plugins.md`` is the guide, with a complete
+example plugin (``examples/loader-mem-example``).
 """
 
 from __future__ import annotations
@@ -32,10 +35,13 @@ hookimpl = pluggy.HookimplMarker("loader")
 
 @hookspec
 def loader_schemes() -> Sequence[str]:
-    """Return the URL schemes this plugin can handle.
+    """Return the URL schemes this plugin can handle, e.g. ``("gemini",)``.
 
-    Called by ``loader plugins`` and when reporting an unsupported scheme.
-    All results are collected; it does not decide dispatch (``loader_protocol`` does).
+    Called by ``loader plugins``, when reporting an unsupported scheme and when
+    suggesting a scheme for a typo: it answers without building a handler
+    (handlers are built lazily, per loader, by ``loader_protocol``).  All results
+    are collected; it does not decide dispatch (``loader_protocol`` does).
+    ``ProtocolHandler.schemes`` describes a handler once built; keep them the same.
     """
 
 
@@ -65,8 +71,10 @@ def loader_prepare_request(request: Request) -> Request | None:
     """Adjust a request before it is sent (headers, credentials, options).
 
     Called by the core before every attempt's first byte, once per plugin in
-    turn; each receives the request as the previous one left it.  Return a
-    modified copy (``request.with_headers(...)``) or ``None`` to leave it alone.
+    turn, after ``Loader(headers=...)`` were merged in; each receives the request
+    as the previous one left it.  Return a modified copy
+    (``request.with_headers(...)``, ``dataclasses.replace(request, options=...)``)
+    or ``None`` to leave it alone.
     """
 
 
@@ -75,7 +83,8 @@ def loader_allow(url: str, purpose: str) -> bool | str | None:
     """Decide whether ``url`` may be fetched at all.
 
     Called by the core before a request starts and for every redirect target.
-    ``purpose`` is ``"fetch"``, ``"page"``, ``"requisite"`` or ``"redirect"``.
+    ``purpose`` is ``"fetch"``, ``"page"``, ``"requisite"``, ``"redirect"`` or
+    ``"operation"`` (a library operation such as an FTP listing or upload).
     Return ``False`` (or a string giving the reason) to deny, ``True`` or ``None``
     to allow.  Any single denial wins; the request fails with ``PolicyDenied``.
     """
@@ -86,9 +95,12 @@ def loader_extract(document: Document) -> Iterable[Found] | None:
     """Find more requisites in a parsed document (a site's own lazy attribute, say).
 
     Called by discovery once per document after the built-in extractors.
-    ``document.tree`` is the selectolax tree for HTML (``None`` for other
-    document types).  Return :class:`~loader.discovery.Found` items; their
-    URLs are resolved against the document's base URL and deduplicated.
+    ``document.type`` is ``"html"``, ``"css"`` or the ``Response.document`` name
+    a plugin gave (``"gopher-menu"`` …); ``document.tree`` is the selectolax
+    tree for HTML (``None`` for other document types).  Return
+    :class:`~loader.discovery.Found` items or ``None``; their URLs are resolved
+    against the document's base URL (for a plugin's own scheme too) and
+    deduplicated, and their ``kind`` decides whether ``--kinds`` wants them.
     """
 
 

@@ -180,3 +180,77 @@ def test_error_constructors_as_the_plugin_guide_shows_them() -> None:
     assert str(ProtocolError("bad reply")) == "bad reply"
     assert str(PluginError("oops", plugin="echo")) == "plugin 'echo' failed: oops"
     assert HTTPNotFound(url="u", status=410).status == 410
+
+
+# -- the plugin guide tells the truth -----------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+GUIDE = ROOT / "docs" / "plugins.md"
+
+
+def _section(title: str) -> str:
+    text = GUIDE.read_text()
+    start = text.index(title)
+    end = text.find("\n#", start + len(title))
+    return text[start:] if end == -1 else text[start:end]
+
+
+def test_every_hook_is_documented_in_the_guide() -> None:
+    import inspect
+
+    from loader import hookspecs
+
+    hooks = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+             if name.startswith("loader_")]
+    assert len(hooks) >= 7
+    text = GUIDE.read_text()
+    missing = [name for name in hooks if f"### `{name}(" not in text]
+    assert missing == [], f"hooks without a section in docs/plugins.md: {missing}"
+    for name in hooks:  # the section names the hook's real arguments
+        args = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+        assert f"### `{name}({args})`" in text, name
+
+
+def test_every_field_and_member_is_in_its_table() -> None:
+    import dataclasses
+
+    from loader import Channel, ProtocolHandler, Request, Response
+
+    tables = {
+        "### `Response`": [f.name for f in dataclasses.fields(Response)],
+        "### `Request`": [f.name for f in dataclasses.fields(Request)],
+        "### `Channel`": [name for name in vars(Channel) if not name.startswith("_")]
+        + list(Channel.__annotations__),
+        "### `ProtocolHandler`": [name for name in vars(ProtocolHandler) if not name.startswith("_")],
+    }
+    for title, names in tables.items():
+        rows = [line for line in _section(title).splitlines() if line.startswith("| `")]
+        documented = {line[3:].split("`")[0].removeprefix("await ").split("(")[0] for line in rows}
+        assert sorted(set(names) - documented) == [], title
+
+
+def test_every_error_and_its_constructor_is_documented() -> None:
+    import inspect
+
+    import loader._errors as errors
+
+    table = _section("## 5. Errors")
+    for name in errors.__all__:
+        assert f"| `{name}` |" in table, name
+        if name != "PluginError":
+            cls = getattr(errors, name)
+            cls(url="x://y")  # the message may be left out, as the guide says
+            assert inspect.signature(cls).parameters["message"].default is None, name
+
+
+def test_the_guide_quotes_the_example_files_as_they_are() -> None:
+    import re
+
+    text = GUIDE.read_text()
+    quoted = re.findall(r"<!-- file: (\S+) -->\n```\w*\n(.*?)```\n", text, flags=re.S)
+    paths = {path for path, _ in quoted}
+    shipped = {str(p.relative_to(ROOT)) for p in (ROOT / "examples" / "loader-mem-example").rglob("*")
+               if p.suffix in (".py", ".toml") and "build" not in p.parts}
+    assert paths == shipped
+    for path, body in quoted:
+        assert body == (ROOT / path).read_text(), f"docs/plugins.md quotes an old {path}"
