@@ -29,9 +29,6 @@ from .hookspecs import hookimpl
 
 __all__ = ["RunSummary", "add_user_options", "loader_options", "parse_args", "read_url_list"]
 
-#: Header names whose values ``-v`` never shows (only their scheme, e.g. ``Basic``).
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
-
 
 def _proxy(text: str) -> str:
     """A proxy URL; ``host:port`` alone means ``http://host:port`` (as curl reads it)."""
@@ -324,6 +321,8 @@ class RequestOptions:
             if found is not None:
                 headers["Authorization"] = _basic(*found)
         if self.verbose is not None:
+            from ._verbose import request_head
+
             self._write(request_head(request.method, url, headers))
         if headers == dict(request.headers):
             return None
@@ -332,47 +331,30 @@ class RequestOptions:
         return dataclasses.replace(request, headers=headers)
 
     @hookimpl
-    def loader_event(self, event: Any) -> None:
-        """For ``-v``: the status line of each response, as it arrives."""
-        if self.verbose is None or event.phase.name != "RESPONSE_RECEIVED" or event.status is None:
-            return
-        if event.message:  # a proxy's CONNECT, not the resource's own answer
-            return
-        from ._display import printable, shown_url
+    def loader_protocol(self, scheme: str, loader: Any) -> Any:
+        """For ``-v``: the HTTP handler the other plugins give, wrapped to print each response head."""
+        if self.verbose is None or scheme not in ("http", "https"):
+            return None
+        others = loader.pm.subset_hook_caller("loader_protocol", remove_plugins=[self])
+        inner = others(scheme=scheme, loader=loader)
+        if inner is None:
+            return None
+        from ._verbose import ShowResponseHead
 
-        line = f"< {event.http_version or 'HTTP'} {event.status} {printable(event.reason or '')}".rstrip()
-        self._write(f"{line}  ({shown_url(event.url)})\n")
+        return ShowResponseHead(inner, self._write)
+
+    @hookimpl
+    def loader_event(self, event: Any) -> None:
+        """For ``-v``: each redirect followed (the handler follows them inside one request)."""
+        if self.verbose is not None and event.phase.name == "REDIRECT" and event.new_url:
+            from ._display import shown_url
+
+            self._write(f"* redirected to {shown_url(event.new_url)}\n")
 
     def _write(self, text: str) -> None:
         stream = self.verbose
         stream = getattr(stream, "_stderr", stream)
         stream.write(text)
-
-
-def request_head(method: str, url: str, headers: dict[str, str]) -> str:
-    """The head ``-v`` shows: ``> METHOD target``, ``> Host``, the loader's headers, secrets hidden.
-
-    The HTTP library adds its defaults (``Accept``, ``Accept-Encoding``, ``Connection``,
-    ``User-Agent`` unless given) when it writes the head.
-    """
-    from ._display import printable
-
-    parts = urlsplit(url)
-    target = parts.path or "/"
-    if parts.query:
-        target += "?" + parts.query
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    if parts.port is not None:
-        host += f":{parts.port}"
-    lines = [f"> {method} {printable(target)}", f"> Host: {printable(host)}"]
-    for name, value in headers.items():
-        if name.lower() in SECRET_HEADERS:
-            scheme = value.split(" ", 1)[0] if " " in value else ""
-            value = f"{scheme} <hidden>".strip()
-        lines.append(f"> {printable(name)}: {printable(value)}")
-    return "\n".join(lines) + "\n"
 
 
 # -- the --json run summary ------------------------------------------------------------

@@ -150,15 +150,25 @@ def test_netrc_from_the_environment_and_no_netrc(http_server: Any, tmp_path: Pat
 
 def test_verbose_prints_heads_without_secrets(http_server: Any, tmp_path: Path) -> None:
     code, _, err = run("get", http_server.url("/files/http/hello.txt"), "-o", str(tmp_path / "x"), "-v",
-                       "--user", "bob:s3cret", "-H", "Cookie: id=42", "--referer", "http://r.example/")
+                       "--user", "bob:s3cret", "-H", "Cookie: id=c00kie", "--referer", "http://r.example/")
     assert code == EXIT_OK, err
     assert "> GET /files/http/hello.txt\n" in err
     assert f"> Host: 127.0.0.1:{http_server.port}\n" in err
     assert "> Referer: http://r.example/\n" in err
     assert "> Authorization: Basic <hidden>\n" in err
     assert "> Cookie: <hidden>\n" in err
-    assert "< HTTP/1.1 200 OK" in err
-    assert "s3cret" not in err and base64.b64encode(b"bob:s3cret").decode() not in err and "42" not in err
+    assert "< HTTP/1.1 200 OK\n" in err
+    assert "< Content-Length: 13\n" in err.replace("content-length", "Content-Length")
+    assert "s3cret" not in err and base64.b64encode(b"bob:s3cret").decode() not in err and "c00kie" not in err
+
+
+def test_verbose_shows_redirects_and_hides_set_cookie(http_server: Any, tmp_path: Path) -> None:
+    code, _, err = run("get", http_server.url("/redirect/1"), "-o", str(tmp_path / "r"), "-v")
+    assert code == EXIT_OK, err
+    assert f"* redirected to {http_server.url('/redirect/0')}\n" in err
+    code, _, err = run("get", http_server.url("/set-cookie?sid=t0ken"), "-o", str(tmp_path / "c"), "-v")
+    assert code == EXIT_OK, err
+    assert "set-cookie: <hidden>" in err.lower() and "t0ken" not in err.replace("sid=t0ken", "")
 
 
 # -- proxy and TLS -------------------------------------------------------------------------
