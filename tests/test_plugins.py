@@ -254,3 +254,37 @@ def test_the_guide_quotes_the_example_files_as_they_are() -> None:
     assert paths == shipped
     for path, body in quoted:
         assert body == (ROOT / path).read_text(), f"docs/plugins.md quotes an old {path}"
+
+
+# -- the README's library example runs, offline, and prints what the README shows -----------
+
+
+def _readme_blocks(section: str) -> list[str]:
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    start = text.index(section)
+    end = text.index("\n## ", start + len(section))
+    return re.findall(r"```\w*\n(.*?)```", text[start:end], flags=re.S)
+
+
+def test_readme_library_example_runs_against_the_demo(tmp_path: Path) -> None:
+    import re
+
+    from loader.demo import demo_servers
+
+    code, shown = _readme_blocks("## Library\n")[:2]
+    (tmp_path / "example.py").write_text(code)
+    with demo_servers() as servers:
+        proc = subprocess.run([sys.executable, "example.py", f"{servers.http}/index.html"],
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                              env=plain_http_environ())
+        out = proc.stdout.replace(servers.http, "http://127.0.0.1:PORT")
+    assert proc.returncode == 0, proc.stderr
+
+    def shape(text: str) -> list[str]:
+        # Sizes and counts follow the demo page (its URLs carry the port): compare the rest.
+        return [re.sub(r"\d+", "N", line) for line in text.splitlines()]
+
+    assert shape(out) == shape(shown)
+    assert (tmp_path / "logo.png").is_file() and (tmp_path / "out").is_dir()
