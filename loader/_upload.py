@@ -140,6 +140,21 @@ class RequestContent:
                 yield piece
 
 
+    async def chunks_for(self, url: str) -> AsyncIterator[bytes]:
+        """:meth:`chunks` for a handler: a failure to read them is a ``LoaderError`` naming ``url``."""
+        from ._errors import LoaderError
+
+        chunks = self.chunks()
+        while True:
+            try:
+                piece = await chunks.__anext__()
+            except StopAsyncIteration:
+                return
+            except (OSError, RuntimeError, TypeError) as exc:
+                raise LoaderError(f"cannot read the request body: {exc}", url=url) from exc
+            yield piece
+
+
 async def _read(file: IO[bytes], size: int | None, name: object) -> AsyncIterator[bytes]:
     """``size`` bytes of ``file`` (``None``: to its end) in ``CHUNK`` pieces, each read in a thread.
 
@@ -166,7 +181,10 @@ async def _read(file: IO[bytes], size: int | None, name: object) -> AsyncIterato
 
 def add_body_options(parser: argparse.ArgumentParser) -> None:
     """``loader get``'s request options, as curl spells them."""
-    g = parser.add_argument_group("request options (HTTP)")
+    g = parser.add_argument_group(
+        "request options (HTTP; -T also FTP)",
+        "With any of these the response goes to stdout unless -o names a file.",
+    )
     g.add_argument("-X", "--request", dest="method", metavar="METHOD",
                    help="request method (default GET; POST with -d, PUT with -T)")
     g.add_argument("-d", "--data", dest="body_parts", action="append", type=_data, metavar="DATA",
@@ -228,8 +246,9 @@ def body_arguments(args: argparse.Namespace, url: str) -> dict[str, Any]:
     if parts and upload is not None:
         raise BodyUsageError("-T/--upload-file cannot be combined with -d/--data-binary")
     scheme = url.partition(":")[0].lower()
-    if scheme not in ("http", "https"):
-        raise BodyUsageError(f"-X, -d and -T need an http:// or https:// URL, not {scheme}:")
+    ftp_put = scheme in ("ftp", "ftps") and upload is not None and method in (None, "PUT")
+    if scheme not in ("http", "https") and not ftp_put:
+        raise BodyUsageError(f"-X, -d and -T need an http:// or https:// URL (-T alone: also ftp://), not {scheme}:")
     try:
         if method is not None:
             check_method(method)
@@ -266,7 +285,10 @@ def body_arguments(args: argparse.Namespace, url: str) -> dict[str, Any]:
 def request_body(args: argparse.Namespace) -> dict[str, Any] | None:
     """``loader get``'s ``fetch`` keywords for its request options; ``None`` after a usage error.
 
-    The error is one line ``error: URL: cause`` on the command's stderr.
+    The error is one line ``error: URL: cause`` on the command's stderr.  With a
+    request option and no ``-o``, the response goes to stdout (``args.output`` is
+    set to ``-``), as curl's does: the name a download would take from the URL is
+    often the very file being uploaded.
     """
     url = args.url
     try:
@@ -278,4 +300,6 @@ def request_body(args: argparse.Namespace) -> dict[str, Any] | None:
 
         args._stderr.write(f"error: {shown_url(url)}: {printable(str(exc))}\n")
         return None
+    if found and getattr(args, "output", None) is None:
+        args.output = "-"
     return found

@@ -480,11 +480,11 @@ async def _cmd_fetch(args: argparse.Namespace, loader: Any) -> int:
 
 async def _cmd_get(args: argparse.Namespace, loader: Any) -> int:
     url = args.url
-    target = args.output
     from ._upload import request_body
 
-    if (body := request_body(args)) is None:  # method, content, headers of -X, -d, -T
+    if (body := request_body(args)) is None:  # method, content, headers of -X, -d, -T (-o - by default)
         return EXIT_USAGE
+    target = args.output
     if target == "-":
         result = await _fetch_into_stream(loader, url, args._stdout_bytes, **body)
     elif target is not None and _is_special_file(target):

@@ -142,6 +142,26 @@ def test_request_options_need_an_http_url(tmp_path: Path) -> None:
     assert code == EXIT_USAGE and "need an http:// or https:// URL" in err
 
 
+def test_upload_file_to_ftp_is_a_stor(ftp_server: Any, ftp_scratch: str, tmp_path: Path) -> None:
+    source = tmp_path / "report.txt"
+    source.write_bytes(b"line\n" * 50_000)
+    code, out, err = run("get", "-T", str(source), ftp_server.alice(f"{ftp_scratch}/report.txt"), "-q")
+    assert code == EXIT_OK and out == "", err
+    assert (ftp_server.root / ftp_scratch.lstrip("/") / "report.txt").read_bytes() == source.read_bytes()
+
+
+def test_the_response_goes_to_stdout_not_over_the_uploaded_file(
+    http_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "echo").write_bytes(b"the file being uploaded")
+    code, out, err = run("get", "-T", "echo", http_server.url("/echo"), "-q")
+    assert code == EXIT_OK, err
+    assert json.loads(out)["body"] == "the file being uploaded"
+    assert (tmp_path / "echo").read_bytes() == b"the file being uploaded"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["echo"]
+
+
 def test_help_lists_the_request_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["get", "--help"]) == EXIT_OK
     text = capsys.readouterr().out

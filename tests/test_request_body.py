@@ -224,9 +224,34 @@ async def test_a_file_that_shrinks_while_sent_fails_naming_it(http_server: Any, 
 
 async def test_a_plugin_that_cannot_send_bodies_refuses_them() -> None:
     async with Loader() as loader:
-        result = await loader.fetch("ftp://127.0.0.1:1/file", method="POST", content=b"x")
-    assert isinstance(result.error, UnsupportedScheme)
-    assert "cannot send a request body" in str(result.error) and "ftp://127.0.0.1:1/file" in str(result.error)
+        result = await loader.fetch("gopher://127.0.0.1:1/0file", method="POST", content=b"x")
+        deleted = await loader.fetch("gopher://127.0.0.1:1/0file", method="DELETE")
+    assert isinstance(result.error, UnsupportedScheme) and result.attempts == 1
+    assert "cannot send a request body" in str(result.error) and "gopher://127.0.0.1:1/0file" in str(result.error)
+    assert "cannot send the DELETE method" in str(deleted.error)
+
+
+async def test_an_ftp_put_stores_the_body_streamed(ftp_server: Any, ftp_scratch: str, tmp_path: Path) -> None:
+    data = _pattern(5 * CHUNK + 3)
+    source = tmp_path / "up.bin"
+    source.write_bytes(data)
+    events: list[Event] = []
+    url = ftp_server.alice(f"{ftp_scratch}/stored.bin")
+    async with Loader() as loader:
+        result = await loader.fetch(url, method="PUT", content=source, callback=events.append)
+    assert result.ok and result.status == 226 and result.size == 0, result.error
+    assert (ftp_server.root / ftp_scratch.lstrip("/") / "stored.bin").read_bytes() == data
+    sending = [e.bytes_done for e in events if e.phase is Phase.PROGRESS and e.message == "sending"]
+    assert sending == sorted(sending) and sending[-1] == len(data) and len(sending) > 1
+
+
+async def test_ftp_refuses_other_methods_and_directories(ftp_server: Any, ftp_scratch: str) -> None:
+    async with Loader() as loader:
+        post = await loader.fetch(ftp_server.alice(f"{ftp_scratch}/x"), method="POST", content=b"x")
+        into_directory = await loader.fetch(ftp_server.alice(f"{ftp_scratch}/"), method="PUT", content=b"x")
+    assert "only store a body with PUT" in str(post.error)
+    assert "needs a file name in the URL" in str(into_directory.error)
+    assert list((ftp_server.root / ftp_scratch.lstrip("/")).iterdir()) == []
 
 
 async def test_bad_methods_and_contents_are_refused_before_any_request() -> None:

@@ -20,6 +20,10 @@ What a request gets:
   says is a directory, reported as a redirect to the ``/`` URL): the listing
   as an ``ftp-listing`` document, one JSON object per entry and line (see
   :func:`~loader_ftp._listing.dump_listing`).
+* a ``PUT`` with a body (``Request.content``; ``loader get -T FILE ftp://…``):
+  the body streamed with ``STOR`` as ``loader ftp put`` does, each chunk sent
+  reported as ``PROGRESS`` with ``message="sending"``; the response is empty,
+  with the final reply (226).  Any other method is refused.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from loader import (
     NetworkError,
     NotFound,
     PermissionDenied,
+    Phase,
     ProtocolHandler,
     Request,
     Response,
@@ -77,6 +82,8 @@ class FtpHandler(ProtocolHandler):
     """
 
     schemes = ("ftp", "ftps")
+    #: A PUT's body is stored (``STOR``); other methods are refused with a clear error.
+    sends_bodies = True
 
     def __init__(
         self,
@@ -181,8 +188,11 @@ class FtpHandler(ProtocolHandler):
 
     @asynccontextmanager
     async def open(self, request: Request, channel: Channel) -> AsyncIterator[Response]:
-        """Fetch a file or a listing; see the module docstring."""
+        """Fetch a file or a listing, or store a PUT's body; see the module docstring."""
         target = FtpURL.parse(request.url)
+        if request.method != "GET" or request.content is not None:
+            yield await self._store(target, request, channel)
+            return
         retried = False
         while True:
             conn, reused = await self.acquire(target, channel)
@@ -213,6 +223,29 @@ class FtpHandler(ProtocolHandler):
                 if transfer is not None:
                     await transfer.aclose()
                 await self.release(conn)
+
+    async def _store(self, target: FtpURL, request: Request, channel: Channel) -> Response:
+        """A PUT: its body uploaded with ``STOR``; an empty response carrying the final reply."""
+        url = target.redacted
+        content = request.content
+        if request.method != "PUT" or content is None:
+            what = "a body" if request.method == "PUT" else f"{request.method!r}"
+            raise LoaderError(f"FTP can only store a body with PUT (got {what})", url=url)
+        if target.directory or not target.path:
+            raise LoaderError("an upload needs a file name in the URL, not a directory", url=url)
+        total = content.length
+
+        async def progress(done: int) -> None:
+            await channel.emit(Phase.PROGRESS, bytes_done=done, bytes_total=total, message="sending")
+
+        async with self.lease(target, channel) as conn:
+            await conn.set_type("A" if target.type == "a" else "I")
+            await conn.store("STOR", target.path, content.chunks_for(url), progress=progress)
+            final = conn.last_final
+        return Response(
+            url=request.url, stream=_once(b""), status=final.code if final else None,
+            reason=final.display if final else None, length=0,
+        )
 
     async def _start(
         self, conn: ControlConnection, target: FtpURL, request: Request, channel: Channel

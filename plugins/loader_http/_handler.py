@@ -403,14 +403,7 @@ def _sending_type() -> type:
         async def __aiter__(self) -> AsyncIterator[bytes]:
             done = 0
             total = self.content.length
-            chunks = self.content.chunks()
-            while True:
-                try:
-                    piece = await chunks.__anext__()
-                except StopAsyncIteration:
-                    return
-                except (OSError, RuntimeError, TypeError) as exc:
-                    raise LoaderError(f"cannot read the request body: {exc}", url=self.url) from exc
+            async for piece in self.content.chunks_for(self.url):
                 yield piece
                 done += len(piece)
                 await self.channel.emit(Phase.PROGRESS, bytes_done=done, bytes_total=total, message="sending")
