@@ -81,12 +81,15 @@ def add_user_options(parser: argparse.ArgumentParser) -> None:
         add("-N", "--timestamping", action="store_true",
             help="send If-Modified-Since from the file's time; an unchanged file is left as it is "
                  "and a new one gets the server's Last-Modified time")
+    # -4 and -6 are not declared to argparse: an option that looks like a negative
+    # number makes it read every "-1" as an option ("--retries -1" would lose its
+    # "must be at least 0" message); parse_args spells them out first.
     family = g.add_mutually_exclusive_group()
-    if "-4" not in taken and "-6" not in taken:
-        family.add_argument("-4", "--ipv4", dest="ip_version", action="store_const", const=4,
-                            help="connect over IPv4 only (HTTP)")
-        family.add_argument("-6", "--ipv6", dest="ip_version", action="store_const", const=6,
-                            help="connect over IPv6 only (HTTP)")
+    if "--ipv4" not in taken and "--ipv6" not in taken:
+        family.add_argument("--ipv4", dest="ip_version", action="store_const", const=4,
+                            help="-4: connect over IPv4 only (HTTP)")
+        family.add_argument("--ipv6", dest="ip_version", action="store_const", const=6,
+                            help="-6: connect over IPv6 only (HTTP)")
     add("--proxy", type=_proxy, metavar="URL",
         help="send HTTP and HTTPS through this proxy (instead of the *_proxy variables)")
     add("-u", "--user", metavar="USER[:PASSWORD]",
@@ -151,6 +154,7 @@ def parse_args(
     """
     from ._config import apply_config
 
+    argv = _spell_out_families(parser, argv)
     try:
         apply_config(parser, argv)
     except ValueError as exc:
@@ -161,6 +165,35 @@ def parse_args(
     except _UsageError as exc:
         parser.error(str(exc))
     return args
+
+
+_FAMILIES = {"-4": "--ipv4", "-6": "--ipv6"}
+
+
+def _spell_out_families(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``argv`` with a ``-4``/``-6`` that stands as an option written ``--ipv4``/``--ipv6``.
+
+    Not when it is the value of the option before it (``--retries -4`` stays a bad count).
+    """
+    words = list(argv)
+    if not any(word in _FAMILIES for word in words):
+        return words
+    from ._completion import collect_actions, subcommands
+
+    command = next((word for word in words if not word.startswith("-")), None)
+    sub = subcommands(parser).get(command or "")
+    if sub is None:
+        return words
+    actions = collect_actions(sub)
+    if not any("--ipv4" in action.option_strings for action in actions):
+        return words
+    takes_value = {o for action in actions if action.nargs != 0 for o in action.option_strings}
+    for index, word in enumerate(words):
+        if word == "--":
+            break
+        if word in _FAMILIES and (index == 0 or words[index - 1] not in takes_value):
+            words[index] = _FAMILIES[word]
+    return words
 
 
 def _complete(args: argparse.Namespace, stdin: IO[str]) -> None:

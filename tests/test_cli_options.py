@@ -376,7 +376,15 @@ def test_ipv4_and_ipv6_only(http_server: Any, v6_server: Any, tmp_path: Path) ->
 
 def test_ipv4_and_ipv6_exclude_each_other() -> None:
     code, _, err = run("get", "http://127.0.0.1:9/x", "-4", "-6")
-    assert code == EXIT_USAGE and "not allowed with" in err
+    assert code == EXIT_USAGE and "--ipv6: not allowed with argument --ipv4" in err
+
+
+def test_negative_numbers_stay_values_beside_minus_4() -> None:
+    # -4/-6 must not make argparse read "-1" as an option.
+    code, _, err = run("get", "http://127.0.0.1:9/x", "-4", "--retries", "-1")
+    assert code == EXIT_USAGE and "at least 0" in err
+    code, _, err = run("get", "http://127.0.0.1:9/x", "--retries", "-4")
+    assert code == EXIT_USAGE and "at least 0" in err
 
 
 def test_timestamping_into_a_directory_uses_the_url_name(raw_server: Any, tmp_path: Path) -> None:
