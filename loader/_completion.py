@@ -97,7 +97,11 @@ def script(parser: argparse.ArgumentParser, shell: str) -> str:
     if shell == "bash":
         return _bash(tree)
     if shell == "zsh":
-        return "#compdef loader\nautoload -U bashcompinit && bashcompinit\n" + _bash(tree)
+        # zsh runs the bash script through its bash emulation: one script to keep right.
+        return (
+            "# zsh completion for loader: add `source <(loader completion zsh)` to ~/.zshrc\n"
+            "autoload -U +X compinit && compinit\nautoload -U +X bashcompinit && bashcompinit\n"
+        ) + _bash(tree)
     if shell == "fish":
         return _fish(tree)
     raise ValueError(f"no completion for the shell {shell!r} (choose from {', '.join(SHELLS)})")
@@ -183,7 +187,7 @@ def add_completion_command(subparsers: Any) -> None:
     completion = subparsers.add_parser(
         "completion", help="print a shell completion script (bash, zsh, fish)",
         description="Print a completion script for SHELL. bash: eval \"$(loader completion bash)\"; "
-                    "zsh: loader completion zsh > ~/.zfunc/_loader; "
+                    "zsh: source <(loader completion zsh) in ~/.zshrc; "
                     "fish: loader completion fish > ~/.config/fish/completions/loader.fish",
     )
     completion.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")

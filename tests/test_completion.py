@@ -61,7 +61,8 @@ def test_bash_script_is_valid_and_completes(tmp_path: Path) -> None:
 
 def test_zsh_script_loads_the_bash_one_through_bashcompinit() -> None:
     text = completion("zsh")
-    assert text.startswith("#compdef loader\n") and "bashcompinit" in text and "--proxy" in text
+    assert "autoload -U +X bashcompinit && bashcompinit" in text and "--proxy" in text
+    assert text.endswith(completion("bash").split("\n", 1)[1])
     if shutil.which("zsh"):
         subprocess.run(["zsh", "-n", "-c", text], check=True)
 
@@ -81,3 +82,11 @@ def test_unknown_shell_is_a_usage_error() -> None:
     assert "bash" in err.getvalue()
     with pytest.raises(ValueError, match="tcsh"):
         script(build_parser(), "tcsh")
+
+
+def test_installed_command_prints_a_script(tmp_path: Path) -> None:
+    from support import loader_command
+
+    done = subprocess.run([loader_command(), "completion", "bash"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == EXIT_OK, done.stderr
+    assert "complete -o default -F _loader_complete loader" in done.stdout
