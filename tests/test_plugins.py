@@ -137,6 +137,19 @@ def test_disabled_plugins_are_listed_once_and_nothing_else(monkeypatch: pytest.M
     assert not any("NoneType" in line for line in lines)
 
 
+def test_a_plugin_whose_schemes_hook_raises_is_still_listed() -> None:
+    class Moody:
+        @hookimpl
+        def loader_schemes(self) -> tuple[str, ...]:
+            raise RuntimeError("no schemes today")
+
+    pm = make_plugin_manager(plugins=[("moody", Moody())], entry_points=False)
+    (line,) = describe_plugins(pm)
+    assert line.split("\t")[:3] == [
+        "moody", "Moody", "schemes: (loader_schemes raised RuntimeError: no schemes today)"
+    ]
+
+
 def test_disabled_plugin_row_from_the_command(tmp_path: Path) -> None:
     env = {**plain_http_environ(), "LOADER_DISABLE_PLUGINS": "ftp"}
     listing = _loader("plugins", env=env, cwd=tmp_path)
