@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.raw_server import recv_until, send_lines
 
 from loader import Event, Loader, Phase, RedirectError, Request, Retries, UnsupportedScheme
 from loader._upload import CHUNK, RequestContent
@@ -273,3 +274,26 @@ def test_requests_say_whether_they_may_be_repeated() -> None:
     streamed = Request(url="http://x/", content=parts())
     assert isinstance(streamed.content, RequestContent) and not streamed.replayable
     assert streamed.with_headers(a="b").content is streamed.content
+
+
+async def test_an_answer_sent_before_the_body_was_read_is_reported(raw_server: Any) -> None:
+    """A server that refuses a body at once (413) and closes: its answer, not a broken pipe."""
+    import socket
+    import time
+
+    def refuse(conn: socket.socket) -> None:
+        recv_until(conn, b"\r\n\r\n")
+        send_lines(conn, ["HTTP/1.1 413 Payload Too Large", "Content-Length: 9", "Connection: close", ""])
+        conn.sendall(b"too large")
+        conn.shutdown(socket.SHUT_WR)
+        time.sleep(0.2)  # not a timing assertion: the answer should have arrived before the reset
+
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            yield b"x" * CHUNK
+
+    server = raw_server(refuse)
+    async with Loader() as loader:
+        result = await loader.fetch(server.url("http", "/upload"), method="POST", content=endless())
+    assert not result.ok and result.status == 413, result.error
+    assert "HTTP 413" in str(result.error)

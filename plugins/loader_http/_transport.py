@@ -917,14 +917,23 @@ class FastTransport:
                 if chunked:
                     await conn.send(b"0\r\n\r\n", write_timeout)
         except httpx.WriteError as exc:
-            if conn.reused:
-                raise _Stale(str(exc)) from exc
-            raise
+            # A server may answer before it has read the body (a 413, a 401) and close
+            # (RFC 9112 §9.6): that answer, not the broken pipe, is what the caller needs.
+            early = None if stream is None else await self._early_answer(conn, read_timeout)
+            if early is None:
+                if conn.reused:
+                    raise _Stale(str(exc)) from exc
+                raise
+            how = how._replace(close=True)
+        else:
+            early = None
+            if trace is not None:
+                await trace("http11.send_request_body.complete", {"request": request})
         if trace is not None:
-            await trace("http11.send_request_body.complete", {"request": request})
             await trace("http11.receive_response_headers.started", {"request": request})
         while True:
-            version, status, reason, headers = await self._read_head(conn, read_timeout)
+            version, status, reason, headers = early or await self._read_head(conn, read_timeout)
+            early = None
             if status < 200 and status != 101:
                 conn.reused = False  # a response has begun: no silent resend from here
                 continue  # 100 Continue, 103 Early Hints …: the real response follows
@@ -938,6 +947,15 @@ class FastTransport:
                 {"request": request, "return_value": (version, status, reason, headers)},
             )
         return version, status, reason, headers, _Body(self, conn, kind, length, reusable, read_timeout)
+
+    async def _early_answer(
+        self, conn: _Connection, timeout: float | None
+    ) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]]] | None:
+        """The head of a response that came while the body was still being sent, else None."""
+        try:
+            return await self._read_head(conn, timeout)
+        except (_Stale, httpx.HTTPError):
+            return None
 
     async def _read_head(
         self, conn: _Connection, timeout: float | None
