@@ -278,9 +278,10 @@ def test_get_output_problems_are_usage_errors(http_server: Any, tmp_path: Path) 
     url = http_server.url("/bytes/10?get-output")
     code, _, err = run("get", url, "-o", str(tmp_path / "missing" / "b.bin"), "-q")
     _one_error_line(code, err, str(tmp_path / "missing"), "does not exist")
-    code, _, err = run("get", url, "-o", str(tmp_path), "-q")
-    _one_error_line(code, err, str(tmp_path), "is a directory")
-    assert not _requested(http_server, "get-output")
+    assert not _requested(http_server, "get-output")  # checked before the first request
+    code, _, err = run("get", url, "-o", str(tmp_path), "-q")  # a directory: saved inside it
+    assert code == 0, err
+    assert [p.name for p in tmp_path.iterdir()] == ["10"]
 
 
 def test_events_file_problems_are_usage_errors(http_server: Any, tmp_path: Path) -> None:
