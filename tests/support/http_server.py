@@ -202,35 +202,26 @@ class _Handler(BaseHTTPRequestHandler):
         kept = bytearray()
         length = 0
 
-        def take(data: bytes) -> None:
+        def take(size: int, where: str) -> None:
             nonlocal length
-            digest.update(data)
-            length += len(data)
-            if len(kept) <= _ECHO_MAX:
-                kept.extend(data[: _ECHO_MAX + 1 - len(kept)])
+            while size:
+                data = self.rfile.read(min(size, _CHUNK))
+                if not data:
+                    raise ConnectionError(f"client closed inside {where}")
+                digest.update(data)
+                length += len(data)
+                size -= len(data)
+                if len(kept) <= _ECHO_MAX:
+                    kept.extend(data[: _ECHO_MAX + 1 - len(kept)])
 
         if "chunked" in self.request_headers.get("transfer-encoding", "").lower():
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    break
-                while size:
-                    data = self.rfile.read(min(size, _CHUNK))
-                    if not data:
-                        raise ConnectionError("client closed inside a chunked body")
-                    take(data)
-                    size -= len(data)
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                take(size, "a chunked body")
                 self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass  # trailers
         else:
-            left = int(self.request_headers.get("content-length", "0") or 0)
-            while left:
-                data = self.rfile.read(min(left, _CHUNK))
-                if not data:
-                    raise ConnectionError("client closed inside the body")
-                take(data)
-                left -= len(data)
+            take(int(self.request_headers.get("content-length", "0") or 0), "the body")
         self.body_length = length
         self.body_sha256 = digest.hexdigest()
         self.body_kept = bytes(kept) if len(kept) <= _ECHO_MAX else None
