@@ -13,6 +13,9 @@ Three real servers start in background threads, each on a free port:
 Then it fetches the HTML page and the Gopher menu as pages, into ``-o DIR``,
 with the live progress display.  One image on the page is missing on purpose:
 the demo shows it as a clear failure that does not sink the page.
+
+With ``--serve`` it fetches nothing: the servers run, the page served filled at
+its own URL and at its directory's, until Ctrl-C (exit 0), SIGTERM or SIGHUP.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import contextlib
 import io
 import mimetypes
 import shutil
+import signal
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -48,6 +52,9 @@ class _TemplateHandler(SimpleHTTPRequestHandler):
 
     def send_head(self) -> Any:
         path = Path(self.translate_path(self.path))
+        if path.is_dir() and self.path.split("?", 1)[0].endswith("/"):
+            # The base class would send a directory's index.html itself, unfilled.
+            path = path / "index.html"
         if path.suffix in (".html", ".css") and path.is_file():
             body = path.read_text("utf-8")
             for key, value in self.replacements.items():
@@ -183,6 +190,41 @@ def demo_servers(root: Path = DEMO_ROOT) -> Iterator[DemoServers]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _serve_until_stopped(stderr: Any, announce: str) -> int:
+    """Serve until a stop signal: Ctrl-C ends serving normally (0), SIGTERM/SIGHUP give ``128 + signum``.
+
+    The subcommand runs with the process's original handlers, under which SIGTERM
+    and SIGHUP would end it on the spot and leave the served copies in the
+    temporary directory; here every stop signal ends it through ``demo_servers``' cleanup.
+    """
+    stop = threading.Event()
+    received: list[int] = []
+
+    def note(signum: int, frame: Any) -> None:
+        received.append(signum)
+        stop.set()
+
+    replaced: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            sig = getattr(signal, name, None)
+            if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:  # nohup stays in force
+                replaced[sig] = signal.signal(sig, note)
+    try:
+        # Announced once the handlers are in place: whoever reads the URL may stop us at once.
+        stderr.write(announce)
+        stderr.flush()
+        stop.wait()
+    except KeyboardInterrupt:  # a SIGINT that came before our handler was in place
+        received.append(signal.SIGINT)
+    finally:
+        for sig, handler in replaced.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+    stderr.write("demo: stopped serving\n")
+    return 0 if received[0] == signal.SIGINT else 128 + received[0]
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """``loader demo``: start the servers, fetch the page and the Gopher menu, explain the result."""
     from .cli import EXIT_OK, _cmd_fetch, run_async
@@ -195,11 +237,7 @@ def run_demo(args: argparse.Namespace) -> int:
             f"{servers.gopher or 'no Gopher'}\n"
         )
         if args.serve:
-            stderr.write("serving until Ctrl-C\n")
-            try:
-                threading.Event().wait()
-            except KeyboardInterrupt:
-                return EXIT_OK
+            return _serve_until_stopped(stderr, f"serving {servers.http}/index.html until Ctrl-C\n")
         urls = [f"{servers.http}/index.html"]
         if servers.gopher:
             urls.append(f"{servers.gopher}/1/")
@@ -219,10 +257,11 @@ def run_demo(args: argparse.Namespace) -> int:
             r for page in fetch_args._pages for r in page.failed
             if not r.url.endswith(EXPECTED_MISSING)
         ]
-        stderr.write(
-            f"demo: {', '.join(EXPECTED_MISSING)} is missing on purpose; open "
-            f"{Path(args.output).resolve()}/127.0.0.1_*/index.html in a browser to view the offline copy\n"
-        )
+        stderr.write(f"demo: {', '.join(EXPECTED_MISSING)} is missing on purpose\n")
+        saved = next((p.path for p in fetch_args._pages if p.url == urls[0] and p.path), None)
+        if saved is not None:
+            # The exact file: each run's port differs, so a pattern would match old runs' copies too.
+            stderr.write(f"demo: open {saved.resolve()} in a browser to view the offline copy\n")
         if code == 1 and not unexpected:
             return EXIT_OK
         return code
