@@ -22,6 +22,13 @@ uses):
 * a big ``<style>`` block becomes pieces of its own, its CSS scanned in parts
   without lexbor.
 
+For well-formed markup the pieces give the slots one tree gives (the tests
+cut pages after every few tags to hold them to it).  Tag soup can differ near
+a cut, where the scan's approximate stack is not lexbor's: a ``<source>``
+whose parent (say an ``<object>`` inside a ``<picture>``) opened in an earlier
+piece is read as the picture's; a ``<frameset>`` after body content, or a second
+``<body>``'s attributes, land where a fresh document would put them.
+
 The bytes are cut only at ``<`` (never inside a character of the encodings
 read this way: UTF-8 and the ASCII-compatible legacy ones); a UTF-16 or
 ISO-2022-JP document is first re-encoded as UTF-8.
