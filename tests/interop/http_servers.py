@@ -49,7 +49,7 @@ from tests.support.interop import (
 )
 
 __all__ = [
-    "AUTH_PASSWORD", "AUTH_USER", "BIG_SIZE", "DEMO_FILES", "REDIS_PORT", "TAG_HEADER", "Access",
+    "AUTH_PASSWORD", "AUTH_USER", "BIG_SIZE", "DEMO_FILES", "SAVED_FILES", "REDIS_PORT", "TAG_HEADER", "Access",
     "Certificates", "Fetched", "HttpServer", "WebServerChecks", "assert_same_files",
     "assert_versions", "build_site", "loader_env", "make_certificates", "new_tag",
     "page_directory", "redis_command", "run_fetch", "run_lighttpd", "run_nginx", "run_redis",
@@ -368,13 +368,15 @@ def redis_command(port: int, *words: str) -> bytes:
 
 # -- running the loader and checking what it saved ---------------------------------
 
-#: What the demo page's fetch must save (default kinds: images and sounds), relative to
-#: the page's directory; the stylesheet is fetched too, for its url()s, but not saved.
+#: The demo page and what its fetch asks for (default kinds: images and sounds), relative
+#: to the page's directory; the stylesheet is fetched too, for its url()s.
 DEMO_FILES = frozenset({
     "index.html", "sounds/beep.wav", "sounds/chime.wav",
     *(f"img/{name}" for name in ("bg.png", "dot.gif", "favicon.png", "inline.png",
                                  "logo.png", "photo-1x.png", "photo-2x.png", "wide.png")),
 })
+#: What the fetch saves: those and the stylesheet it downloaded (an offline copy needs it).
+SAVED_FILES = DEMO_FILES | {"css/site.css"}
 
 
 #: A request header both servers log, naming the test that sent the request.
@@ -465,7 +467,7 @@ class WebServerChecks:
         url = origin + "/index.html"
         fetched = run_fetch("fetch", url, tmp_path / "out", env, tag=tag)
         assert fetched.process.returncode == 0, fetched.report()
-        assert_same_files(page_directory(fetched.output, url), server.root, DEMO_FILES)
+        assert_same_files(page_directory(fetched.output, url), server.root, SAVED_FILES)
         assert len(fetched.by_request) == len(DEMO_FILES) + 1  # and the stylesheet
         # The page went out gzip-encoded (fewer bytes on the wire than saved): the
         # byte-exact match above is of the decoded body.
@@ -482,7 +484,7 @@ class WebServerChecks:
         fetched = run_fetch("fetch", url, tmp_path / "out", env, "--kinds", "image,sound,style")
         assert fetched.process.returncode == 0, fetched.report()
         assert_same_files(page_directory(fetched.output, url), server.root,
-                          DEMO_FILES | {"css/site.css"})
+                          SAVED_FILES)
 
     def test_events_carry_status_and_version(self, origin: str, env: dict[str, str],
                                              tmp_path: Path) -> None:
@@ -513,7 +515,7 @@ class WebServerChecks:
         assert page.document.ok, page.document.error
         failed = [(r.url, r.error) for r in page.resources if not r.ok]
         assert failed == []
-        assert_same_files(page_directory(tmp_path, origin), server.root, DEMO_FILES)
+        assert_same_files(page_directory(tmp_path, origin), server.root, SAVED_FILES)
 
     def test_big_file_is_byte_exact(self, server: HttpServer, origin: str,
                                     env: dict[str, str], tmp_path: Path) -> None:
@@ -559,7 +561,7 @@ class WebServerChecks:
         fetched = run_fetch("fetch", url, tmp_path / "out", env, tag=tag)
         saved = page_directory(fetched.output, origin) / "auth"
         assert fetched.process.returncode == 0, fetched.report()
-        assert_same_files(saved, server.root / "auth", DEMO_FILES)
+        assert_same_files(saved, server.root / "auth", SAVED_FILES)
         # The server's word: every request, requisites included, came as carol.
         accesses = server.accesses(tag, until=lambda r: len(r) > len(DEMO_FILES))
         assert {(a.status, a.user) for a in accesses} == {(200, AUTH_USER)}, accesses

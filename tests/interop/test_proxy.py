@@ -16,6 +16,7 @@ import pytest
 from tests.interop.http_servers import (
     BIG_SIZE,
     DEMO_FILES,
+    SAVED_FILES,
     Certificates,
     HttpServer,
     assert_same_files,
@@ -49,7 +50,7 @@ def test_page_through_the_proxy(nginx: HttpServer, tinyproxy: tuple[str, Path],
     url = nginx.http + "/index.html"
     fetched = run_fetch("fetch", url, tmp_path / "out", proxied, tag=tag)
     assert fetched.process.returncode == 0, fetched.report()
-    assert_same_files(page_directory(fetched.output, url), nginx.root, DEMO_FILES)
+    assert_same_files(page_directory(fetched.output, url), nginx.root, SAVED_FILES)
     # An absolute-form request line for each resource, page and stylesheet included:
     # they went through the proxy, not around it.
     origin = re.escape(nginx.http)
@@ -76,7 +77,7 @@ def test_https_page_through_connect(nginx: HttpServer, tinyproxy: tuple[str, Pat
     url = nginx.https + "/index.html"
     fetched = run_fetch("fetch", url, tmp_path / "out", proxied, tag=tag)
     assert fetched.process.returncode == 0, fetched.report()
-    assert_same_files(page_directory(fetched.output, url), nginx.root, DEMO_FILES)
+    assert_same_files(page_directory(fetched.output, url), nginx.root, SAVED_FILES)
     authority = nginx.https.removeprefix("https://")
     assert proxy_requests(tinyproxy[1], f"^CONNECT {re.escape(authority)} ", 1)
     # TLS ran end to end inside the tunnel, ALPN included: nginx itself served every
