@@ -122,7 +122,9 @@ async def open_connection(
     timeout = channel.timeouts.connect
     try:
         with anyio.fail_after(timeout):
-            stream: ByteStream = await anyio.connect_tcp(host, port)
+            # -4/-6 (Loader(local_address=...)) hold for every protocol, not HTTP alone.
+            local = getattr(channel.loader, "local_address", None)
+            stream: ByteStream = await anyio.connect_tcp(host, port, local_host=local)
             remote = stream.extra(SocketAttribute.remote_address)
             try:
                 check_peer(channel, str(remote[0]), url=url)  # before a byte is sent, TLS's included

@@ -3,15 +3,75 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
-from importlib.metadata import entry_points
+from importlib.metadata import (
+    PackageNotFoundError,
+    distribution,
+    entry_points,
+    packages_distributions,
+)
+from pathlib import Path
 
+import pytest
 from support import loader_command, plain_http_environ
 
 import loader
 from loader import hookspecs
+
+ROOT = Path(__file__).parents[1]
+#: The distribution's name: "loader" on the package index is an unrelated project.
+DISTRIBUTION = "loader-fetch"
+
+
+def test_the_distribution_is_loader_fetch_and_holds_the_loader_package_and_command() -> None:
+    dist = distribution(DISTRIBUTION)
+    assert dist.metadata["Name"] == DISTRIBUTION
+    assert dist.version == loader.__version__
+    assert set(packages_distributions()["loader"]) == {DISTRIBUTION}
+    points = {(ep.group, ep.name): ep.value for ep in dist.entry_points}
+    assert points[("console_scripts", "loader")] == "loader.cli:console"
+    assert {name: points[("loader", name)] for name in ("http", "ftp", "gopher")} == {
+        "http": "loader_http", "ftp": "loader_ftp", "gopher": "loader_gopher"
+    }
+    # An install from before the rename (or its loader.egg-info left in the checkout) would
+    # declare every built-in plugin a second time.
+    with pytest.raises(PackageNotFoundError):
+        distribution("loader")
+
+
+def test_the_project_names_itself_loader_fetch_everywhere() -> None:
+    """The extras that install the project itself, and every install line and plugin
+    dependency in the docs, name the distribution, never the unrelated ``loader``."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == DISTRIBUTION
+    for extra, requirements in project["optional-dependencies"].items():
+        for requirement in requirements:
+            assert not re.match(r"loader(?![-\w])", requirement), (extra, requirement)
+    assert f"{DISTRIBUTION}[demo]" in project["optional-dependencies"]["test"]
+    _assert_no_wrong_name([ROOT / "README.md", *ROOT.glob("docs/*.md")])
+    assert f"pip install '{DISTRIBUTION}[http2]'" in (ROOT / "README.md").read_text()
+
+
+def test_the_plugin_guide_and_example_depend_on_loader_fetch() -> None:
+    _assert_no_wrong_name([*ROOT.glob("docs/**/*.md"), *ROOT.glob("examples/**/*.md"),
+                           *ROOT.glob("examples/**/pyproject.toml")])
+
+
+#: ``pip install loader``, ``pip install 'loader[http2]'``, ``dependencies = ["loader"]``.
+_WRONG_NAME = re.compile(
+    r"""pip install (-\S+ )*['"]?loader(?![-\w])"""
+    r"""|dependencies\s*=\s*\[[^\]]*['"]loader(?![-\w])"""
+)
+
+
+def _assert_no_wrong_name(paths: list[Path]) -> None:
+    for path in paths:
+        found = _WRONG_NAME.search(path.read_text())
+        assert found is None, f"{path.relative_to(ROOT)} names the unrelated 'loader': {found.group(0)!r}"
 
 
 def test_builtin_plugins_are_registered_as_entry_points() -> None:

@@ -370,7 +370,7 @@ def test_plugin_distribution_info_loads_on_first_use(tmp_path: Path) -> None:
     )
     before, after, dists = _run(probe, cwd=tmp_path)
     assert (before, after) == (False, True)
-    assert dists == [["loader", "0.1.0"]]
+    assert dists == [["loader-fetch", "0.1.0"]]
 
 
 def test_css_and_srcset_parsers_load_on_first_use(tmp_path: Path) -> None:
