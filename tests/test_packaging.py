@@ -52,8 +52,33 @@ def test_the_project_names_itself_loader_fetch_everywhere() -> None:
         for requirement in requirements:
             assert not re.match(r"loader(?![-\w])", requirement), (extra, requirement)
     assert f"{DISTRIBUTION}[demo]" in project["optional-dependencies"]["test"]
-    _assert_no_wrong_name([ROOT / "README.md", *ROOT.glob("docs/*.md")])
+    _assert_no_wrong_name([ROOT / "README.md", ROOT / "CONTRIBUTING.md",
+                           *(p for p in ROOT.glob("docs/*.md") if p.name != "plugins.md")])
     assert f"pip install '{DISTRIBUTION}[http2]'" in (ROOT / "README.md").read_text()
+
+
+def test_the_license_file_is_the_mit_license_pyproject_declares_and_is_shipped() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == {"text": "MIT"}
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License\n") and "Permission is hereby granted, free of charge" in text
+    assert "LICENSE" in (distribution(DISTRIBUTION).metadata.get_all("License-File") or [])
+
+
+def test_ci_lints_the_tree_with_the_ruff_the_test_extra_installs() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert any(re.match(r"ruff\b", r) for r in project["optional-dependencies"]["test"])
+    steps = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+             if line and not line.startswith("#")]
+    assert steps.index("python -m ruff check .") < steps.index("python -m pytest")
+    assert "ruff check ." in (ROOT / "README.md").read_text()
+
+
+def test_contributing_names_only_files_that_exist() -> None:
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    named = set(re.findall(r"(?<![\w/.])((?:benchmarks|tests|docs|loader|plugins|examples|fixtures)/[\w./-]*\w)", text))
+    assert {"benchmarks/run.py", "tests/interop/install.sh", "docs/plugins.md"} <= named
+    assert [path for path in sorted(named) if not (ROOT / path).exists()] == []
 
 
 def test_the_plugin_guide_and_example_depend_on_loader_fetch() -> None:
