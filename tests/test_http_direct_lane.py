@@ -180,7 +180,7 @@ async def test_both_lanes_send_the_same_bytes_and_report_the_same(
     results = dict(zip(_script(rec), direct["results"], strict=False))
     assert results[rec.url("/gzip")][3] == BODY
     assert results[rec.url("/chunked")][3] == BODY
-    assert results[rec.url("/missing")][5] == ("HTTPStatusError", f"{rec.url('/missing')}: HTTP 404 Not Found")
+    assert results[rec.url("/missing")][5] == ("HTTPNotFound", f"{rec.url('/missing')}: HTTP 404 Not Found")
     assert results[rec.url("/r1")][2] == rec.url("/plain#there")
     assert results[rec.url("/multi")][4]["x-multi"] == "one, two"
     assert b"cookie" not in results[rec.url("/echo")][3].lower()
