@@ -686,8 +686,29 @@ def build_parser(pm: Any = None) -> argparse.ArgumentParser:
 
     add_completion_command(sub)
     if pm is not None:
-        pm.hook.loader_add_commands(subparsers=sub)
+        _add_plugin_commands(pm, sub)
     return parser
+
+
+def _add_plugin_commands(pm: Any, sub: Any) -> None:
+    """Let each plugin add its subcommands; one that raises is skipped with a warning line.
+
+    Each implementation is called through pluggy's public ``subset_hook_caller`` (the
+    others removed), so one broken plugin cannot take ``--help`` down with it.
+    """
+    impls = pm.hook.loader_add_commands.get_hookimpls()
+    for impl in impls:
+        others = [other.plugin for other in impls if other.plugin is not impl.plugin]
+        try:
+            pm.subset_hook_caller("loader_add_commands", remove_plugins=others)(subparsers=sub)
+        except Exception as exc:
+            import logging
+
+            from ._display import printable
+
+            cause = printable(f"{type(exc).__name__}: {exc}")
+            logging.getLogger("loader.plugins").warning(
+                "warning: plugin %r skipped, its commands failed: %s", impl.plugin_name, cause)
 
 
 def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:

@@ -311,3 +311,25 @@ def test_readme_library_example_runs_against_the_demo(tmp_path: Path) -> None:
     # example's, so extra failure lines are tolerated.
     assert failures(shape(shown)) <= failures(shape(out))
     assert (tmp_path / "logo.png").is_file() and (tmp_path / "out").is_dir()
+
+
+def test_a_plugin_whose_commands_hook_raises_cannot_break_help(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "lt_bad_commands.py").write_text(
+        "from loader import hookimpl\n\n"
+        "@hookimpl\ndef loader_add_commands(subparsers):\n    raise RuntimeError('no commands today')\n"
+    )
+    info = site / "lt_bad_commands-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lt-bad-commands\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[loader]\nbad-commands = lt_bad_commands\n")
+    env = plain_http_environ()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
+    env.pop("LOADER_DISABLE_PLUGINS", None)
+    done = _loader("--help", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "ftp" in done.stdout and "gopher" in done.stdout  # the other plugins' commands stay
+    (line,) = [line for line in done.stderr.splitlines() if "bad-commands" in line]
+    assert "no commands today" in line
