@@ -21,7 +21,7 @@ Handlers raise :mod:`loader` errors (``NotFound``, ``ConnectError`` …) with th
 URL set; anything else is reported as a ``PluginError`` naming the plugin.
 Timeouts: the core enforces the total deadline; handlers apply
 ``channel.timeouts.connect`` and ``channel.timeouts.idle`` to their own I/O
-(:func:`idle_timeout` helps).
+(e.g. ``with anyio.fail_after(channel.timeouts.idle):`` around each read).
 """
 
 from __future__ import annotations
