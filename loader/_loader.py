@@ -466,13 +466,15 @@ class Loader:
         ``PROGRESS`` events with ``message="sending"`` count its bytes.  Such a
         request is never answered from the loader's memory of earlier fetches, and
         is retried only as ``Retries`` allows (see ``Retries.non_idempotent``).
-        Raises ``ValueError`` for a malformed method, ``TypeError`` for content of
-        another type.
+        Raises ``ValueError`` for a malformed method or with ``resume``, ``TypeError``
+        for content of another type.
         """
         if method != "GET" or content is not None:
             from ._upload import RequestContent, check_method
 
             check_method(method)
+            if resume:
+                raise ValueError("resume continues a download: it cannot send a body or another method than GET")
             content = None if content is None else RequestContent.of(content)
         async with self._call(callback, callback_mode, context) as call:
             return await self._fetch_in(

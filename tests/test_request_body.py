@@ -261,6 +261,8 @@ async def test_bad_methods_and_contents_are_refused_before_any_request() -> None
             await loader.fetch("http://127.0.0.1:1/", method="GET /x HTTP/1.1\r\nX:")
         with pytest.raises(TypeError, match="encode the text"):
             await loader.fetch("http://127.0.0.1:1/", method="POST", content="text")
+        with pytest.raises(ValueError, match="resume continues a download"):
+            await loader.fetch("http://127.0.0.1:1/", to="x", resume=True, method="POST", content=b"x")
 
 
 def test_requests_say_whether_they_may_be_repeated() -> None:
