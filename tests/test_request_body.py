@@ -299,3 +299,22 @@ async def test_an_answer_sent_before_the_body_was_read_is_reported(raw_server: A
         result = await loader.fetch(server.url("http", "/upload"), method="POST", content=endless())
     assert not result.ok and result.status == 413, result.error
     assert "HTTP 413" in str(result.error)
+
+
+@pytest.mark.parametrize("http2", [True, False])
+async def test_bodies_stream_over_tls_to_hypercorn(asgi_tls_server: Any, tmp_path: Path, http2: bool) -> None:
+    """The second, independent server (hypercorn): HTTP/2 and HTTP/1.1 over TLS, streamed."""
+    if http2:
+        pytest.importorskip("h2")
+    data = _pattern(4 * CHUNK + 11)
+    source = tmp_path / "tls.bin"
+    source.write_bytes(data)
+    events: list[Event] = []
+    async with Loader(verify=str(asgi_tls_server.ca_path), http2=http2) as loader:
+        result = await loader.fetch(
+            asgi_tls_server.url("/echo"), method="POST", content=source, callback=events.append
+        )
+    assert result.ok and result.content == data, result.error
+    assert result.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+    sending = [e.bytes_done for e in events if e.phase is Phase.PROGRESS and e.message == "sending"]
+    assert sending[-1] == len(data) and len(sending) > 1
