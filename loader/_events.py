@@ -71,7 +71,8 @@ class Event:
     the id of the page request whose resource this is, or ``None``.
 
     Phase data: ``bytes_done``/``bytes_total`` for ``PROGRESS`` (and the final
-    size on ``REQUEST_COMPLETE``), ``new_url`` for ``REDIRECT``, ``error`` for
+    size on ``REQUEST_COMPLETE``; a request body's chunks, while it is sent, are
+    ``PROGRESS`` with ``message="sending"``), ``new_url`` for ``REDIRECT``, ``error`` for
     ``FAILED``/``RETRY``/``CALLBACK_ERROR``, ``attempt`` (1-based) everywhere,
     ``status`` for responses and control replies (with ``http_version``, e.g.
     ``"HTTP/1.1"`` or ``"HTTP/2"``, and the ``reason`` phrase on an HTTP

@@ -740,7 +740,7 @@ class Loader:
         retries = self.retries
         repeatable = True
         if method != "GET" or content is not None:
-            if not getattr(handler, "sends_bodies", False):
+            if not getattr(handler, "sends_bodies", False):  # a duck-typed handler: GET only
                 what = "a request body" if content is not None else f"the {method} method"
                 raise UnsupportedScheme(f"the {plugin!r} plugin cannot send {what} (GET only)", url=t.url)
             # The server may have acted on a POST that failed on its way back: only the

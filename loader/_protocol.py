@@ -134,6 +134,9 @@ class ProtocolHandler(abc.ABC):
 
     #: Schemes this handler serves, for listings and error messages.
     schemes: tuple[str, ...] = ()
+    #: Whether ``open`` sends ``Request.content`` and honours ``Request.method``; the
+    #: core refuses a request with a body or a method other than GET otherwise.
+    sends_bodies: bool = False
 
     @abc.abstractmethod
     def open(self, request: Request, channel: Channel) -> AbstractAsyncContextManager[Response]:
