@@ -49,7 +49,7 @@ inside s   loader only, median time inside the process once started: for ``loade
 
 The wall times include the ``/usr/bin/time`` wrapper's own start-up (about a
 millisecond, measured and printed at the start).  After the tables of a6, a128, c and
-d come the issue's targets for both loader rows, each ``-> met`` or ``-> missed``.
+d come the performance targets for both loader rows, each ``-> met`` or ``-> missed``.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ from server import body_for, resource_names, uvloop  # noqa: E402
 GNU_TIME = "/usr/bin/time"
 ARIA2_MAX_CONNECTIONS = 16  # aria2c refuses -x above this
 PEERS = {"wget2": "wget2 -p", "wget": "wget -p", "curl": "curl --parallel", "aria2c": "aria2c"}
-REFERENCE_PEER = "wget2"  # the issue compares loader with wget2
+REFERENCE_PEER = "wget2"  # the performance targets compare loader with wget2
 
 
 @dataclass
@@ -422,7 +422,7 @@ def reference(rows: list[Row]) -> Row | None:
 
 
 def targets(key: str, s: Scenario, rows: list[Row]) -> list[dict[str, Any]]:
-    """The issue's targets for both loader rows (a6, a128, c and d only)."""
+    """The performance targets for both loader rows (a6, a128, c and d only)."""
     resources = s.images + s.sounds
     bound = lower_bound(s)
     wget2_row = next((r for r in rows if r.tool.peer == "wget2"), None)

@@ -770,8 +770,8 @@ def console() -> None:
 
     When ``main`` returns, the command is over: the page is saved, every file it
     opened is closed, the event loop and its threads are shut down.  CPython
-    would still free every module and object one by one, about 40 ms a run
-    (issue 6), so the standard streams are flushed and the process ends at once.
+    would still free every module and object one by one, about 40 ms a run,
+    so the standard streams are flushed and the process ends at once.
     Exit hooks (``atexit``) still run.  The normal exit is kept whenever it could
     matter: a stream that cannot be flushed (its error is reported as usual), a
     non-daemon thread still running, a Python without the hook runner.  For

@@ -1,6 +1,6 @@
 """The direct lane: a plain GET straight to the fast transport, past httpx's client layer.
 
-httpx's client costs ~70 µs per small request (issue 6, ``benchmarks/layers.py``)
+httpx's client costs ~70 µs per small request (``benchmarks/layers.py``)
 above the transport's own ~40: URL parsing and validation, header merging, the
 auth and redirect generators, response wrapping, and the decoding layers of
 ``aiter_bytes``.  For most of a page's requisites none of that changes a byte

@@ -4,7 +4,7 @@
 real httpx is imported and its names are copied in, so every later read is a plain
 attribute.  A plain GET over the direct lane (``_direct.py``) reads none of them,
 so ``loader fetch`` of an ``http://`` page never imports httpx (about 30 ms of a
-~120 ms start, issue 6) unless a response needs it: a redirect, a cookie, a
+~120 ms start) unless a response needs it: a redirect, a cookie, a
 ``Content-Encoding``, an error, HTTPS, a proxy.
 
 ``import httpx`` also imports ``httpx._main`` (its own CLI: click, rich, pygments),

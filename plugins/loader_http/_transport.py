@@ -2,7 +2,7 @@
 
 httpx stays the interface (redirect targets, auth, cookies, decoding, proxies
 through its mounts); only the connection pool underneath is replaced, because
-httpcore's pool costs far more per request than the protocol does (issue 6:
+httpcore's pool costs far more per request than the protocol does (
 its bookkeeping grows with the pool, h11 adds ~50 µs a request).  What this
 transport does not do it hands to ``fallback`` (httpx's standard transport):
 HTTPS when HTTP/2 is on (ALPN and h2 are httpcore's), any scheme but
