@@ -59,6 +59,9 @@ class Delivery:
         self._observers = loader._observers
         #: False when no observer and no callback would see an event (then none is built).
         self.listening = bool(self._observers) or callback is not None
+        #: The phases someone wants (``None``: all): a callback sees every phase, and so
+        #: does an observer that does not name its ``loader_event_phases``.
+        self.phases: frozenset[Phase] | None = None if callback is not None else loader._observer_phases
         #: True when delivery never awaits (observers and a short plain callback): then
         #: :meth:`deliver_now` serves, without a coroutine per event.
         self.inline = not self._long and not self._is_async

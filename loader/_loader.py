@@ -208,6 +208,9 @@ class _Transfer:
         delivery = self.call.delivery
         if not delivery.listening:
             return  # nobody to tell: skip building the event
+        wanted = delivery.phases
+        if wanted is not None and phase not in wanted:
+            return  # no observer asked for this phase, and there is no callback
         event = Event(
             request_id=self.request_id,
             parent_id=self.parent_id,
@@ -361,7 +364,17 @@ class Loader:
         self._observers = self._collect_observers()
 
     def _collect_observers(self) -> list[tuple[str, Callable[..., Any]]]:
-        impls = reversed(self.pm.hook.loader_event.get_hookimpls())
+        impls = list(reversed(self.pm.hook.loader_event.get_hookimpls()))
+        # An observer object may name the phases it wants (``loader_event_phases``):
+        # when every observer does, events of other phases are not even built.
+        wanted: set[Phase] | None = set()
+        for impl in impls:
+            phases = getattr(impl.plugin, "loader_event_phases", None)
+            if phases is None:
+                wanted = None
+                break
+            wanted.update(phases)
+        self._observer_phases = None if wanted is None else frozenset(wanted)
         return [(impl.plugin_name, impl.function) for impl in impls]
 
     # -- plugins -----------------------------------------------------------------

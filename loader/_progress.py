@@ -103,6 +103,9 @@ class Tally(Count):
     "skipped (already there)" when the command was told to skip existing files.
     """
 
+    #: The phases it counts from: the core builds no event of another phase for it alone.
+    loader_event_phases = _DISPLAYED
+
     def __init__(self, *, skipped_as: str = "reused") -> None:
         super().__init__()
         self.started = time.monotonic()
@@ -258,6 +261,8 @@ class PlainProgress:
     line; ``m`` is the number of files known so far (it grows while pages and
     stylesheets reveal more).
     """
+
+    loader_event_phases = _DISPLAYED  # see Tally
 
     def __init__(self, tally: Tally, stream: IO[str] | None = None) -> None:
         self.tally = tally

@@ -63,6 +63,12 @@ def loader_event(event: Event) -> None:
     Called by the core, in order per request, on the event loop: keep it short
     (log, count, update a display).  The return value is ignored; an exception
     is logged and reported as a ``CALLBACK_ERROR`` event, never fails the transfer.
+
+    A plugin object that needs only some phases may say so with a
+    ``loader_event_phases`` attribute (a set of :class:`Phase`): when every observer
+    names its phases and the call has no callback, the core does not build events
+    of the other phases at all (a counter of finished files need not pay for every
+    ``SENDING_REQUEST``).  It may still be handed other phases that others asked for.
     """
 
 

@@ -520,3 +520,43 @@ async def test_passwords_never_appear_in_events_results_or_errors(http_server: A
     assert result.url == http_server.url("/status/404").replace("://", "://user:***@")
     headers = next(h for m, p, h in http_server.requests if p == "/status/404" and "authorization" in h)
     assert headers["authorization"].startswith("Basic ")  # the credentials were still used
+
+
+@pytest.mark.anyio
+async def test_an_observer_naming_its_phases_gets_those_and_events_of_others_are_not_built(
+    http_server: Any,
+) -> None:
+    from loader import Phase, hookimpl
+
+    class Finished:
+        loader_event_phases = frozenset({Phase.REQUEST_COMPLETE, Phase.FAILED})
+
+        def __init__(self) -> None:
+            self.phases: list[Phase] = []
+
+        @hookimpl
+        def loader_event(self, event: Any) -> None:
+            self.phases.append(event.phase)
+
+    class Everything:
+        def __init__(self) -> None:
+            self.phases: list[Phase] = []
+
+        @hookimpl
+        def loader_event(self, event: Any) -> None:
+            self.phases.append(event.phase)
+
+    finished = Finished()
+    async with Loader(plugins=[finished]) as loader:
+        await loader.fetch(http_server.url("/files/http/hello.txt"))
+    assert finished.phases == [Phase.REQUEST_COMPLETE]
+    # Another observer that names no phases, or a callback, sees them all again.
+    finished2, everything = Finished(), Everything()
+    async with Loader(plugins=[finished2, everything]) as loader:
+        await loader.fetch(http_server.url("/files/http/hello.txt"))
+    assert everything.phases[0] is Phase.HANDLE_CREATED and Phase.RESPONSE_RECEIVED in everything.phases
+    seen: list[Phase] = []
+    finished3 = Finished()
+    async with Loader(plugins=[finished3]) as loader:
+        await loader.fetch(http_server.url("/files/http/hello.txt"), callback=lambda e: seen.append(e.phase))
+    assert Phase.RESPONSE_RECEIVED in seen and Phase.HANDLE_CREATED in finished3.phases
