@@ -22,6 +22,8 @@ import functools
 import ipaddress
 from urllib.parse import urlsplit
 
+from ._urls import plain_origin
+
 __all__ = ["BLOCKED_PORTS", "DEFAULT_PORTS", "address_refusal", "port_refusal"]
 
 #: The Fetch standard's "bad ports" (https://fetch.spec.whatwg.org/#port-blocking).
@@ -64,6 +66,11 @@ def port_refusal(url: str, allowed: frozenset[int] = frozenset()) -> str | None:
 
     A URL that cannot be parsed is not refused here: it fails later with its own error.
     """
+    plain = plain_origin(url)  # a fifth of urlsplit's cost, for the common URL
+    if plain is not None:
+        scheme, _, port = plain
+        if port is None or port == DEFAULT_PORTS.get(scheme):
+            return None
     try:
         parts = urlsplit(url)
         port = parts.port
