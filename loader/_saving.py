@@ -556,6 +556,11 @@ def _is_regular(path: str) -> bool:
         return False
 
 
+#: Directories this process has swept of dead processes' temporary files (see
+#: ``FileSink._sweep``): a process-wide fact, since a temporary file names its PID.
+_SWEPT: set[str] = set()
+
+
 class FileSink(_Counted):
     """Streams the body into a temporary file and renames it into place when complete.
 
@@ -734,7 +739,11 @@ class FileSink(_Counted):
         elif not os.path.isdir(where):
             _make_all(where)
         if fresh:
-            self._sweep()
+            if key not in _SWEPT:  # once per directory and process: a sweep reads the whole directory
+                if len(_SWEPT) > 4096:
+                    _SWEPT.clear()
+                _SWEPT.add(key)
+                self._sweep()
             if not moved:  # a moved directory is looked for again by the next sink
                 self.checked.add(key)
         return name
