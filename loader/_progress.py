@@ -168,14 +168,18 @@ class Tally(Count):
 
     def summary(self) -> str:
         """The run's last line: ``done: 19 files: 15 ok, 3 skipped, 1 failed; 24900 bytes transferred in 0.52s``."""
-        return (f"done: {self.total} files: {self.parts(self.skipped_as)}; "
+        return (f"done: {_files(self.total)}: {self.parts(self.skipped_as)}; "
                 f"{self.bytes} bytes transferred in {self.elapsed:.2f}s")
+
+
+def _files(count: int) -> str:
+    return "1 file" if count == 1 else f"{count} files"
 
 
 def page_line(url: str, path: Any, tally: Tally, page_id: int) -> str:
     """A saved page's line, counted as the summary counts (the page itself is one of its files)."""
     count = tally.pages.get(page_id) or Count()
-    return (f"{shown_url(url)}: saved to {printable(str(path))}; {count.total} files: "
+    return (f"{shown_url(url)}: saved to {printable(str(path))}; {_files(count.total)}: "
             f"{count.parts(tally.skipped_as)}; {count.bytes} bytes transferred")
 
 
