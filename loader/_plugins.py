@@ -1,14 +1,22 @@
-"""Building a loader's own plugin manager, and calling hooks one plugin at a time.
+"""Building a loader's own plugin manager, and calling its hooks through pluggy.
 
 Entry-point plugins are loaded by pluggy's public ``load_setuptools_entrypoints``.
 A third-party plugin that fails to import or to register is skipped: the
 manager :func:`make_plugin_manager` builds lists it in ``failed`` (name to
 cause), logs one warning line naming it, and every other plugin still loads.
+
+Every hook is called through ``pm.hook.<name>``, so pluggy's first-result,
+wrappers, tracing and ``add_hookcall_monitoring`` all apply.  pluggy does not say
+which implementation raised; :func:`call_hook` finds it, only on the error path,
+from the exception's traceback: the deepest frame that runs one of the hook's
+implementations (``HookImpl.function``'s code object) names the plugin.  No
+implementation is called twice to find it.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -23,10 +31,13 @@ __all__ = [
     "DISABLE_ENV",
     "ENTRY_POINT_GROUP",
     "LoaderPluginManager",
-    "call_each",
+    "answers_by_plugin",
+    "call_hook",
     "describe_plugins",
     "load_entry_points",
     "make_plugin_manager",
+    "plugin_error",
+    "raising_plugin",
 ]
 
 ENTRY_POINT_GROUP = "loader"
@@ -174,27 +185,74 @@ def _name_of(plugin: Any) -> str:
     return str(getattr(plugin, "__name__", None) or type(plugin).__name__)
 
 
-def call_each(
-    pm: pluggy.PluginManager, hook_name: str, for_url: str | None = None, **kwargs: Any
-) -> Iterator[tuple[str, Any]]:
-    """Call each implementation of a hook in pluggy's order, yielding ``(plugin name, result)``.
+# -- calling hooks -----------------------------------------------------------------------
 
-    An exception from a plugin becomes a ``PluginError`` naming it and
-    ``for_url`` (its password redacted); loader errors pass through unchanged,
-    so a plugin may deny with ``PolicyDenied``.
+
+def call_hook(pm: pluggy.PluginManager, hook_name: str, for_url: str | None = None, **kwargs: Any) -> Any:
+    """``pm.hook.<hook_name>(**kwargs)``; a plugin's exception becomes a ``PluginError`` naming it.
+
+    The error also names ``for_url`` (its password redacted); loader errors
+    pass through unchanged, so a plugin may deny with ``PolicyDenied``.
     """
-    hook = getattr(pm.hook, hook_name)
-    for impl in reversed(hook.get_hookimpls()):
+    try:
+        return getattr(pm.hook, hook_name)(**kwargs)
+    except LoaderError:
+        raise
+    except Exception as exc:
+        raise plugin_error(pm, hook_name, exc, for_url) from exc
+
+
+def plugin_error(pm: pluggy.PluginManager, hook_name: str, exc: Exception, for_url: str | None = None) -> PluginError:
+    """The ``PluginError`` for ``exc``, raised by an implementation of ``hook_name``."""
+    return PluginError(
+        f"{hook_name} raised {type(exc).__name__}: {exc}", plugin=raising_plugin(pm, hook_name, exc),
+        url=None if for_url is None else redact_url(for_url),
+    )
+
+
+def raising_plugin(pm: pluggy.PluginManager, hook_name: str, exc: BaseException) -> str | None:
+    """The name of the plugin whose implementation of ``hook_name`` raised ``exc`` (``None``: unknown).
+
+    The deepest traceback frame running an implementation's code decides, so
+    an implementation that calls into another plugin's implementation is not
+    blamed for it.  A generator implementation is found too when its items
+    raise later, outside the hook call.
+    """
+    codes: dict[Any, str] = {}
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        code = getattr(inspect.unwrap(impl.function), "__code__", None)
+        if code is not None:
+            codes[code] = impl.plugin_name
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        found = codes.get(tb.tb_frame.f_code, found)
+        tb = tb.tb_next
+    return found
+
+
+def answers_by_plugin(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
+    """Each plugin's own answer to ``hook_name``, in pluggy's calling order: ``(name, result)``.
+
+    For the few places that must say *which* plugin answered (the owners of
+    ``loader_schemes``, the plugin that denied a request): each plugin is asked
+    through ``pm.subset_hook_caller`` with the others removed, so its own
+    wrappers and every monitor still run.  Exceptions are mapped as in
+    :func:`call_hook`.
+    """
+    impls = [impl for impl in getattr(pm.hook, hook_name).get_hookimpls() if not (impl.wrapper or impl.hookwrapper)]
+    plugins = [impl.plugin for impl in impls]
+    for impl in reversed(impls):
+        others = [plugin for plugin in plugins if plugin is not impl.plugin]
+        caller = pm.subset_hook_caller(hook_name, remove_plugins=others)
         try:
-            result = impl.function(**{k: kwargs[k] for k in impl.argnames})
+            result = caller(**kwargs)
         except LoaderError:
             raise
         except Exception as exc:
-            raise PluginError(
-                f"{hook_name} raised {type(exc).__name__}: {exc}", plugin=impl.plugin_name,
-                url=None if for_url is None else redact_url(for_url),
-            ) from exc
-        yield impl.plugin_name, result
+            raise plugin_error(pm, hook_name, exc) from exc
+        for item in result if isinstance(result, list) else [result]:
+            yield impl.plugin_name, item
 
 
 def describe_plugins(pm: pluggy.PluginManager, disabled: Iterable[str] = ()) -> Iterator[str]:
