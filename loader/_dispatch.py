@@ -15,6 +15,11 @@ Three callback models, chosen per call (the Windows Web Services model):
 
 A callback that raises is logged and reported as a ``CALLBACK_ERROR`` event
 to the observers; the transfer carries on.
+
+Observers (``loader_event`` implementations) are called through
+``pm.hook.loader_event``, so wrappers and monitors see every event.  One that
+raises is logged and reported; the observers pluggy had not reached yet still
+get the event (see :class:`Observers`).
 """
 
 from __future__ import annotations
@@ -33,14 +38,73 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._events import Event, Phase
 
 if TYPE_CHECKING:
+    import pluggy
+
     from ._loader import Loader
 
-__all__ = ["CallbackMode", "Delivery"]
+__all__ = ["CallbackMode", "Delivery", "Observers"]
 
 log = logging.getLogger("loader")
 
 CallbackMode = Literal["short", "long"]
 Callback = Callable[[Event], Any]
+
+
+class Observers:
+    """A loader's ``loader_event`` observers, called through pluggy.
+
+    ``phases`` is what the observers asked for (``None``: every phase): an
+    observer object may name the phases it wants (``loader_event_phases``), and
+    when every observer does, events of other phases are not even built.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._pm = pm
+        self._hook = pm.hook.loader_event
+        impls = self._hook.get_hookimpls()
+        #: False when no plugin implements ``loader_event``: then it is not called.
+        self.present = bool(impls)
+        wanted: set[Phase] | None = set()
+        for impl in impls:
+            phases = getattr(impl.plugin, "loader_event_phases", None)
+            if phases is None:
+                wanted = None
+                break
+            wanted.update(phases)
+        self.phases: frozenset[Phase] | None = None if wanted is None else frozenset(wanted)
+
+    def notify(self, event: Event, report: Callable[[Event, Exception, str], None]) -> None:
+        """Call ``pm.hook.loader_event(event=event)``; ``report`` each observer that raises.
+
+        pluggy stops at the first raising implementation, so the ones it had not
+        reached yet are called again through ``pm.subset_hook_caller`` without it
+        and without those that already saw the event.
+        """
+        if not self.present:
+            return
+        try:
+            self._hook(event=event)
+            return
+        except Exception as exc:  # an observer must not break a transfer
+            error = exc
+        from ._plugins import raising_plugin
+
+        # pluggy's calling order: the reverse of get_hookimpls(), wrappers aside.
+        order = [impl for impl in reversed(self._hook.get_hookimpls()) if not (impl.wrapper or impl.hookwrapper)]
+        done: list[Any] = []
+        while True:
+            name = raising_plugin(self._pm, "loader_event", error)
+            report(event, error, f"observer {name!r}")
+            culprit = self._pm.get_plugin(name) if name is not None else None
+            if culprit is None:
+                return
+            seen = [impl.plugin for impl in order]
+            done.extend(seen[: seen.index(culprit) + 1] if culprit in seen else [culprit])
+            try:
+                self._pm.subset_hook_caller("loader_event", remove_plugins=done)(event=event)
+                return
+            except Exception as exc:
+                error = exc
 
 
 class Delivery:
@@ -56,12 +120,14 @@ class Delivery:
             raise TypeError("an async callback cannot be a long callback: it is awaited on the loop")
         self._long = callback is not None and mode == "long"
         self._send: MemoryObjectSendStream[Event] | None = None
-        self._observers = loader._observers
+        # Asked afresh for each call: a plugin registered on ``loader.plugin_manager``
+        # directly is an observer from the next call on.
+        self._observers = Observers(loader.pm)
         #: False when no observer and no callback would see an event (then none is built).
-        self.listening = bool(self._observers) or callback is not None
+        self.listening = self._observers.present or callback is not None
         #: The phases someone wants (``None``: all): a callback sees every phase, and so
         #: does an observer that does not name its ``loader_event_phases``.
-        self.phases: frozenset[Phase] | None = None if callback is not None else loader._observer_phases
+        self.phases: frozenset[Phase] | None = None if callback is not None else self._observers.phases
         #: True when delivery never awaits (observers and a short plain callback): then
         #: :meth:`deliver_now` serves, without a coroutine per event.
         self.inline = not self._long and not self._is_async
@@ -80,11 +146,7 @@ class Delivery:
 
     def deliver_now(self, event: Event) -> None:
         """:meth:`deliver` when :attr:`inline`: nothing to await."""
-        for name, observer in self._observers:
-            try:
-                observer(event=event)
-            except Exception as exc:  # an observer must not break a transfer
-                self._report(event, exc, f"observer {name!r}")
+        self._observers.notify(event, self._report)
         callback = self._callback
         if callback is not None and self.inline:
             try:
@@ -133,8 +195,4 @@ class Delivery:
             error=exc,
             message=f"{who} raised {type(exc).__name__}: {exc}",
         )
-        for name, observer in self._observers:
-            try:
-                observer(event=report)
-            except Exception:
-                log.exception("observer %r raised on CALLBACK_ERROR", name)
+        self._observers.notify(report, self._report)

@@ -24,6 +24,7 @@ import functools
 import io
 import itertools
 import logging
+import os
 import random
 import ssl
 import time
@@ -51,7 +52,7 @@ from ._errors import (
 )
 from ._events import Event, Phase
 from ._models import Limits, Origin, Request, Result, Retries, Timeouts
-from ._plugins import call_each, make_plugin_manager
+from ._plugins import answers_by_plugin, call_hook, make_plugin_manager
 from ._protocol import ProgressStream, ProtocolHandler
 from ._urls import plain_origin, redact_url
 
@@ -325,7 +326,6 @@ class Loader:
         self._host_limiters: dict[str, _Slots] = {}
         self._cache: dict[str, Result] = {}
         self._cache_bytes = 0
-        self._observers = self._collect_observers()
         self._entered = False
         self._resolved: dict[tuple[str, int], tuple[float, str]] = {}
 
@@ -358,24 +358,14 @@ class Loader:
 
         return make_ssl_context(self.verify)
 
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """This loader's own pluggy manager (also ``pm``): add wrappers, monitors or tracing to it."""
+        return self.pm
+
     def register(self, plugin: Any, name: str | None = None) -> None:
         """Register one more plugin object on this loader."""
         self.pm.register(plugin, name=name)
-        self._observers = self._collect_observers()
-
-    def _collect_observers(self) -> list[tuple[str, Callable[..., Any]]]:
-        impls = list(reversed(self.pm.hook.loader_event.get_hookimpls()))
-        # An observer object may name the phases it wants (``loader_event_phases``):
-        # when every observer does, events of other phases are not even built.
-        wanted: set[Phase] | None = set()
-        for impl in impls:
-            phases = getattr(impl.plugin, "loader_event_phases", None)
-            if phases is None:
-                wanted = None
-                break
-            wanted.update(phases)
-        self._observer_phases = None if wanted is None else frozenset(wanted)
-        return [(impl.plugin_name, impl.function) for impl in impls]
 
     # -- plugins -----------------------------------------------------------------
 
@@ -387,22 +377,39 @@ class Loader:
         scheme = scheme.lower()
         entry = self._handlers.get(scheme)
         if entry is None:
-            for name, handler in call_each(self.pm, "loader_protocol", url, scheme=scheme, loader=self):
-                if handler is not None:
-                    entry = (name, handler)
-                    break
-            else:
+            handler = call_hook(self.pm, "loader_protocol", url, scheme=scheme, loader=self)
+            if handler is None:
                 known = ", ".join(sorted(self.schemes())) or "none"
                 raise UnsupportedScheme(
                     f"no plugin handles the {scheme!r} scheme (installed: {known})", url=url
                 )
+            entry = (self._owner(scheme, handler), handler)
             self._handlers[scheme] = entry
         return entry
+
+    def _owner(self, scheme: str, handler: ProtocolHandler) -> str:
+        """The plugin a handler's errors are blamed on.
+
+        ``loader_protocol`` stops at the first handler and pluggy does not say whose
+        it is: the plugin declaring the scheme owns it; for an undeclared scheme, the
+        plugin answering ``loader_protocol`` whose module is nearest the handler's.
+        """
+        owner = self.schemes().get(scheme)
+        if owner is not None:
+            return owner
+        where = type(handler).__module__.split(".")
+        best, score = "?", -1
+        for impl in reversed(self.pm.hook.loader_protocol.get_hookimpls()):
+            module = getattr(impl.plugin, "__name__", None) or type(impl.plugin).__module__
+            common = len(os.path.commonprefix([where, str(module).split(".")]))
+            if common > score:
+                best, score = impl.plugin_name, common
+        return best
 
     def schemes(self) -> dict[str, str]:
         """Every scheme an enabled plugin declares, mapped to the plugin's name."""
         found: dict[str, str] = {}
-        for name, schemes in call_each(self.pm, "loader_schemes"):
+        for name, schemes in answers_by_plugin(self.pm, "loader_schemes"):
             for scheme in schemes or ():
                 found.setdefault(scheme, name)
         return found
@@ -414,19 +421,24 @@ class Loader:
             refusal = port_refusal(url, self.allow_ports)
             if refusal is not None:
                 raise PolicyDenied(refusal, url=redact_url(url))
-        for name, verdict in call_each(self.pm, "loader_allow", url, url=url, purpose=purpose):
-            if verdict is False or isinstance(verdict, str):
-                reason = verdict if isinstance(verdict, str) else "denied"
-                raise PolicyDenied(f"plugin {name!r} refused it: {reason}", url=redact_url(url))
+        verdicts = call_hook(self.pm, "loader_allow", url, url=url, purpose=purpose)
+        denials = [verdict for verdict in verdicts if verdict is False or isinstance(verdict, str)]
+        if denials:
+            # pluggy's answer names no plugin: only a denial asks again, plugin by
+            # plugin, to say who refused (loader_allow is documented as side-effect free).
+            for name, verdict in answers_by_plugin(self.pm, "loader_allow", url=url, purpose=purpose):
+                if verdict is False or isinstance(verdict, str):
+                    raise PolicyDenied(f"plugin {name!r} refused it: {verdict or 'denied'}", url=redact_url(url))
+            reason = denials[0] or "denied"  # a wrapper's own verdict
+            raise PolicyDenied(f"a plugin refused it: {reason}", url=redact_url(url))
 
     def _prepare(self, request: Request) -> Request:
         if self.headers:
             merged = {**self.headers, **request.headers}
             request = dataclasses.replace(request, headers=merged)
-        for _name, changed in call_each(self.pm, "loader_prepare_request", request.url, request=request):
-            if changed is not None:
-                request = changed
-        return request
+        changed = call_hook(self.pm, "loader_prepare_request", request.url, request=request)
+        # Each implementation sees the same request; the last one called that answers wins.
+        return changed[-1] if changed else request
 
     @staticmethod
     @functools.lru_cache(maxsize=4096)  # a page asks once to queue a URL, once to fetch it
@@ -878,12 +890,15 @@ class Loader:
         """Complete without touching the network.
 
         Exactly two events: ``HANDLE_CREATED`` and ``REQUEST_COMPLETE``, both
-        with ``synchronous=True`` (or ``FAILED`` if writing the copy fails).
+        with ``synchronous=True`` (or ``FAILED`` if ``loader_allow`` denies it or
+        writing the copy fails).
         """
         t.synchronous = True
         await t.emit(Phase.HANDLE_CREATED)
         stored: bytes | Path | None = None
         try:
+            # loader_allow is asked before every request, one answered here included.
+            self._check_allowed(t.request_url, t.purpose)
             if isinstance(sink, FileSink) and isinstance(body, Path) and body == sink.path:
                 stored, size = body, body.stat().st_size  # already there
             else:

@@ -37,7 +37,7 @@ import anyio
 
 from ._errors import LoaderError
 from ._models import Result
-from ._plugins import call_each
+from ._plugins import call_hook, plugin_error
 from ._saving import ExistsPolicy, PathAllocator, make_directories, write_file
 from ._urls import redact_url
 from .discovery import DEFAULT_KINDS, Document, Found
@@ -205,9 +205,16 @@ class _PageRun:
                         content_type=result.content_type)
 
     def _hook_extractor(self, document: Document) -> Iterable[Found]:
-        # A raising hook surfaces as a PluginError in Discovery.errors (see discover()).
-        for _name, items in call_each(self.loader.pm, "loader_extract", document.url, document=document):
-            yield from items or ()
+        # A raising hook surfaces as a PluginError in Discovery.errors (see discover()),
+        # whether it raises when called or while its items are read.
+        pm = self.loader.pm
+        for items in call_hook(pm, "loader_extract", document.url, document=document):
+            try:
+                yield from items or ()
+            except LoaderError:
+                raise
+            except Exception as exc:
+                raise plugin_error(pm, "loader_extract", exc, document.url) from exc
 
     def discover(self, document: Document) -> tuple[list[Found], list[Found]]:
         from .discovery import discover

@@ -1,29 +1,23 @@
-"""Building a loader's own plugin manager, and calling hooks one plugin at a time.
+"""Building a loader's own plugin manager, and calling its hooks through pluggy.
 
-Entry-point plugins are found as pluggy's ``load_setuptools_entrypoints`` finds
-them, but without ``importlib.metadata`` when the environment is the usual
-one: :func:`read_entry_points` reads the ``entry_points.txt`` of every
-``*.dist-info`` directory on ``sys.path`` itself, in the order
-``importlib.metadata.distributions()`` yields them, and :func:`load_entry_points`
-then loads, blocks and registers them exactly as pluggy does.  Importing
-``importlib.metadata`` and parsing every installed distribution's entry points
-with it cost ~5 ms of ``loader fetch``'s start, ~15 ms of ``loader --help``.  Anything unusual (``.egg-info``
-metadata, zipped or non-string ``sys.path`` entries, another distribution
-finder on ``sys.meta_path``, an entry point ``importlib.metadata`` would
-reject or read differently) hands the whole job to pluggy's own loader.
-
+Entry-point plugins are loaded by pluggy's public ``load_setuptools_entrypoints``.
 A third-party plugin that fails to import or to register is skipped: the
 manager :func:`make_plugin_manager` builds lists it in ``failed`` (name to
 cause), logs one warning line naming it, and every other plugin still loads.
+
+Every hook is called through ``pm.hook.<name>``, so pluggy's first-result,
+wrappers, tracing and ``add_hookcall_monitoring`` all apply.  pluggy does not say
+which implementation raised; :func:`call_hook` finds it, only on the error path,
+from the exception's traceback: the deepest frame that runs one of the hook's
+implementations (``HookImpl.function``'s code object) names the plugin.  No
+implementation is called twice to find it.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
+import inspect
 import os
-import re
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -33,19 +27,17 @@ from . import hookspecs
 from ._errors import LoaderError, PluginError
 from ._urls import redact_url
 
-#: What pluggy wraps an entry-point plugin's distribution in (``None``: a pluggy
-#: without it, whose own loader then does everything).
-_DistFacade: Any = getattr(sys.modules.get("pluggy._manager"), "DistFacade", None)
-
 __all__ = [
     "DISABLE_ENV",
     "ENTRY_POINT_GROUP",
     "LoaderPluginManager",
-    "call_each",
+    "answers_by_plugin",
+    "call_hook",
     "describe_plugins",
     "load_entry_points",
     "make_plugin_manager",
-    "read_entry_points",
+    "plugin_error",
+    "raising_plugin",
 ]
 
 ENTRY_POINT_GROUP = "loader"
@@ -118,146 +110,26 @@ def _skip(pm: LoaderPluginManager, name: str, value: str, exc: BaseException) ->
 
 # -- entry points ------------------------------------------------------------------------
 
-#: ``importlib.metadata.EntryPoint.pattern``: a value it could not load sends us to pluggy.
-_ENTRY_POINT_VALUE = (
-    r"(?P<module>[\w.]+)\s*"
-    r"(:\s*(?P<attr>[\w.]+)\s*)?"
-    r"((?P<extras>\[.*\])\s*)?$"
-)
-#: The errors ``PathDistribution.read_text`` turns into "no such file" (``KeyError``: zips).
-_NO_FILE = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
-
-
-def read_entry_points(group: str) -> list[tuple[str, str, str, str]] | None:
-    """The entry points of ``group`` as ``importlib.metadata`` would list them, or ``None``.
-
-    Each is ``(sys.path entry, metadata directory name, name, value)``, in the
-    order pluggy meets them walking ``importlib.metadata.distributions()``:
-    ``sys.path`` in order; in each directory, ``*.dist-info`` grouped by
-    normalized project name in listing order; in each file, line order.
-    ``None`` means "not a plain environment, ask ``importlib.metadata``".
-    """
-    from importlib.machinery import PathFinder
-
-    for finder in sys.meta_path:
-        if finder is not PathFinder and getattr(finder, "find_distributions", None) is not None:
-            return None  # another distribution finder: only importlib.metadata knows it
-    if PathFinder not in sys.meta_path:
-        return None
-    found: list[tuple[str, str, str, str]] = []
-    for entry in list(sys.path):
-        if not isinstance(entry, str) or os.path.basename(entry).lower().endswith(".egg"):
-            return None
-        try:
-            children = os.listdir(entry or ".")
-        except Exception:
-            if os.path.exists(entry or "."):
-                return None  # maybe a zip archive, whose metadata importlib.metadata reads
-            continue
-        projects: dict[str, list[str]] = {}
-        for child in children:
-            if child[-5:-4] != "-":
-                continue  # the quick test: not "….dist-info" nor "….egg-info"
-            low = child.lower()
-            if low.endswith(".dist-info"):
-                project = re.sub(r"[-_.]+", "-", low.rpartition(".")[0].partition("-")[0])
-                projects.setdefault(project.lower().replace("-", "_"), []).append(child)
-            elif low.endswith(".egg-info"):
-                return None
-        for infos in projects.values():
-            for info in infos:
-                entries = _read_entry_points_txt(entry, info, group)
-                if entries is None:
-                    return None
-                found.extend(entries)
-    return found
-
-
-def _read_entry_points_txt(entry: str, info: str, group: str) -> list[tuple[str, str, str, str]] | None:
-    """One ``entry_points.txt``, parsed as ``importlib.metadata.Sectioned`` does; ``None``: unusual."""
-    try:
-        with open(os.path.join(entry, info, "entry_points.txt"), encoding="utf-8") as file:
-            text = file.read()
-    except _NO_FILE:
-        return []
-    except Exception:  # importlib.metadata would raise it (while pluggy loads): let it
-        return None
-    found = []
-    section = None
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("[") and line.endswith("]"):
-            section = line.strip("[]")
-            continue
-        if section is None:
-            continue
-        name, equals, value = line.partition("=")
-        if not equals:
-            return None  # importlib.metadata raises ValueError for it
-        if section == group:
-            value = value.strip()
-            if re.match(_ENTRY_POINT_VALUE, value) is None:
-                return None
-            found.append((entry, info, name.strip(), value))
-    return found
-
-
 #: What ``load_entry_points`` calls for a plugin it skipped: ``(name, value, exception)``.
 OnError = Callable[[str, str, BaseException], None]
 
 
 def load_entry_points(pm: pluggy.PluginManager, group: str, *, on_error: OnError | None = None) -> int:
-    """``pm.load_setuptools_entrypoints(group)``, without ``importlib.metadata`` when it can.
+    """``pm.load_setuptools_entrypoints(group)``, going on past a plugin that fails.
 
-    The same plugins, loaded, skipped (already registered or blocked) and
-    registered under the same names in the same order; ``pm.list_plugin_distinfo()``
-    gives the same distributions (each built on first use).  Without
-    ``on_error`` the first plugin that fails to import or register raises, as
-    in pluggy; with it, that plugin is left unregistered, ``on_error`` is told,
-    and loading goes on with the next entry point.
+    Without ``on_error`` the first plugin that fails to import or register
+    raises, as in pluggy; with it, that plugin is left unregistered (its name
+    blocked while loading goes on), ``on_error`` is told, and pluggy is asked
+    again for the rest: those already registered are skipped by pluggy itself.
     """
     skipped: list[str] = []
     try:
-        return _load_entry_points(pm, group, on_error, skipped)
+        return _load_with_pluggy(pm, group, on_error, skipped)
     finally:
         # A failed name was blocked only so that no attempt repeats it; a plugin
         # passed by the caller may still take the name.
         for name in skipped:
             pm.unblock(name)
-
-
-def _load_entry_points(
-    pm: pluggy.PluginManager, group: str, on_error: OnError | None, skipped: list[str]
-) -> int:
-    distinfo = getattr(pm, "_plugin_distinfo", None)
-    found = None
-    if (
-        _DistFacade is not None
-        and isinstance(distinfo, list)
-        and type(pm).load_setuptools_entrypoints is pluggy.PluginManager.load_setuptools_entrypoints
-    ):
-        found = read_entry_points(group)
-    if found is None:
-        return _load_with_pluggy(pm, group, on_error, skipped)
-    assert isinstance(distinfo, list)
-    count = 0
-    for entry, info, name, value in found:
-        if pm.get_plugin(name) or pm.is_blocked(name):
-            continue
-        try:
-            plugin = _load_entry_point(value)
-            pm.register(plugin, name=name)
-        except Exception as exc:
-            if on_error is None:
-                raise
-            _drop(pm, name, skipped)
-            on_error(name, value, exc)
-            continue
-        distinfo.append((plugin, _DistFacade(_LazyPathDistribution(entry, info))))
-        count += 1
-    return count
 
 
 def _drop(pm: pluggy.PluginManager, name: str, skipped: list[str]) -> None:
@@ -309,72 +181,78 @@ def _first_unloaded(
     return None
 
 
-def _load_entry_point(value: str) -> Any:
-    """``importlib.metadata.EntryPoint.load``."""
-    match = re.match(_ENTRY_POINT_VALUE, value)
-    assert match is not None  # checked by read_entry_points
-    module = importlib.import_module(match.group("module"))
-    attrs = filter(None, (match.group("attr") or "").split("."))
-    return functools.reduce(getattr, attrs, module)
-
-
-class _LazyPathDistribution:
-    """``importlib.metadata.PathDistribution`` of one metadata directory, made on first use.
-
-    What pluggy's ``DistFacade`` wraps for :func:`load_entry_points`: every
-    attribute is the real distribution's, and ``importlib.metadata`` is only
-    imported when one is asked for.
-    """
-
-    __slots__ = ("_lazy_dist", "_lazy_where")
-
-    def __init__(self, entry: str, info: str) -> None:
-        self._lazy_where = (entry, info)
-        self._lazy_dist: Any = None
-
-    def _resolve(self) -> Any:
-        if self._lazy_dist is None:
-            import importlib.metadata
-            import pathlib
-
-            self._lazy_dist = importlib.metadata.PathDistribution(pathlib.Path(*self._lazy_where))
-        return self._lazy_dist
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._resolve(), name)
-
-    def __dir__(self) -> list[str]:
-        return dir(self._resolve())
-
-    def __repr__(self) -> str:
-        return repr(self._resolve())
-
-
 def _name_of(plugin: Any) -> str:
     return str(getattr(plugin, "__name__", None) or type(plugin).__name__)
 
 
-def call_each(
-    pm: pluggy.PluginManager, hook_name: str, for_url: str | None = None, **kwargs: Any
-) -> Iterator[tuple[str, Any]]:
-    """Call each implementation of a hook in pluggy's order, yielding ``(plugin name, result)``.
+# -- calling hooks -----------------------------------------------------------------------
 
-    An exception from a plugin becomes a ``PluginError`` naming it and
-    ``for_url`` (its password redacted); loader errors pass through unchanged,
-    so a plugin may deny with ``PolicyDenied``.
+
+def call_hook(pm: pluggy.PluginManager, hook_name: str, for_url: str | None = None, **kwargs: Any) -> Any:
+    """``pm.hook.<hook_name>(**kwargs)``; a plugin's exception becomes a ``PluginError`` naming it.
+
+    The error also names ``for_url`` (its password redacted); loader errors
+    pass through unchanged, so a plugin may deny with ``PolicyDenied``.
     """
-    hook = getattr(pm.hook, hook_name)
-    for impl in reversed(hook.get_hookimpls()):
+    try:
+        return getattr(pm.hook, hook_name)(**kwargs)
+    except LoaderError:
+        raise
+    except Exception as exc:
+        raise plugin_error(pm, hook_name, exc, for_url) from exc
+
+
+def plugin_error(pm: pluggy.PluginManager, hook_name: str, exc: Exception, for_url: str | None = None) -> PluginError:
+    """The ``PluginError`` for ``exc``, raised by an implementation of ``hook_name``."""
+    return PluginError(
+        f"{hook_name} raised {type(exc).__name__}: {exc}", plugin=raising_plugin(pm, hook_name, exc),
+        url=None if for_url is None else redact_url(for_url),
+    )
+
+
+def raising_plugin(pm: pluggy.PluginManager, hook_name: str, exc: BaseException) -> str | None:
+    """The name of the plugin whose implementation of ``hook_name`` raised ``exc`` (``None``: unknown).
+
+    The deepest traceback frame running an implementation's code decides, so
+    an implementation that calls into another plugin's implementation is not
+    blamed for it.  A generator implementation is found too when its items
+    raise later, outside the hook call.
+    """
+    codes: dict[Any, str] = {}
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        code = getattr(inspect.unwrap(impl.function), "__code__", None)
+        if code is not None:
+            codes[code] = impl.plugin_name
+    found = None
+    tb = exc.__traceback__
+    while tb is not None:
+        found = codes.get(tb.tb_frame.f_code, found)
+        tb = tb.tb_next
+    return found
+
+
+def answers_by_plugin(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
+    """Each plugin's own answer to ``hook_name``, in pluggy's calling order: ``(name, result)``.
+
+    For the few places that must say *which* plugin answered (the owners of
+    ``loader_schemes``, the plugin that denied a request): each plugin is asked
+    through ``pm.subset_hook_caller`` with the others removed, so its own
+    wrappers and every monitor still run.  Exceptions are mapped as in
+    :func:`call_hook`.
+    """
+    impls = [impl for impl in getattr(pm.hook, hook_name).get_hookimpls() if not (impl.wrapper or impl.hookwrapper)]
+    plugins = [impl.plugin for impl in impls]
+    for impl in reversed(impls):
+        others = [plugin for plugin in plugins if plugin is not impl.plugin]
+        caller = pm.subset_hook_caller(hook_name, remove_plugins=others)
         try:
-            result = impl.function(**{k: kwargs[k] for k in impl.argnames})
+            result = caller(**kwargs)
         except LoaderError:
             raise
         except Exception as exc:
-            raise PluginError(
-                f"{hook_name} raised {type(exc).__name__}: {exc}", plugin=impl.plugin_name,
-                url=None if for_url is None else redact_url(for_url),
-            ) from exc
-        yield impl.plugin_name, result
+            raise plugin_error(pm, hook_name, exc) from exc
+        for item in result if isinstance(result, list) else [result]:
+            yield impl.plugin_name, item
 
 
 def describe_plugins(pm: pluggy.PluginManager, disabled: Iterable[str] = ()) -> Iterator[str]:

@@ -10,7 +10,11 @@ Hooks are plain functions (never coroutines): anything that awaits is a method
 of an object a hook returned (a :class:`~loader.ProtocolHandler`).  Each
 :class:`~loader.Loader` owns its plugin manager, so two loaders never share
 plugin state.  An exception raised by a hook fails only the request it was
-called for, as a ``PluginError`` naming the plugin.  An installed plugin that
+called for, as a ``PluginError`` naming the plugin.  The core calls every hook
+through ``pm.hook.<name>`` on the loader's public ``Loader.plugin_manager``, so
+pluggy's ordering (later registered first, ``tryfirst``/``trylast``),
+first-result, wrappers (``hookimpl(wrapper=True)``), tracing and
+``add_hookcall_monitoring`` apply as in any pluggy project.  An installed plugin that
 fails to import or register is skipped with one warning naming it (see
 ``loader._plugins``).  ``docs/plugins.md`` is the guide, with a complete
 example plugin (``examples/loader-mem-example``).
@@ -76,11 +80,12 @@ def loader_event(event: Event) -> None:
 def loader_prepare_request(request: Request) -> Request | None:
     """Adjust a request before it is sent (headers, credentials, options).
 
-    Called by the core before every attempt's first byte, once per plugin in
-    turn, after ``Loader(headers=...)`` were merged in; each receives the request
-    as the previous one left it.  Return a modified copy
+    Called by the core before every attempt's first byte, after
+    ``Loader(headers=...)`` were merged in.  Return a modified copy
     (``request.with_headers(...)``, ``dataclasses.replace(request, options=...)``)
-    or ``None`` to leave it alone.
+    or ``None`` to leave it alone.  Every plugin receives the same request (pluggy
+    passes each implementation the same arguments); of several modified copies
+    the last one pluggy collects wins, i.e. that of the plugin called last.
     """
 
 
@@ -88,11 +93,15 @@ def loader_prepare_request(request: Request) -> Request | None:
 def loader_allow(url: str, purpose: str) -> bool | str | None:
     """Decide whether ``url`` may be fetched at all.
 
-    Called by the core before a request starts and for every redirect target.
+    Called by the core before every request starts, one that completes at once
+    (a ``data:`` URL, a reused result, a file kept by ``exists="skip"``) included,
+    and for every redirect target.
     ``purpose`` is ``"fetch"``, ``"page"``, ``"requisite"``, ``"redirect"`` or
     ``"operation"`` (a library operation such as an FTP listing or upload).
     Return ``False`` (or a string giving the reason) to deny, ``True`` or ``None``
     to allow.  Any single denial wins; the request fails with ``PolicyDenied``.
+    After a denial each plugin is asked once more on its own, to name the one
+    that refused: keep the hook free of side effects.
     """
 
 

@@ -1,8 +1,8 @@
 """Start-up: what a command loads before its first request, and what it leaves for later.
 
-Entry-point plugins are read without ``importlib.metadata`` (``loader._plugins``);
-the tests here hold that reader to ``importlib.metadata`` and pluggy, entry by
-entry, and pin each module left to load on first use in a fresh process (never
+Entry-point plugins are loaded by pluggy's ``load_setuptools_entrypoints``
+(``loader._plugins``); the tests here hold ``load_entry_points`` to pluggy's own
+loader and pin each module left to load on first use in a fresh process (never
 timings).
 """
 
@@ -11,11 +11,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import pathlib
 import subprocess
 import sys
-import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,28 +21,7 @@ import pytest
 from support import plain_http_environ
 
 from loader import hookspecs
-from loader._plugins import ENTRY_POINT_GROUP, load_entry_points, read_entry_points
-
-# -- the entry-point reader against importlib.metadata ---------------------------------
-
-
-def _metadata_entry_points(group: str) -> list[tuple[str, str, str]]:
-    """What pluggy walks: every distribution in ``distributions()`` order, its entry points of ``group``."""
-    import importlib.metadata
-
-    importlib.invalidate_caches()  # importlib.metadata caches directory listings
-    return [
-        (str(dist._path), ep.name, ep.value)  # type: ignore[attr-defined]
-        for dist in importlib.metadata.distributions()
-        for ep in dist.entry_points
-        if ep.group == group
-    ]
-
-
-def _read(group: str) -> list[tuple[str, str, str]]:
-    found = read_entry_points(group)
-    assert found is not None, "the plain reader gave up on a plain environment"
-    return [(str(pathlib.Path(entry, info)), name, value) for entry, info, name, value in found]
+from loader._plugins import ENTRY_POINT_GROUP, load_entry_points
 
 
 def _dist(where: Path, name: str, entry_points: str | bytes | None, version: str = "1.0") -> Path:
@@ -77,114 +53,6 @@ def plain_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
             entries.append(entry)
     monkeypatch.setattr(sys, "path", entries)
     return entries
-
-
-@pytest.mark.parametrize("group", [ENTRY_POINT_GROUP, "console_scripts", "pytest11", "no-such-group"])
-def test_reader_finds_what_importlib_metadata_finds_here(plain_path: list[str], group: str) -> None:
-    assert _read(group) == _metadata_entry_points(group)
-    if group == ENTRY_POINT_GROUP:
-        assert {name for _, name, _ in _read(group)} >= {"http", "ftp", "gopher"}
-
-
-def test_reader_follows_importlib_metadata_on_awkward_layouts(
-    plain_path: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    first, second, cwd = tmp_path / "first", tmp_path / "second", tmp_path / "cwd"
-    # Grouped by normalized project name, in listing order; sections, comments and
-    # spacing as importlib.metadata's Sectioned parser reads them.
-    _dist(first, "Zeta_Pkg-1.0.dist-info", "[loader]\nz1 = zeta.one\n")
-    _dist(first, "alpha-2.0.dist-info", (
-        "# a comment\n\n  [console_scripts]  \nalpha = alpha.cli:main\n"
-        "[loader]\n  a=alpha.plugin:thing.attr [extra1, extra2]  \n; semicolon = kept.as.a.name\n"
-        "[ loader ]\nspaced = not.our.group\n[[loader]]\nbrackets = stripped.like.ours\n"
-    ))
-    _dist(first, "zeta.pkg-2.0.dist-info", "[loader]\nz2 = zeta.two\n")
-    _dist(first, "Upper-1.0.DIST-INFO", "[loader]\nupper = upper.mod\n")
-    _dist(first, "empty-1.0.dist-info", None)
-    _dist(first, "blank-1.0.dist-info", "")
-    (_dist(first, "dirent-1.0.dist-info", None) / "entry_points.txt").mkdir()
-    (first / "not-metadata.txt").write_text("[loader]\nnope = nope\n")
-    _dist(second, "alpha-3.0.dist-info", "[loader]\na = alpha.again\n")  # a duplicate name
-    _dist(second, "crlf-1.0.dist-info", b"[loader]\r\ncrlf = crlf.mod\r\n\r\n")
-    _dist(cwd, "here-1.0.dist-info", "[loader]\nhere = here.mod\n")  # '' is the current directory
-    monkeypatch.chdir(cwd)
-    monkeypatch.setattr(sys, "path", [str(first), str(tmp_path / "missing"), str(second), "", *plain_path])
-
-    expected = _metadata_entry_points(ENTRY_POINT_GROUP)
-    assert sorted(name for _, name, _ in expected[:9]) == sorted(
-        ["z1", "z2", "a", "; semicolon", "brackets", "upper", "a", "crlf", "here"]
-    )
-    assert _read(ENTRY_POINT_GROUP) == expected
-    assert _read("console_scripts") == _metadata_entry_points("console_scripts")
-    assert _read(" loader ") == _metadata_entry_points(" loader ")
-
-
-def _unusual_egg_info(tmp_path: Path) -> list[str]:
-    _dist(tmp_path, "legacy-1.0.egg-info", "[loader]\nlegacy = legacy.mod\n")
-    return [str(tmp_path)]
-
-
-def _unusual_egg(tmp_path: Path) -> list[str]:
-    egg = tmp_path / "old-1.0-py3.11.egg"
-    _dist(egg, "EGG-INFO", "[loader]\nold = old.mod\n")
-    return [str(egg)]
-
-
-def _unusual_zip(tmp_path: Path) -> list[str]:
-    tmp_path.mkdir()
-    archive = tmp_path / "plugins.zip"
-    with zipfile.ZipFile(archive, "w") as z:
-        z.writestr("zipped-1.0.dist-info/METADATA", "Name: zipped\nVersion: 1.0\n")
-        z.writestr("zipped-1.0.dist-info/entry_points.txt", "[loader]\nzipped = zipped.mod\n")
-    return [str(archive)]
-
-
-def _unusual_no_equals(tmp_path: Path) -> list[str]:
-    _dist(tmp_path, "bad-1.0.dist-info", "[other]\nno equals sign here\n")
-    return [str(tmp_path)]
-
-
-def _unusual_value(tmp_path: Path) -> list[str]:
-    _dist(tmp_path, "bad-1.0.dist-info", "[loader]\nbad = not a module path\n")
-    return [str(tmp_path)]
-
-
-def _unusual_encoding(tmp_path: Path) -> list[str]:
-    _dist(tmp_path, "bad-1.0.dist-info", b"[loader]\nbad = mod # \xff\n")
-    return [str(tmp_path)]
-
-
-def _unusual_path_object(tmp_path: Path) -> list[Any]:
-    _dist(tmp_path, "fine-1.0.dist-info", "[loader]\nfine = fine.mod\n")
-    return [tmp_path]
-
-
-@pytest.mark.parametrize(
-    "layout",
-    [_unusual_egg_info, _unusual_egg, _unusual_zip, _unusual_no_equals, _unusual_value,
-     _unusual_encoding, _unusual_path_object],
-)
-def test_reader_gives_up_on_anything_unusual(
-    plain_path: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, layout: Any
-) -> None:
-    monkeypatch.setattr(sys, "path", [*layout(tmp_path / "site"), *plain_path])
-    assert read_entry_points(ENTRY_POINT_GROUP) is None
-
-
-def test_reader_gives_up_on_another_distribution_finder(
-    plain_path: list[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    class Finder:
-        @staticmethod
-        def find_spec(*args: Any) -> None:
-            return None
-
-        @staticmethod
-        def find_distributions(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            return iter(())
-
-    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, Finder()])
-    assert read_entry_points(ENTRY_POINT_GROUP) is None
 
 
 # -- loading: the same plugins as pluggy's own loader -------------------------------------
@@ -240,25 +108,29 @@ def _summary(pm: pluggy.PluginManager, count: int) -> tuple[Any, ...]:
 def test_loading_registers_what_pluggy_registers(plugin_site: list[Path]) -> None:
     ours, theirs = _manager(), _manager()
     count = load_entry_points(ours, ENTRY_POINT_GROUP)
-    assert read_entry_points(ENTRY_POINT_GROUP) is not None  # the plain path was taken
     assert _summary(ours, count) == _summary(theirs, theirs.load_setuptools_entrypoints(ENTRY_POINT_GROUP))
     names = [name for name, _ in ours.list_name_plugin()]
     assert names[:4] == ["blocked", "two", "one", "three"]  # "one" from st_a, not st_c
     assert "st_blocked" not in sys.modules
 
 
-def test_loading_falls_back_to_pluggy_and_matches_it(plugin_site: list[Path]) -> None:
+def test_egg_info_plugins_load_as_in_pluggy(plugin_site: list[Path]) -> None:
     _dist(plugin_site[2], "legacy-1.0.egg-info", "[loader]\nlegacy = st_legacy\n")
-    assert read_entry_points(ENTRY_POINT_GROUP) is None
-    ours, theirs = _manager(blocked=()), _manager(blocked=())
-    with pytest.raises(ImportError, match="never imported"):
-        load_entry_points(ours, ENTRY_POINT_GROUP)
-    with pytest.raises(ImportError, match="never imported"):
-        theirs.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     ours, theirs = _manager(), _manager()
     count = load_entry_points(ours, ENTRY_POINT_GROUP)
     assert _summary(ours, count) == _summary(theirs, theirs.load_setuptools_entrypoints(ENTRY_POINT_GROUP))
     assert "legacy" in dict(ours.list_name_plugin())
+
+
+def test_a_failing_plugin_is_skipped_and_the_rest_load(plugin_site: list[Path]) -> None:
+    """With ``on_error``, the plugin that fails is reported and every other one registers."""
+    failed: list[tuple[str, str, str]] = []
+    ours = _manager(blocked=())
+    count = load_entry_points(ours, ENTRY_POINT_GROUP, on_error=lambda n, v, e: failed.append((n, v, type(e).__name__)))
+    assert failed == [("blocked", "st_blocked", "ImportError")]
+    assert not ours.is_blocked("blocked")  # the name is free again
+    names = [name for name, _ in ours.list_name_plugin()]
+    assert names[:3] == ["two", "one", "three"] and "blocked" not in names and count == len(names)
 
 
 def test_loading_errors_are_pluggys(plugin_site: list[Path]) -> None:
@@ -306,7 +178,6 @@ cli.console()
 
 #: Left for first use by ``loader fetch`` of an HTML page with neither CSS nor a srcset.
 _LATER = (
-    "importlib.metadata",  # entry points are read without it
     "loader_ftp._handler", "loader_ftp._session", "loader_ftp._url",
     "loader_gopher._urls", "loader_gopher._handler",
     "loader.discovery.css", "loader.discovery.srcset",
@@ -337,7 +208,7 @@ def test_a_response_that_needs_httpx_imports_it(http_server: Any, tmp_path: Path
     assert (tmp_path / "out").is_dir()
 
 
-def test_plugins_and_help_do_not_import_importlib_metadata(tmp_path: Path) -> None:
+def test_plugins_and_help_load_no_protocol_stack(tmp_path: Path) -> None:
     probe = (
         "import atexit, json, sys\n"
         "import loader.cli as cli\n"
@@ -350,7 +221,8 @@ def test_plugins_and_help_do_not_import_importlib_metadata(tmp_path: Path) -> No
                               timeout=60, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         modules = json.loads(proc.stdout.strip().splitlines()[-1])
-        assert "importlib.metadata" not in modules, args
+        # pluggy's load_setuptools_entrypoints reads entry points with importlib.metadata.
+        assert "importlib.metadata" in modules, args
         assert "loader_gopher._urls" not in modules, args
     listing = subprocess.run([sys.executable, "-m", "loader", "plugins"], capture_output=True, text=True,
                              timeout=60, cwd=tmp_path).stdout.splitlines()
@@ -359,18 +231,15 @@ def test_plugins_and_help_do_not_import_importlib_metadata(tmp_path: Path) -> No
     ]
 
 
-def test_plugin_distribution_info_loads_on_first_use(tmp_path: Path) -> None:
+def test_plugin_distribution_info_is_pluggys(tmp_path: Path) -> None:
     probe = (
         "import json, sys\n"
         "from loader._plugins import make_plugin_manager\n"
         "pm = make_plugin_manager()\n"
-        "before = 'importlib.metadata' in sys.modules\n"
         "dists = sorted({(d.project_name, d.version) for _, d in pm.list_plugin_distinfo()})\n"
-        "print(json.dumps([before, 'importlib.metadata' in sys.modules, dists]))\n"
+        "print(json.dumps(dists))\n"
     )
-    before, after, dists = _run(probe, cwd=tmp_path)
-    assert (before, after) == (False, True)
-    assert dists == [["loader-fetch", "0.1.0"]]
+    assert _run(probe, cwd=tmp_path) == [["loader-fetch", "0.1.0"]]
 
 
 def test_css_and_srcset_parsers_load_on_first_use(tmp_path: Path) -> None:
