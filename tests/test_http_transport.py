@@ -432,7 +432,9 @@ async def test_loader_events_come_from_the_fast_transport(serve: Any) -> None:
             result = await loader.fetch(server.url("http", f"/{i}"), callback=lambda e, s=seen: s.append(e.phase))
             assert result.ok and result.content == b"abc"
             phases.append(seen)
-        transport = loader.handler("http").client._transport
+        handler = loader.handler("http")
+        assert handler.client is not None
+        transport = handler._routes.default  # the client's Routes send to it
         assert isinstance(transport, FastTransport) and transport.connections_opened == 1
     wire = [Phase.SENDING_REQUEST, Phase.REQUEST_SENT, Phase.RECEIVING_RESPONSE, Phase.RESPONSE_RECEIVED]
     assert [p for p in phases[0] if p in (Phase.CONNECTING_TO_SERVER, Phase.CONNECTED_TO_SERVER, *wire)] == [
@@ -446,7 +448,8 @@ async def test_standard_transport_can_be_chosen(serve: Any, monkeypatch: pytest.
     _, server = serve(lambda c, head, n: c.sendall(ok(b"abc")) or True)
     async with Loader() as loader:
         assert (await loader.fetch(server.url("http", "/"))).content == b"abc"
-        assert not isinstance(loader.handler("http").client._transport, FastTransport)
+        handler = loader.handler("http")
+        assert handler.client is not None and not isinstance(handler._routes.default, FastTransport)
 
 
 # -- pure parsing ----------------------------------------------------------------------

@@ -51,9 +51,9 @@ from anyio.abc import ByteStream, SocketAttribute
 
 from loader._net import is_ip
 
-from ._quiet_httpx import httpx
+from ._lazy_httpx import httpx
 
-__all__ = ["Exchange", "FastTransport", "NotHandled", "as_httpx_response"]
+__all__ = ["ANSWERED", "Exchange", "FastTransport", "NotHandled", "as_httpx_response"]
 
 #: Largest response head (status line + headers) accepted.
 MAX_HEAD = 64 * 1024
@@ -114,6 +114,11 @@ class _How(NamedTuple):
 #: A response as :meth:`FastTransport.exchange` gives it: HTTP version (b"HTTP/1.1"),
 #: status, reason phrase, header lines (raw, in order) and the body.
 Exchange = tuple[bytes, int, bytes, list[tuple[bytes, bytes]], "_Body"]
+
+#: A request extension: an :data:`Exchange` already received for this request (by the
+#: direct lane), which :meth:`FastTransport.handle_async_request` hands back once
+#: instead of sending, so httpx's client does the rest (cookies, the next request).
+ANSWERED = "loader.answered"
 
 
 def as_httpx_response(answer: Exchange, request: httpx.Request | None = None) -> httpx.Response:
@@ -811,13 +816,15 @@ class FastTransport:
         return scheme == "http" or (scheme == "https" and not self._http2)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        extensions = request.extensions
+        if ANSWERED in extensions:  # popped: a redirect's next request shares the dict
+            return as_httpx_response(extensions.pop(ANSWERED))
         url = request.url
         scheme = url.scheme
         if not self.serves(scheme):
             return await self.fallback.handle_async_request(request)
         origin = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
         head, chunked, close = _request_head(request)
-        extensions = request.extensions
         how = _How(
             request.method, head, chunked, close, request.stream, extensions.get("timeout", {}),
             extensions.get("sni_hostname"), extensions.get("trace"), request,
