@@ -28,6 +28,7 @@ same on every subcommand.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import errno
 import gc
@@ -771,10 +772,12 @@ def console() -> None:
     When ``main`` returns, the command is over: the page is saved, every file it
     opened is closed, the event loop and its threads are shut down.  CPython
     would still free every module and object one by one, about 40 ms a run,
-    so the standard streams are flushed and the process ends at once.
-    Exit hooks (``atexit``) still run.  The normal exit is kept whenever it could
-    matter: a stream that cannot be flushed (its error is reported as usual), a
-    non-daemon thread still running, a Python without the hook runner.  For
+    so the standard streams are flushed and the process ends at once, from the
+    exit hook :func:`_quick_exit` (registered when this module is imported, so
+    ``atexit`` runs every hook registered after that first, and the interpreter
+    has already joined non-daemon threads).  Hooks registered before this module
+    was imported are the price: they are skipped.  The normal exit is kept when a
+    stream cannot be flushed (its error is reported as usual).  For
     ``fetch`` and ``get`` the cycle collector is also paused while the command
     starts (see :func:`_started`).
 
@@ -783,8 +786,6 @@ def console() -> None:
     """
     global _collector_paused
     _replaced_handlers.update((sig, h) for sig, h in _install_stop_handlers().items() if h is not _note_stop)
-
-    import atexit
 
     if sys.argv[1:2] in (["fetch"], ["get"]) and gc.isenabled():
         _collector_paused = True
@@ -801,14 +802,21 @@ def console() -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         sys.exit(code)
-    main_thread = threading.main_thread()
-    run_exit_hooks = getattr(atexit, "_run_exitfuncs", None)
-    if run_exit_hooks is None or any(
-        t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate()
-    ):
-        sys.exit(code)
-    run_exit_hooks()
-    os._exit(code)
+    global _quick_exit_code
+    _quick_exit_code = code
+    sys.exit(code)
+
+
+_quick_exit_code: int | None = None  # set by console once the streams are flushed
+
+
+def _quick_exit() -> None:
+    """The last exit hook: end the process without freeing every object (see :func:`console`)."""
+    if _quick_exit_code is not None:
+        os._exit(_quick_exit_code)
+
+
+atexit.register(_quick_exit)
 
 
 def run_async(args: argparse.Namespace, coro_fn: Any, stdout: IO[str], stderr: IO[str]) -> int:

@@ -159,7 +159,7 @@ async def test_tls_is_verified_by_default(https_server: Any) -> None:
     assert trusted.content == b"secure" and insecure.content == b"secure"
 
 
-@pytest.mark.parametrize("transport", ["fast", "httpcore", "httpx-reads-env"])
+@pytest.mark.parametrize("transport", ["fast", "httpcore"])
 async def test_proxies_from_the_environment(
     raw_server: Any, http_server: Any, monkeypatch: pytest.MonkeyPatch, transport: str
 ) -> None:
@@ -171,10 +171,6 @@ async def test_proxies_from_the_environment(
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nvia proxy")
 
     server = raw_server(proxy)
-    if transport == "httpx-reads-env":  # an httpx whose environment reader is not where we look
-        import loader_http._client
-
-        monkeypatch.setattr(loader_http._client, "proxy_mounts", lambda standard: None)
     monkeypatch.setenv("LOADER_HTTP_TRANSPORT", transport)
     monkeypatch.setenv("HTTP_PROXY", server.url("http", ""))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
@@ -192,7 +188,7 @@ def test_cookie_jar_sees_only_responses_that_set_cookies(monkeypatch: pytest.Mon
     # The jar skips the cookiejar machinery without Set-Cookie, and still keeps cookies with it.
     from loader_http._client import Client as _Client
     from loader_http._client import Cookies as _Cookies
-    from loader_http._quiet_httpx import httpx
+    from loader_http._lazy_httpx import httpx
 
     client = _Client(cookies={"preset": "1"})
     assert isinstance(client.cookies, _Cookies) and client.cookies["preset"] == "1"
@@ -233,7 +229,7 @@ async def test_httpx_client_is_built_when_a_response_needs_it_over_the_same_conn
         moved = await loader.fetch(http_server.url("/redirect/1"))  # a redirect: httpx builds the next request
         assert moved.ok and moved.content == b"done"
         client = handler._client
-        assert client is not None and client._transport is handler._fast
+        assert client is not None and handler._routes.default is handler._fast
         again = await loader.fetch(http_server.url("/files/http/hello.txt"))
         assert again.ok and handler._direct is not None and handler._direct.client is client
         assert handler._fast.connections_opened == 1  # one keep-alive connection all along

@@ -1,7 +1,7 @@
 """The HTTP plugin's pieces that are httpx classes: imported when the httpx client is built.
 
 ``_handler.py`` imports this module only when a request needs httpx's client (see
-``_quiet_httpx.py``), so a fetch that never does never imports httpx.
+``_lazy_httpx.py``), so a fetch that never does never imports httpx.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ._handler import _sets_cookie
-from ._quiet_httpx import httpx
+from ._lazy_httpx import httpx
 
-__all__ = ["Client", "Cookies", "Deferred", "proxy_mounts", "uses_proxy"]
+__all__ = ["Client", "Cookies", "Deferred", "Routes"]
 
 
 class Deferred(httpx.AsyncBaseTransport):
@@ -33,31 +33,70 @@ class Deferred(httpx.AsyncBaseTransport):
             await self._transport.aclose()
 
 
-def proxy_mounts(
-    standard: Callable[..., httpx.AsyncBaseTransport],
-) -> dict[str, httpx.AsyncBaseTransport | None] | None:
-    """httpx's own reading of the proxy environment (``*_PROXY``, ``NO_PROXY``) as mounts.
+class Routes(httpx.AsyncBaseTransport):
+    """The client's one transport: sends each request directly or through a proxy.
 
-    httpx reads it only when it builds its default transport itself; ``None``
-    when this httpx no longer offers the reader (then the standard transport is used).
+    The loader's own ``proxy`` takes everything; otherwise the environment's, read by
+    the standard library's public ``urllib.request.getproxies`` (``*_proxy``
+    variables, macOS/Windows settings) and ``proxy_bypass_environment``
+    (``no_proxy``).  Routing here rather than in httpx's mounts lets the handler ask
+    :meth:`proxied` of the very rule that sends the request.
     """
-    try:
-        from httpx._utils import get_environment_proxies
-    except ImportError:
-        return None
-    return {
-        pattern: None if url is None else Deferred(functools.partial(standard, url))
-        for pattern, url in get_environment_proxies().items()
-    }
 
+    def __init__(
+        self,
+        default: httpx.AsyncBaseTransport,
+        build: Callable[[str], httpx.AsyncBaseTransport],
+        proxy: str | None = None,
+    ) -> None:
+        import urllib.request
 
-def uses_proxy(client: httpx.AsyncClient, url: httpx.URL) -> bool:
-    """Whether ``client`` sends ``url`` through a proxy (then the proxy resolves the name).
+        self.default = default
+        self._build = build
+        self._proxy = proxy
+        self._proxies = {} if proxy else {k: v for k, v in urllib.request.getproxies().items() if v}
+        self._bypass = urllib.request.proxy_bypass_environment
+        self._through: dict[str, httpx.AsyncBaseTransport] = {}
 
-    Asked of httpx's own routing, so it agrees with where the request really goes.
-    """
-    route = getattr(client, "_transport_for_url", None)
-    return route is not None and route(url) is not getattr(client, "_transport", None)
+    @property
+    def any_proxy(self) -> bool:
+        """Whether any request may go through a proxy."""
+        return bool(self._proxy) or any(k != "no" for k in self._proxies)
+
+    def proxy_for(self, url: httpx.URL) -> str | None:
+        """The proxy URL a request for ``url`` goes through (None: directly)."""
+        if self._proxy:
+            return self._proxy
+        if not self._proxies:
+            return None
+        found = self._proxies.get(url.scheme) or self._proxies.get("all")
+        if not found:
+            return None
+        host = url.host if url.port is None else f"{url.host}:{url.port}"
+        if "no" in self._proxies and self._bypass(host, self._proxies):
+            return None
+        return found
+
+    def proxied(self, url: httpx.URL) -> bool:
+        """Whether a request for ``url`` goes through a proxy (then the proxy resolves the name)."""
+        return self.proxy_for(url) is not None
+
+    def route(self, url: httpx.URL) -> httpx.AsyncBaseTransport:
+        """The transport a request for ``url`` is sent on."""
+        proxy = self.proxy_for(url)
+        if proxy is None:
+            return self.default
+        transport = self._through.get(proxy)
+        if transport is None:
+            self._through[proxy] = transport = Deferred(functools.partial(self._build, proxy))
+        return transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.route(request.url).handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for transport in (self.default, *self._through.values()):
+            await transport.aclose()
 
 
 class Cookies(httpx.Cookies):

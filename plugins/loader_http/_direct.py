@@ -13,8 +13,9 @@ on the wire.  A request takes this lane only when httpx would add nothing:
   and query, and ``str(httpx.URL(url)) == url``;
 * the client has no auth, query parameters, base URL or event hooks, and its
   cookie jar is empty (so no ``Cookie`` header is due);
-* httpx routes the origin to the fast transport (no proxy), and that transport
-  serves the scheme itself (not HTTPS with HTTP/2 on).
+* the client's transport (``_client.Routes``) sends the origin to the fast
+  transport (no proxy), and that transport serves the scheme itself (not HTTPS
+  with HTTP/2 on).
 
 The header lines come from httpx itself: :class:`DirectLane` builds a request
 with ``client.build_request`` once per origin and header set, writes its
@@ -23,27 +24,28 @@ head, and reuses every line after the request line.  So ``Host``, ``Accept``,
 what httpx sends (a test compares them); only the request target changes per
 request.  The client's headers and timeout are watched: a change empties the
 cache.  Before the handler has built its client (httpx not imported yet, see
-``_quiet_httpx.py``), the lane writes those lines itself, as that client would:
-httpx's default headers, merged as ``Headers.update`` merges, ``Host`` first; a
-test holds them to ``build_request``'s, byte for byte.
+``_lazy_httpx.py``), the lane writes those lines itself, as that client will:
+the client is built with :func:`default_headers` (ours: they replace each of
+httpx's defaults in place), merged as ``Headers.update`` merges, ``Host`` first;
+a test holds them to ``build_request``'s, byte for byte.
 
 Whatever a response needs httpx for goes back to httpx, in the handler: a
-redirect (httpx builds the next request), ``Set-Cookie`` (httpx's jar).  A
+redirect (httpx builds the next request), ``Set-Cookie`` (httpx's jar); the
+answer goes through ``client.send`` (see ``_transport.ANSWERED``).  A
 ``Content-Encoding`` is not one of them: the handler decodes it (``_decoding``), on
 both lanes alike.
 """
 
 from __future__ import annotations
 
-import functools
-import os
 import re
+from collections.abc import Callable
 from typing import Any
 
-from ._quiet_httpx import httpx, loaded
+from ._lazy_httpx import httpx
 from ._transport import FastTransport, Trace, _BadHeader, _header_block, _How
 
-__all__ = ["DirectLane", "header_dict", "plain_url"]
+__all__ = ["DirectLane", "default_headers", "header_dict", "plain_url"]
 
 #: Characters httpx's URL parser leaves as they are, per component (its ``PATH_SAFE``,
 #: ``QUERY_SAFE`` and ``FRAG_SAFE`` plus the unreserved ones, without space: printable ASCII).
@@ -114,7 +116,7 @@ class DirectLane:
     Made with only the transport and the client's ``timeouts``, it serves before
     httpx's client exists (see ``HttpHandler``): the client that will be built has
     no auth, parameters, base URL, hooks or cookies, and its default headers are
-    known (:func:`httpx_default_headers`), so the head is written here.  Once the
+    ours (:func:`default_headers`), so the head is written here.  Once the
     client is built it is :meth:`attach`-ed, and from then on its own
     ``build_request`` writes the heads, as before.
     """
@@ -123,31 +125,29 @@ class DirectLane:
         self, transport: FastTransport, *, timeouts: dict[str, float | None] | None = None
     ) -> None:
         self.client: httpx.AsyncClient | None = None
+        self.route: Callable[[httpx.URL], Any] | None = None
         self.transport = transport
         self._timeouts = timeouts
         self._heads: dict[tuple[Any, ...], tuple[bytes, bool, dict[str, Any]] | None] = {}
         self._client_headers: list[tuple[bytes, bytes]] = []
         self._client_timeout: Any = None
 
-    def attach(self, client: httpx.AsyncClient) -> None:
-        """From now on, ask ``client`` (built over this lane's transport) for heads and rules."""
+    def attach(self, client: httpx.AsyncClient, route: Callable[[httpx.URL], Any]) -> None:
+        """From now on, ask ``client`` (built over this lane's transport) for heads and rules.
+
+        ``route`` gives the transport the client sends a URL's request on.
+        """
         self.client = client
+        self.route = route
         self._heads.clear()
         self._client_headers = list(client.headers.raw)
         self._client_timeout = client.timeout
-
-    @staticmethod
-    def usable(client: httpx.AsyncClient, transport: Any) -> bool:
-        """Whether this httpx offers what the lane relies on (else every request takes httpx)."""
-        return isinstance(transport, FastTransport) and all(
-            hasattr(client, name) for name in ("_transport_for_url", "_build_redirect_request", "_event_hooks")
-        )
 
     def _client_is_plain(self) -> bool:
         client = self.client
         if client is None:
             return True  # the client the handler will build is plain
-        hooks = client._event_hooks
+        hooks = client.event_hooks
         return (
             client.auth is None
             and not hooks["request"]
@@ -205,7 +205,8 @@ class DirectLane:
             return self._head_before_client(netloc, scheme, headers)
         try:
             request = client.build_request("GET", f"{scheme}://{netloc}/", headers=headers)
-            if client._transport_for_url(request.url) is not self.transport or not self.transport.serves(scheme):
+            route = self.route
+            if route is None or route(request.url) is not self.transport or not self.transport.serves(scheme):
                 return None  # a proxy, or HTTP/2's fallback
             lines, chunked, close = _header_block(request.headers.raw)
         except (httpx.HTTPError, httpx.InvalidURL, ValueError):
@@ -218,10 +219,9 @@ class DirectLane:
         self, netloc: str, scheme: str, headers: dict[str, str]
     ) -> tuple[bytes, bool, dict[str, Any]] | None:
         """What ``build_request`` would write, for the client the handler builds (None: ask it)."""
-        defaults = httpx_default_headers()
-        if defaults is None or self._timeouts is None or not self.transport.serves(scheme):
+        if self._timeouts is None or not self.transport.serves(scheme):
             return None
-        lines = _merged(defaults, headers)
+        lines = _merged(default_headers(), headers)
         if lines is None:
             return None  # not plain ASCII: httpx says what it makes of it
         if not any(name.lower() == b"host" for name, _ in lines):
@@ -245,41 +245,15 @@ def _merged(defaults: list[tuple[str, str]], headers: dict[str, str]) -> list[tu
     return [(name.encode("ascii"), value.encode("ascii")) for name, value in (*lines, *headers.items())]
 
 
-@functools.cache
-def httpx_default_headers() -> list[tuple[str, str]] | None:
-    """The headers httpx's client sends by default, known without importing httpx.
+def default_headers() -> list[tuple[str, str]]:
+    """The headers of every request the HTTP plugin sends, in order, unless the caller's replace them.
 
-    ``Accept``, ``Accept-Encoding``, ``Connection`` and ``User-Agent``, in httpx's
-    order (httpx 0.28).  ``None`` when that cannot be known for sure: httpx would
-    offer more encodings (brotli or zstandard is installed), or its version cannot
-    be read from ``httpx/__version__.py``.  Once httpx is imported, its own values
-    are read instead, and a test holds both to what ``build_request`` writes.
+    The client is built with them, and they take the places of httpx's own defaults
+    (the same four names), so ``build_request`` writes them where httpx would.
     """
-    if loaded():
-        from httpx._client import USER_AGENT  # type: ignore[attr-defined]
+    from loader import __version__
 
-        from ._decoding import accept_encoding
+    from ._decoding import accept_encoding
 
-        return _defaults(accept_encoding(), USER_AGENT)  # the handler's client sends this one
-    import importlib.util
-
-    for extra in ("brotli", "brotlicffi", "zstandard"):
-        if importlib.util.find_spec(extra) is not None:
-            return None
-    spec = importlib.util.find_spec("httpx")
-    if spec is None or not spec.origin:
-        return None
-    try:
-        with open(os.path.join(os.path.dirname(spec.origin), "__version__.py"), encoding="utf-8") as file:
-            found = re.search(r"^__version__\s*=\s*[\"']([0-9A-Za-z.+-]+)[\"']\s*$", file.read(), re.MULTILINE)
-    except OSError:
-        return None
-    if found is None:
-        return None
-    return _defaults("gzip, deflate", f"python-httpx/{found.group(1)}")
-
-
-def _defaults(accept_encoding: str, user_agent: str) -> list[tuple[str, str]]:
-    """httpx's client headers, in its order (httpx 0.28's ``BaseClient.headers``)."""
-    return [("Accept", "*/*"), ("Accept-Encoding", accept_encoding), ("Connection", "keep-alive"),
-            ("User-Agent", user_agent)]
+    return [("Accept", "*/*"), ("Accept-Encoding", accept_encoding()), ("Connection", "keep-alive"),
+            ("User-Agent", f"loader/{__version__}")]

@@ -75,10 +75,10 @@ from loader._display import printable
 from loader._net import check_peer, resolve_host
 from loader._protocol import Channel
 
-from ._decoding import Decoder, DecodingError, accept_encoding
-from ._direct import DirectLane, header_dict
-from ._quiet_httpx import httpx
-from ._transport import Exchange, FastTransport, NotHandled, as_httpx_response
+from ._decoding import Decoder, DecodingError
+from ._direct import DirectLane, default_headers, header_dict
+from ._lazy_httpx import httpx
+from ._transport import ANSWERED, Exchange, FastTransport, NotHandled
 
 __all__ = ["HttpHandler"]
 
@@ -481,6 +481,7 @@ class HttpHandler(ProtocolHandler):
     def __init__(self, loader: Any) -> None:
         self._loader = loader
         self._client: httpx.AsyncClient | None = None
+        self._routes: Any = None  # the client's transport (_client.Routes)
         self._direct: DirectLane | None = None
         self._fast: FastTransport | None = None
         self._ssl: ssl.SSLContext | None = None
@@ -491,11 +492,11 @@ class HttpHandler(ProtocolHandler):
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = client = self._make_client()
-            transport = client._transport
-            if _lane_allowed() and DirectLane.usable(client, transport):
+            transport = self._routes.default
+            if _lane_allowed() and isinstance(transport, FastTransport):
                 if self._direct is None or self._direct.transport is not transport:
                     self._direct = DirectLane(transport)
-                self._direct.attach(client)
+                self._direct.attach(client, self._routes.route)
             else:
                 self._direct = None
         return self._client
@@ -549,7 +550,7 @@ class HttpHandler(ProtocolHandler):
         return self._fast
 
     def _make_client(self) -> httpx.AsyncClient:
-        from ._client import Client, Deferred, proxy_mounts
+        from ._client import Client, Deferred, Routes
 
         http2 = self._http2()
         total = self._loader.limits.total
@@ -561,36 +562,29 @@ class HttpHandler(ProtocolHandler):
                 local_address=getattr(self._loader, "local_address", None),
             )
 
-        options: dict[str, Any] = {
-            "follow_redirects": False,
-            "trust_env": True,
-            "timeout": httpx.Timeout(**self._timeouts()),
-        }
-        proxy = getattr(self._loader, "proxy", None)
-        # The loader's own proxy replaces the environment's (as curl's --proxy does).
-        mounts = {"all://": Deferred(lambda: standard(proxy))} if proxy else proxy_mounts(standard)
-        if mounts is None:  # an httpx without the reader: it reads the environment itself
-            client = Client(verify=self._ssl_context(), http2=http2, limits=limits, **options)
-        elif _httpcore_chosen():
-            client = Client(transport=standard(), mounts=mounts, **options)
+        if _httpcore_chosen():
+            default: httpx.AsyncBaseTransport = standard()
         else:
             # Ours underneath httpx (the one the lane may have used already); httpcore
             # (imported only then) for proxies and HTTP/2.
-            fast = self._fast_transport()
+            default = fast = self._fast_transport()
             fast.fallback = Deferred(standard)
-            client = Client(transport=fast, mounts=mounts, **options)
-        # Offer only what _decoding undoes (httpx adds br and zstd when they are installed);
-        # set in place, so the line keeps httpx's position in the head.
-        client.headers["Accept-Encoding"] = accept_encoding()
-        return client
+        # The loader's own proxy replaces the environment's (as curl's --proxy does).
+        self._routes = Routes(default, standard, getattr(self._loader, "proxy", None))
+        # The headers are the lane's own (so both lanes write the same head); Accept-Encoding
+        # offers only what _decoding undoes (httpx adds br and zstd when they are installed).
+        return Client(
+            transport=self._routes, follow_redirects=False, trust_env=True,
+            timeout=httpx.Timeout(**self._timeouts()), headers=default_headers(),
+        )
 
     async def aclose(self) -> None:
-        client, fast = self._client, self._fast
-        self._client = self._direct = self._fast = None
+        client, fast, routes = self._client, self._fast, self._routes
+        self._client = self._direct = self._fast = self._routes = None
         self._early = None
         if client is not None:
-            await client.aclose()  # and its transport
-        if fast is not None and (client is None or client._transport is not fast):
+            await client.aclose()  # and its transports
+        if fast is not None and (client is None or routes.default is not fast):
             await fast.aclose()
 
     @asynccontextmanager
@@ -713,9 +707,7 @@ class HttpHandler(ProtocolHandler):
         while True:
             if response is None:
                 if deny:
-                    from ._client import uses_proxy
-
-                    proxied = uses_proxy(client, http_request.url)
+                    proxied = self._routes.proxied(http_request.url)
                 await self._resolve(http_request.url, channel, url)
                 try:
                     response = await client.send(http_request, stream=True)
@@ -783,15 +775,18 @@ class HttpHandler(ProtocolHandler):
     async def _hand_to_httpx(
         self, request: Request, headers: dict[str, str], trace: Any, url: str, answer: Exchange
     ) -> httpx.Response:
-        """A direct response as httpx's client would have returned it (cookies taken, next request built)."""
+        """A direct response as httpx's client returns it (cookies taken, next request built).
+
+        The request goes through ``client.send`` with the answer in its extensions:
+        the fast transport hands that answer back instead of sending again.
+        """
         client = self.client
         body = answer[4]
         try:
-            http_request = client.build_request(request.method, request.url, headers=headers, extensions={"trace": trace})
-            response = as_httpx_response(answer, http_request)
-            client.cookies.extract_cookies(response)
-            if response.has_redirect_location:
-                response.next_request = client._build_redirect_request(http_request, response)
+            http_request = client.build_request(
+                request.method, request.url, headers=headers, extensions={"trace": trace, ANSWERED: answer}
+            )
+            response = await client.send(http_request, stream=True)
         except httpx.HTTPError as exc:
             await body.aclose()
             raise map_error(exc, url) from exc
@@ -822,9 +817,8 @@ class HttpHandler(ProtocolHandler):
         return target
 
     async def _resolve(self, target: httpx.URL, channel: Channel, url: str) -> None:
-        from ._client import uses_proxy
-
-        if uses_proxy(self.client, target):
+        _ = self.client
+        if self._routes.proxied(target):
             return  # the proxy resolves the name
         port = target.port or (443 if target.scheme == "https" else 80)
         await resolve_host(channel, target.host, port, url=url)

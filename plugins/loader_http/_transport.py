@@ -1,4 +1,4 @@
-"""A lean HTTP/1.1 keep-alive transport under httpx, on anyio streams (own protocol on asyncio).
+"""A lean HTTP/1.1 keep-alive transport under httpx: asyncio's own connections, anyio's on trio.
 
 httpx stays the interface (redirect targets, auth, cookies, decoding, proxies
 through its mounts); only the connection pool underneath is replaced, because
@@ -23,9 +23,10 @@ How a request flows::
     arrives (the peer closed it while idle) is retried once on a new one, for
     requests whose body can be sent again.
 
-Connections are opened (and closed) by anyio.  On asyncio a plain one then
-reads and writes through its own protocol (``_Wire``), which skips anyio's
-per-read cancel scope and poller changes; TLS and trio keep anyio's streams.
+On asyncio a connection is opened by the loop's public ``create_connection``
+with this module's own protocol (``_Wire``), TLS added by ``loop.start_tls``:
+that skips anyio's per-read cancel scope and poller changes.  On trio anyio's
+streams carry it (``anyio.connect_tcp``, ``TLSStream``).
 
 The trace extension gets the same event names as httpcore's, so the handler's
 phase mapping works for both transports.  Errors are httpx's own exception
@@ -50,15 +51,16 @@ from anyio.abc import ByteStream, SocketAttribute
 
 from loader._net import is_ip
 
-from ._quiet_httpx import httpx
+from ._lazy_httpx import httpx
 
-__all__ = ["Exchange", "FastTransport", "NotHandled", "as_httpx_response"]
+__all__ = ["ANSWERED", "Exchange", "FastTransport", "NotHandled", "as_httpx_response"]
 
 #: Largest response head (status line + headers) accepted.
 MAX_HEAD = 64 * 1024
 #: Most header lines accepted in a head.
 MAX_HEADERS = 256
 READ_SIZE = 256 * 1024
+_HAPPY_EYEBALLS_DELAY = 0.25  # as anyio.connect_tcp races a name's addresses
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _NO_BODY_STATUS = frozenset({204, 304})
 _BAD_HEADER_CHARS = (b"\r", b"\n", b"\0")
@@ -113,6 +115,11 @@ class _How(NamedTuple):
 #: status, reason phrase, header lines (raw, in order) and the body.
 Exchange = tuple[bytes, int, bytes, list[tuple[bytes, bytes]], "_Body"]
 
+#: A request extension: an :data:`Exchange` already received for this request (by the
+#: direct lane), which :meth:`FastTransport.handle_async_request` hands back once
+#: instead of sending, so httpx's client does the rest (cookies, the next request).
+ANSWERED = "loader.answered"
+
 
 def as_httpx_response(answer: Exchange, request: httpx.Request | None = None) -> httpx.Response:
     """What :meth:`FastTransport.exchange` returned, as httpx's response (for ``request``)."""
@@ -153,15 +160,6 @@ class _Connection:
         self.sock = sock if stream is None else stream.extra(SocketAttribute.raw_socket, None)
         self.reused = False
 
-    @classmethod
-    def adopt(cls, stream: ByteStream, origin: tuple[str, str, int]) -> _Connection:
-        """The fastest kind of connection ``stream`` allows (see :class:`_WireConnection`)."""
-        wire = _Wire.take_over(stream)
-        if wire is not None:
-            return _WireConnection(stream, origin, wire)
-        _read_one_chunk_ahead(stream)
-        return cls(stream, origin)
-
     def get_extra_info(self, name: str) -> Any:
         """What httpcore's network stream answers, for trace consumers."""
         if name == "server_addr":
@@ -175,10 +173,10 @@ class _Connection:
         return None
 
     def read_ahead(self) -> int:
-        """Bytes the event loop has read from the socket that this side has not taken yet."""
-        inner = getattr(self.stream, "transport_stream", self.stream)
-        queue = getattr(getattr(inner, "_protocol", None), "read_queue", ())
-        return sum(map(len, queue))
+        """Bytes the event loop has read from the socket that this side has not taken yet.
+
+        Not known behind anyio's streams (trio's own receive reads only when asked)."""
+        return 0
 
     def looks_alive(self) -> bool:
         """An idle connection is dead (or out of step) if its socket has anything to read."""
@@ -271,24 +269,6 @@ class _Wire(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.paused = False  # a new transport reads from the start
-
-    @classmethod
-    def take_over(cls, stream: ByteStream) -> _Wire | None:
-        """Swap this protocol in under anyio's asyncio socket stream (None: not one)."""
-        transport = getattr(stream, "_transport", None)
-        old = getattr(stream, "_protocol", None)
-        if not hasattr(transport, "set_protocol") or not hasattr(old, "read_queue"):
-            return None  # trio, a TLS stream, or an anyio whose internals moved (uvloop's
-            # transports are not asyncio.Transport subclasses: duck typing it is)
-        wire = cls(transport, deque(old.read_queue), old.is_at_eof, old.exception)
-        transport.set_protocol(wire)
-        transport.set_write_buffer_limits()  # anyio sets 0: every write would wait for the kernel
-        if transport.is_closing():
-            wire.eof = True
-        else:
-            wire.paused = False
-            transport.resume_reading()
-        return wire
 
     # -- the event loop's side ---------------------------------------------------------
 
@@ -389,13 +369,13 @@ class _WireConnection(_Connection):
 
 
 class _LoopConnection(_WireConnection):
-    """A plain TCP connection to an IP address, opened by the asyncio loop itself.
+    """A TCP (or TLS) connection opened by the asyncio loop itself.
 
     ``anyio.connect_tcp`` costs ~170 µs a connection (a task group and an event
     for happy eyeballs, a stream object) against ~35 µs for
-    ``loop.create_connection``; with one address there is nobody to race, and
-    the loop's ``OSError`` says the same as anyio's cause.  A host name still
-    goes through anyio (resolution, happy eyeballs over its addresses).
+    ``loop.create_connection``, which also resolves a host name and races its
+    addresses (``happy_eyeballs_delay``) as anyio would; the loop's ``OSError``
+    says the same as anyio's cause.
     """
 
     __slots__ = ()
@@ -408,6 +388,8 @@ class _LoopConnection(_WireConnection):
             return self.wire.transport.get_extra_info("peername")
         if name == "client_addr":
             return self.wire.transport.get_extra_info("sockname")
+        if name == "ssl_object":
+            return self.wire.transport.get_extra_info("ssl_object")
         if name == "socket":
             return self.sock
         return None
@@ -424,30 +406,6 @@ def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
-
-
-def _read_one_chunk_ahead(stream: ByteStream) -> None:
-    """On asyncio over TLS, stop reading from the socket as soon as a chunk has arrived.
-
-    anyio pauses the transport only when its reader wakes; until then uvloop
-    (libuv reads up to 32 times per wake-up) keeps appending, megabytes per
-    connection on a fast link (scenario c: 64 MiB instead of 36).  Pausing in
-    ``data_received`` keeps one chunk queued at most.  It relies on anyio's
-    asyncio stream internals, checked here; anything else is left as it is.
-    """
-    inner = getattr(stream, "transport_stream", stream)  # a TLS stream wraps the socket's
-    protocol = getattr(inner, "_protocol", None)
-    transport = getattr(inner, "_transport", None)
-    if protocol is None or transport is None or not hasattr(protocol, "read_queue"):
-        return
-    received = protocol.data_received
-
-    def data_received(data: bytes) -> None:
-        received(data)
-        transport.pause_reading()
-
-    protocol.data_received = data_received
-    transport.set_protocol(protocol)  # uvloop caches the protocol's methods: refresh them
 
 
 def _head_end(buffer: bytes) -> tuple[int, int]:
@@ -792,14 +750,17 @@ class FastTransport:
             raise httpx.ConnectError(f"cannot connect to {host}:{port}: not an {only} address ({only} only)")
         try:
             with anyio.fail_after(timeout):
-                loop = _asyncio_loop() if scheme == "http" and is_ip(host) and not self.local_address else None
+                loop = _asyncio_loop()
                 if loop is not None:
                     wire = _Wire.fresh()
-                    transport, _ = await loop.create_connection(lambda: wire, host, port)
+                    options: dict[str, Any] = {"local_addr": (local, 0)} if local else {}
+                    if not is_ip(host) and isinstance(loop, asyncio.BaseEventLoop):
+                        options["happy_eyeballs_delay"] = _HAPPY_EYEBALLS_DELAY  # uvloop: one address after another
+                    transport, _ = await loop.create_connection(lambda: wire, host, port, **options)
                     conn: _Connection = _LoopConnection(transport, wire, origin)
                 else:
                     stream: ByteStream = await anyio.connect_tcp(host, port, local_host=self.local_address)
-                    conn = _Connection.adopt(stream, origin) if scheme == "http" else _Connection(stream, origin)
+                    conn = _Connection(stream, origin)
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from exc
         except (OSError, anyio.BrokenResourceError) as exc:
@@ -811,15 +772,13 @@ class FastTransport:
             if trace is not None:
                 await trace("connection.connect_tcp.complete", {**info, "return_value": conn})
             if scheme == "https":
-                conn = await self._start_tls(conn, stream, host, how, deadline)
+                conn = await self._start_tls(conn, host, how, deadline)
         except BaseException:
             await conn.aclose()
             raise
         return conn
 
-    async def _start_tls(
-        self, conn: _Connection, plain: ByteStream, host: str, how: _How, deadline: float | None
-    ) -> _Connection:
+    async def _start_tls(self, conn: _Connection, host: str, how: _How, deadline: float | None) -> _Connection:
         if self._ssl_context is None:
             self._ssl_context = httpx.create_ssl_context()
         elif callable(self._ssl_context):  # built on first use
@@ -829,8 +788,18 @@ class FastTransport:
             await how.trace("connection.start_tls.started", {"server_hostname": sni})
         try:
             with anyio.fail_after(None if deadline is None else max(0.0, deadline - anyio.current_time())):
+                if isinstance(conn, _LoopConnection):
+                    wire = conn.wire
+                    secure = await asyncio.get_running_loop().start_tls(
+                        wire.transport, wire, self._ssl_context, server_hostname=sni
+                    )
+                    if secure is None:
+                        raise ConnectionResetError("connection closed during the TLS handshake")
+                    wire.transport = secure  # type: ignore[assignment]
+                    wire.paused = False
+                    return conn
                 stream = await anyio.streams.tls.TLSStream.wrap(
-                    plain, hostname=sni, ssl_context=self._ssl_context, standard_compatible=False
+                    conn.stream, hostname=sni, ssl_context=self._ssl_context, standard_compatible=False
                 )
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"TLS with {host}:{conn.origin[2]} timed out") from exc
@@ -838,7 +807,7 @@ class FastTransport:
             raise httpx.ConnectError(f"SSL: {exc}") from exc
         except (OSError, anyio.BrokenResourceError) as exc:
             raise httpx.ConnectError(f"cannot connect to {host}:{conn.origin[2]}: {_why(exc)}") from exc
-        return _Connection.adopt(stream, conn.origin)
+        return _Connection(stream, conn.origin)
 
     # -- requests --------------------------------------------------------------------
 
@@ -847,13 +816,15 @@ class FastTransport:
         return scheme == "http" or (scheme == "https" and not self._http2)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        extensions = request.extensions
+        if ANSWERED in extensions:  # popped: a redirect's next request shares the dict
+            return as_httpx_response(extensions.pop(ANSWERED))
         url = request.url
         scheme = url.scheme
         if not self.serves(scheme):
             return await self.fallback.handle_async_request(request)
         origin = (scheme, url.host, url.port or (443 if scheme == "https" else 80))
         head, chunked, close = _request_head(request)
-        extensions = request.extensions
         how = _How(
             request.method, head, chunked, close, request.stream, extensions.get("timeout", {}),
             extensions.get("sni_hostname"), extensions.get("trace"), request,
