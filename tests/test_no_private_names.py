@@ -26,8 +26,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = frozenset({"httpx", "httpcore", "anyio", "pluggy", "h11", "h2"}) | frozenset(sys.stdlib_module_names)
 DOCUMENTED_PUBLIC = frozenset({"_replace", "_asdict", "_fields", "_make", "_field_defaults", "_exit"})
@@ -145,19 +143,9 @@ def findings() -> Iterator[str]:
                 yield f"{where}:{line}: sys.modules.{node.func.attr}(...)"
 
 
-_PLUGIN_HOST = "loader/_plugins.py:"
-
-
 def test_no_private_names_of_other_projects() -> None:
-    found = [f for f in findings() if not f.startswith(_PLUGIN_HOST)]
+    found = list(findings())
     assert found == [], "\n".join(found)
-
-
-def test_plugin_host_uses_no_private_names_of_pluggy() -> None:
-    """``loader/_plugins.py`` is being rewritten on another branch (issue 16, item 2)."""
-    found = [f for f in findings() if f.startswith(_PLUGIN_HOST)]
-    if found:
-        pytest.xfail("loader/_plugins.py still reads pluggy's internals:\n" + "\n".join(found))
 
 
 def test_the_scan_sees_what_it_should(tmp_path: Path) -> None:
