@@ -20,7 +20,7 @@ import pytest
 from loader_http._decoding import Decoder
 from support import direct_lane_without_proxies
 from support.asgi_server import ASGITestServer
-from support.raw_server import RawServer, recv_until
+from support.raw_server import HeadRecorder, RawServer, recv_until
 
 import loader._policy
 from loader import Limits, Loader, Phase, PolicyDenied, ProtocolError, Retries, SizeLimitExceeded
@@ -47,25 +47,15 @@ def response(status: str, headers: list[str], body: bytes = b"", version: str = 
     return "\r\n".join(lines).encode("latin-1") + body
 
 
-class Scripted:
+class Scripted(HeadRecorder):
     """A keep-alive raw server answering each request path from ``answers``; keeps the heads."""
 
     def __init__(self, raw_server: Any, answers: dict[str, bytes]) -> None:
         self.answers = answers
-        self.heads: list[bytes] = []
-        self.server: RawServer = raw_server(self._serve)
+        super().__init__(raw_server)
 
-    def url(self, path: str) -> str:
-        return self.server.url("http", path)
-
-    def _serve(self, conn: socket.socket) -> None:
-        while True:
-            head = recv_until(conn, b"\r\n\r\n")
-            if not head.endswith(b"\r\n\r\n"):
-                return
-            self.heads.append(head)
-            path = head.split(b" ", 2)[1].decode()
-            conn.sendall(self.answers[path])
+    def answer(self, target: bytes, head: bytes) -> bytes:
+        return self.answers[target.decode()]
 
 
 async def fetch(url: str, **options: Any) -> Any:

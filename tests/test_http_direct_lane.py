@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import gzip
 import random
-import socket
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ import pytest
 from loader_http._direct import DirectLane, header_dict, plain_url
 from loader_http._transport import _request_head
 from support import direct_lane_without_proxies
-from support.raw_server import recv_until
+from support.raw_server import HeadRecorder
 
 from loader import Loader, Retries
 
@@ -73,27 +71,11 @@ def _reply(target: bytes, head: bytes, port: int) -> bytes:
     return response("200 OK", ["Content-Type: application/octet-stream"], BODY + target)
 
 
-class Recorder:
+class Recorder(HeadRecorder):
     """A raw keep-alive HTTP/1.1 server that answers from :func:`_reply` and keeps every head."""
 
-    def __init__(self, raw_server: Any) -> None:
-        self.heads: list[bytes] = []
-        self._lock = threading.Lock()
-        self.server = raw_server(self._serve)
-
-    def url(self, path: str) -> str:
-        return self.server.url("http", path)
-
-    def _serve(self, conn: socket.socket) -> None:
-        while True:
-            head = recv_until(conn, b"\r\n\r\n")
-            if not head.endswith(b"\r\n\r\n"):
-                return
-            with self._lock:
-                self.heads.append(head)
-            target = head.split(b" ", 2)[1]
-            data = _reply(target, head, self.server.port)
-            conn.sendall(data.replace("é".encode(), b"\xe9"))
+    def answer(self, target: bytes, head: bytes) -> bytes:
+        return _reply(target, head, self.server.port).replace("é".encode(), b"\xe9")
 
 
 def _script(rec: Recorder) -> list[str]:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import pytest
 
-__all__ = ["raw_server", "refused_port"]
+__all__ = ["HeadRecorder", "raw_server", "refused_port"]
 
 Handler = Callable[[socket.socket], None]
 """A per-connection script: it gets the accepted socket and owns it until it returns."""
@@ -175,6 +175,33 @@ class RawServer:
         deadline = time.monotonic() + _JOIN_TIMEOUT
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class HeadRecorder:
+    """A raw keep-alive HTTP/1.1 server that answers each request with :meth:`answer`
+    and keeps every request head (``heads``, in arrival order).  Subclass it and
+    override :meth:`answer`; the request's body, if any, is not read."""
+
+    def __init__(self, raw_server: Callable[[Handler], RawServer]) -> None:
+        self.heads: list[bytes] = []
+        self._lock = threading.Lock()
+        self.server = raw_server(self._serve)
+
+    def url(self, path: str) -> str:
+        return self.server.url("http", path)
+
+    def answer(self, target: bytes, head: bytes) -> bytes:
+        """The whole response (head and body) to the request for ``target``."""
+        raise NotImplementedError
+
+    def _serve(self, conn: socket.socket) -> None:
+        while True:
+            head = recv_until(conn, b"\r\n\r\n")
+            if not head.endswith(b"\r\n\r\n"):
+                return
+            with self._lock:
+                self.heads.append(head)
+            conn.sendall(self.answer(head.split(b" ", 2)[1], head))
 
 
 @pytest.fixture
