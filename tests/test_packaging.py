@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import re
 import subprocess
 import sys
 import tomllib
+import types
 from collections.abc import Iterator
 from importlib.metadata import (
     PackageNotFoundError,
@@ -114,10 +116,24 @@ def test_console_script_is_declared() -> None:
 
 
 def test_exported_members_match_all() -> None:
-    public = {name for name in dir(loader) if not name.startswith("_")}
-    modules = {"cli", "demo", "discovery", "hookspecs"}
-    assert set(loader.__all__) == public - modules - {"annotations"}
+    # Every public name resolves and is then a real attribute of the package (vars(),
+    # not dir(), which lists __all__ itself and so cannot miss a name).
+    for name in loader.__all__:
+        assert getattr(loader, name) is vars(loader)[name], name
+    public = {name for name, value in vars(loader).items()
+              if not name.startswith("_") and not isinstance(value, types.ModuleType)}
+    assert public == set(loader.__all__) - {"annotations"}
     assert loader.__all__ == sorted(loader.__all__)
+
+
+def test_type_checkers_see_the_same_exports() -> None:
+    # The TYPE_CHECKING imports mirror the lazy export table, name for name and module for module.
+    tree = ast.parse(Path(loader.__file__).read_text())
+    block = next(node for node in tree.body if isinstance(node, ast.If)
+                 and isinstance(node.test, ast.Name) and node.test.id == "_TYPE_CHECKING")
+    imported = {alias.name: "." * node.level + (node.module or "")
+                for node in block.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert imported == loader._EXPORTS
 
 
 def test_every_hook_is_documented_in_the_readme() -> None:
