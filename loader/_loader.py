@@ -21,7 +21,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
-import io
 import itertools
 import logging
 import os
@@ -47,7 +46,6 @@ from ._errors import (
     PluginError,
     PolicyDenied,
     RequestCancelled,
-    SizeLimitExceeded,
     UnsupportedScheme,
 )
 from ._events import Event, Phase
@@ -116,42 +114,15 @@ class _Slots:
             self.free += 1
 
 
+def _plain_get(method: str, content: Any) -> bool:
+    """A GET without a body: what any handler serves, and what may be answered from memory."""
+    return method == "GET" and content is None
+
+
 class _DocumentSink(MemorySink):
-    """Keeps a document for discovery in memory, failing it once it passes ``Limits.max_page``.
+    """Keeps a document for discovery in memory, failing it once it passes ``Limits.max_page``."""
 
-    The bytes gather in one ``io.BytesIO``, whose ``getvalue()`` hands its buffer over
-    without a copy: a document is held once, not as its chunks and then their join.
-    """
-
-    def __init__(self, url: str, max_body: int | None = None) -> None:
-        super().__init__(url, max_body)
-        self._buffer = io.BytesIO()
-
-    def start(self, offset: int) -> None:
-        self._buffer = io.BytesIO()
-        self.size = 0
-
-    async def write(self, chunk: bytes) -> None:
-        self._count(chunk)
-        self._buffer.write(chunk)
-
-    def commit(self) -> bytes:
-        body = self._buffer.getvalue()
-        self._buffer = io.BytesIO()
-        return body
-
-    def abort(self) -> None:
-        self._buffer = io.BytesIO()
-
-    def _count(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        if self.max_body is not None and self.size > self.max_body:
-            from ._display import size_text
-
-            raise SizeLimitExceeded(
-                f"document larger than the page cap of {size_text(self.max_body)} "
-                "(--max-page-size, Limits.max_page); not kept", url=self.url,
-            )
+    over_cap = "document larger than the page cap of {cap} (--max-page-size, Limits.max_page); not kept"
 
 
 class _Call:
@@ -494,7 +465,7 @@ class Loader:
         Raises ``ValueError`` for a malformed method or with ``resume``, ``TypeError``
         for content of another type.
         """
-        if method != "GET" or content is not None:
+        if not _plain_get(method, content):
             from ._upload import RequestContent, check_method
 
             check_method(method)
@@ -707,7 +678,7 @@ class Loader:
     ) -> Result:
         url = t.url
         # A request with a body or another method asks the server something new each time.
-        at_once = self._at_once(t, sink) if method == "GET" and content is None else None
+        at_once = self._at_once(t, sink) if _plain_get(method, content) else None
         if at_once is not None:
             return await self._finish_at_once(t, sink, *at_once)
         await t.emit(Phase.HANDLE_CREATED)
@@ -764,7 +735,7 @@ class Loader:
         request = Request(url=url, method=method, headers=dict(headers or {}), kind=t.kind, content=content)
         retries = self.retries
         repeatable = True
-        if method != "GET" or content is not None:
+        if not _plain_get(method, content):
             if not getattr(handler, "sends_bodies", False):  # a duck-typed handler: GET only
                 what = "a request body" if content is not None else f"the {method} method"
                 raise UnsupportedScheme(f"the {plugin!r} plugin cannot send {what} (GET only)", url=t.url)
@@ -835,7 +806,7 @@ class Loader:
             reason=response.reason,
         )
         await t.emit(Phase.REQUEST_COMPLETE, bytes_done=done, bytes_total=done, status=response.status)
-        if request.method == "GET" and request.content is None:
+        if _plain_get(request.method, request.content):
             self._remember(t.request_url, result)
         return result
 

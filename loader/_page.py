@@ -182,9 +182,6 @@ class _PageRun:
         self.stylesheets: dict[str, tuple[Result, Document | None]] = {}
         self.queues: dict[str, collections.deque[Found]] = {}  # requisites waiting, by host
         self.workers: dict[str, int] = {}  # tasks fetching them, by host
-        #: A stylesheet downloaded to find its images is saved too (with an output
-        #: directory), whether or not "style" was asked for: an offline copy needs it.
-        self.save_styles = True
 
     # -- discovery -------------------------------------------------------------------
 
@@ -279,7 +276,9 @@ class _PageRun:
             document = self.parse(result, "css", item.url)
             items, sheets = self.discover(document)
             self.schedule(items, sheets, depth + 1, tg)
-        save = self.save_styles and self.alloc is not None
+        # Saved whenever there is an output directory, whether or not "style" was asked
+        # for: it was downloaded to find its images, and an offline copy needs it.
+        save = self.alloc is not None
         if save and result.ok:
             path = self.dest(item.url)
             assert path is not None

@@ -81,6 +81,7 @@ from __future__ import annotations
 import errno
 import functools
 import hashlib
+import io
 import itertools
 import json
 import os
@@ -294,7 +295,7 @@ class PathAllocator:
                 if key not in self._taken and self._dirs.setdefault(key, asked) == asked:
                     break
                 name, n = f"{segment}-{n}", n + 1  # a file's name, or another directory's
-            directory = _child(parent, name) if _plain_name(name) else parent / name
+            directory = parent / name
             # What pathlib puts before a plain name joined to the directory: "dir/",
             # "/" for the root, "" for "." (so the text of the child is just the name).
             entry = self._directories[relative] = (directory, os.fspath(directory / "x")[:-1])
@@ -310,7 +311,7 @@ class PathAllocator:
         relative, _, name = relative_path(url, index=index).rpartition("/")
         directory, prefix = self._directory(relative)
         if not suffix and _plain_name(name):
-            path = _child(directory, name)  # the same Path as root / "directory/name"
+            path = directory / name
             key = (prefix + name).lower()  # str(path).lower(), without formatting it
         else:  # a suffix, or an odd name (".", a separator in index=): pathlib decides
             path = directory / name
@@ -338,51 +339,48 @@ def _plain_name(name: str) -> bool:
     )
 
 
-def _join_child(directory: Path, name: str) -> Path:
-    return directory / name
-
-
-#: ``directory / name`` for a plain name (pathlib's private child helper is off limits).
-_child: Callable[[Path, str], Path] = _join_child
-
-
 class _Counted:
     """Counts the bytes a sink takes and enforces ``max_body``."""
 
     url: str
     max_body: int | None
     size: int
+    #: The error's text once the cap is passed (``{cap}``: the cap as a person reads it).
+    over_cap = "body larger than the cap of {cap} (--max-filesize, Limits.max_body)"
 
     def _count(self, chunk: bytes) -> None:
         self.size += len(chunk)
         if self.max_body is not None and self.size > self.max_body:
             from ._display import size_text
 
-            raise SizeLimitExceeded(
-                f"body larger than the cap of {size_text(self.max_body)} (--max-filesize, Limits.max_body)",
-                url=self.url,
-            )
+            raise SizeLimitExceeded(self.over_cap.format(cap=size_text(self.max_body)), url=self.url)
 
 
 class MemorySink(_Counted):
-    """Keeps the body in memory, up to ``max_body`` bytes."""
+    """Keeps the body in memory, up to ``max_body`` bytes.
+
+    The bytes gather in one ``io.BytesIO``, whose ``getvalue()`` hands its buffer
+    over without a copy: a body is held once, not as its chunks and then their join.
+    """
 
     def __init__(self, url: str, max_body: int | None = None) -> None:
         self.url = url
         self.max_body = max_body
-        self._chunks: list[bytes] = []
+        self._buffer = io.BytesIO()
         self.size = 0
 
     def start(self, offset: int) -> None:
-        self._chunks.clear()
+        self._buffer = io.BytesIO()
         self.size = 0
 
     async def write(self, chunk: bytes) -> None:
         self._count(chunk)
-        self._chunks.append(chunk)
+        self._buffer.write(chunk)
 
     def commit(self) -> bytes:
-        return b"".join(self._chunks)
+        body = self._buffer.getvalue()
+        self._buffer = io.BytesIO()
+        return body
 
     def resume_headers(self) -> dict[str, str]:
         """Nothing to resume in memory: no headers."""
@@ -392,7 +390,7 @@ class MemorySink(_Counted):
         """Nothing to record for a body in memory."""
 
     def abort(self) -> None:
-        self._chunks.clear()
+        self._buffer = io.BytesIO()
 
 
 class CallerSink(MemorySink):
