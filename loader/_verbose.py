@@ -63,6 +63,7 @@ class ShowResponseHead(ProtocolHandler):
     def __init__(self, inner: ProtocolHandler, write: Callable[[str], None]) -> None:
         self.inner = inner
         self.schemes = inner.schemes
+        self.sends_bodies = getattr(inner, "sends_bodies", False)  # -v must not refuse -d or -T
         self._write = write
 
     @asynccontextmanager

@@ -162,6 +162,16 @@ def test_verbose_prints_heads_without_secrets(http_server: Any, tmp_path: Path) 
     assert "s3cret" not in err and base64.b64encode(b"bob:s3cret").decode() not in err and "c00kie" not in err
 
 
+def test_verbose_still_sends_a_body(http_server: Any, tmp_path: Path) -> None:
+    # -v wraps the HTTP handler: the wrapper must still say it sends bodies.
+    target = tmp_path / "echo.json"
+    code, _, err = run("get", http_server.url("/echo"), "-o", str(target), "-v", "-d", "a=b")
+    assert code == EXIT_OK, err
+    echo = json.loads(target.read_text())
+    assert (echo["method"], echo["body"]) == ("POST", "a=b")
+    assert "< HTTP/1.1 200" in err
+
+
 def test_verbose_shows_redirects_and_hides_set_cookie(http_server: Any, tmp_path: Path) -> None:
     code, _, err = run("get", http_server.url("/redirect/1"), "-o", str(tmp_path / "r"), "-v")
     assert code == EXIT_OK, err
