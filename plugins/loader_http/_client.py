@@ -58,11 +58,6 @@ class Routes(httpx.AsyncBaseTransport):
         self._bypass = urllib.request.proxy_bypass_environment
         self._through: dict[str, httpx.AsyncBaseTransport] = {}
 
-    @property
-    def any_proxy(self) -> bool:
-        """Whether any request may go through a proxy."""
-        return bool(self._proxy) or any(k != "no" for k in self._proxies)
-
     def proxy_for(self, url: httpx.URL) -> str | None:
         """The proxy URL a request for ``url`` goes through (None: directly)."""
         if self._proxy:

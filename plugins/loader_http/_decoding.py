@@ -166,6 +166,7 @@ class _Brotli:
         yield from ()
 
 
+@functools.cache  # asked per br response: import and probe brotli once
 def _bounded_brotli() -> Any:
     """The ``brotli`` module when its decompressor can bound its output, else None."""
     try:

@@ -78,7 +78,7 @@ from loader._protocol import Channel
 from ._decoding import Decoder, DecodingError
 from ._direct import DirectLane, default_headers, header_dict
 from ._lazy_httpx import httpx
-from ._transport import ANSWERED, Exchange, FastTransport, NotHandled
+from ._transport import ANSWERED, Exchange, FastTransport, NotHandled, nothing
 
 __all__ = ["HttpHandler"]
 
@@ -343,11 +343,6 @@ def _stated_size(status: int, headers: Any, request: Request) -> int | None:
     return None
 
 
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield b""  # an async generator that yields nothing
-
-
 def _make_response(
     final_url: str, status: int, reason: str, headers: dict[str, str], http_version: str,
     stream: AsyncIterator[bytes], request: Request,
@@ -355,7 +350,7 @@ def _make_response(
     """The loader's response for either lane (``headers`` as httpx's ``items()`` gives them)."""
     if status == 416:  # only a resume past the end gets here (HttpHandler._already_complete)
         return Response(
-            url=final_url, stream=_empty(), status=status, reason=reason, headers=headers,
+            url=final_url, stream=nothing(), status=status, reason=reason, headers=headers,
             content_type=headers.get("content-type"), length=0, offset=request.offset,
             http_version=http_version, extra={"http_version": http_version},
         )

@@ -9,10 +9,9 @@ exactly what it is for any other code in the process.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-__all__ = ["httpx", "loaded"]
+__all__ = ["httpx"]
 
 
 class _OnFirstUse:
@@ -27,8 +26,3 @@ class _OnFirstUse:
 
 
 httpx: Any = _OnFirstUse()
-
-
-def loaded() -> bool:
-    """Whether httpx has been imported (by this process, for any reason)."""
-    return "httpx" in sys.modules

@@ -50,10 +50,11 @@ import anyio
 from anyio.abc import ByteStream, SocketAttribute
 
 from loader._net import is_ip
+from loader._upload import IDEMPOTENT_METHODS
 
 from ._lazy_httpx import httpx
 
-__all__ = ["ANSWERED", "Exchange", "FastTransport", "NotHandled", "as_httpx_response"]
+__all__ = ["ANSWERED", "Exchange", "FastTransport", "NotHandled", "as_httpx_response", "nothing"]
 
 #: Largest response head (status line + headers) accepted.
 MAX_HEAD = 64 * 1024
@@ -61,7 +62,6 @@ MAX_HEAD = 64 * 1024
 MAX_HEADERS = 256
 READ_SIZE = 256 * 1024
 _HAPPY_EYEBALLS_DELAY = 0.25  # as anyio.connect_tcp races a name's addresses
-_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _NO_BODY_STATUS = frozenset({204, 304})
 _BAD_HEADER_CHARS = (b"\r", b"\n", b"\0")
 
@@ -524,7 +524,7 @@ def _request_head(request: httpx.Request) -> tuple[bytes, bool, bool]:
     return line + headers, chunked, close
 
 
-async def _nothing() -> AsyncIterator[bytes]:
+async def nothing() -> AsyncIterator[bytes]:
     return
     yield b""  # an async generator that yields nothing
 
@@ -553,7 +553,7 @@ class _Body:
     def __aiter__(self) -> AsyncIterator[bytes]:
         # One generator per body, no delegation: each layer would cost per chunk.
         if self._conn is None or self._complete:
-            return _nothing()
+            return nothing()
         if self._kind == "length":
             return _ByLength(self, self._conn)
         if self._kind == "chunked":
@@ -843,7 +843,7 @@ class FastTransport:
         it).  Raises :class:`NotHandled` when the request belongs to ``fallback``
         (a TLS peer that chose h2), and httpx's exceptions for every failure.
         """
-        replayable = how.method in _IDEMPOTENT and (how.stream is None or isinstance(how.stream, httpx.ByteStream))
+        replayable = how.method in IDEMPOTENT_METHODS and (how.stream is None or isinstance(how.stream, httpx.ByteStream))
         conn = await self._checkout(origin)
         if conn is not None:
             try:
