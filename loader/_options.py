@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from ._events import Phase
 from .hookspecs import hookimpl
 
 __all__ = ["RunSummary", "add_user_options", "loader_options", "parse_args", "read_url_list"]
@@ -376,6 +377,9 @@ class RequestOptions:
 
         return ShowResponseHead(inner, self._write)
 
+    #: Only redirects are shown: the core builds no other event for this observer.
+    loader_event_phases = frozenset({Phase.REDIRECT})
+
     @hookimpl
     def loader_event(self, event: Any) -> None:
         """For ``-v``: each redirect followed (the handler follows them inside one request)."""
@@ -395,6 +399,9 @@ class RequestOptions:
 
 class RunSummary:
     """An observer gathering what a run fetched, failed and skipped, for ``--json``."""
+
+    #: A request is counted by its last event: no other is built for this observer.
+    loader_event_phases = frozenset({Phase.REQUEST_COMPLETE, Phase.FAILED, Phase.CANCELLED})
 
     def __init__(self) -> None:
         self.started = time.monotonic()

@@ -308,6 +308,8 @@ class LiveProgress:
     sets its final state before the display stops: complete, or "interrupted".
     """
 
+    loader_event_phases = _DISPLAYED  # see Tally
+
     def __init__(self, tally: Tally, console: Any = None) -> None:
         from rich.console import Console
         from rich.progress import (
@@ -383,7 +385,7 @@ class LiveProgress:
     def loader_event(self, event: Event) -> None:
         phase = event.phase
         if phase not in _DISPLAYED:
-            return  # connect, send … change nothing on screen: skip the redraw bookkeeping
+            return  # another observer's phase (connect, send …): nothing changes on screen
         self.tally.update(event)
         rid = event.request_id
         if phase is Phase.PROGRESS:

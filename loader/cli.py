@@ -582,11 +582,6 @@ def _is_special_file(path: str) -> bool:
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
-def _default_target(url: str) -> str:
-    """``get``'s file name when ``-o`` is not given: the URL's last segment, else ``index.html``."""
-    return _get_target(url, None)
-
-
 def _get_target(url: str, output: str | None) -> str:
     """:func:`loader._usage.get_target`: ``-o``, a file in the ``-o`` directory, or the URL's name."""
     from ._usage import get_target
