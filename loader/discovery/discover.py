@@ -340,7 +340,12 @@ def _html_slots(document: Document) -> Iterator[Slot]:
     """The document's tree's slots; a huge document's, a piece at a time (see :mod:`.pieces`)."""
     tree = document.tree
     if tree is None:
-        if not isinstance(document.extra.get("text"), str) and in_pieces(document.content):
+        # parse_document decided already (extra["pieces"]); only a Document built by
+        # hand is measured here.
+        pieces = document.extra.get("pieces")
+        if pieces is None:
+            pieces = not isinstance(document.extra.get("text"), str) and in_pieces(document.content)
+        if pieces:
             from .pieces import iter_piece_slots
 
             return iter_piece_slots(document.content, document.content_type)
