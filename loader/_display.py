@@ -11,12 +11,14 @@ written as a visible ``\\xNN``/``\\uNNNN`` escape, so nothing is silently lost.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
+from typing import Any
 
 from ._urls import redact_url
 
-__all__ = ["printable", "shown_url", "size_text"]
+__all__ = ["json_line", "printable", "shown_url", "size_text"]
 
 #: Controls, DEL, C1, and the format (Cf) / separator (Zl, Zp) characters that hide or
 #: reorder text; checked with unicodedata only for characters past Latin-1.
@@ -65,3 +67,18 @@ def size_text(size: int) -> str:
         if value < 1024 or unit == "TiB":
             return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
     raise AssertionError("unreachable")
+
+
+def json_line(record: Any) -> str:
+    """One JSON value for a terminal or a pipe: what a terminal would act on or hide is
+    a JSON escape, ordinary non-ASCII text stays readable.
+
+    ``json.dumps`` escapes C0 controls but, without ``ensure_ascii``, writes DEL, C1
+    controls, bidi overrides and zero-width characters raw.  Such characters can only
+    stand inside strings, where JSON's ``\\uXXXX`` keeps the data exact for a program
+    and inert on a terminal.
+    """
+    text = json.dumps(record, ensure_ascii=False)
+    if printable(text) == text:
+        return text
+    return "".join(c if printable(c) == c else json.dumps(c)[1:-1] for c in text)

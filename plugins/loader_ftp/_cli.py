@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import posixpath
 import sys
 from collections.abc import Awaitable, Callable
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loader import LoaderError
-from loader._display import printable, shown_url
+from loader._display import json_line, printable, shown_url
 from loader.cli import add_common_options
 
 from ._listing import Entry
@@ -35,7 +34,7 @@ from ._url import FtpURL
 if TYPE_CHECKING:
     from ._session import FtpSession
 
-__all__ = ["add_commands", "format_entries", "json_line"]
+__all__ = ["add_commands", "format_entries"]
 
 from loader.cli import EXIT_FAILED, EXIT_OK  # the same exit codes as every subcommand
 
@@ -132,16 +131,6 @@ def format_entries(entries: list[Entry], *, long: bool = False) -> list[str]:
     return lines
 
 
-def json_line(entry: Entry) -> str:
-    """One ``ftp ls --json`` line.  Non-ASCII stays readable, unless the entry holds a
-    character :func:`~loader._display.printable` would escape: then the whole line is
-    ASCII with JSON escapes, so a terminal never gets it raw and the JSON stays valid."""
-    line = json.dumps(entry.to_json(), ensure_ascii=False)
-    if printable(line) != line:
-        line = json.dumps(entry.to_json(), ensure_ascii=True)
-    return line
-
-
 def _session(loader: Any, url: str) -> tuple[FtpSession, FtpURL]:
     from ._session import FtpSession  # on use: `loader --help` must not load the client
 
@@ -182,7 +171,7 @@ async def _run_ls(args: argparse.Namespace, loader: Any) -> int:
         entries = await session.list(target.path)
     if args.ftp_json:
         for entry in entries:
-            sys.stdout.write(json_line(entry) + "\n")
+            sys.stdout.write(json_line(entry.to_json()) + "\n")
     else:
         for line in format_entries(entries, long=args.long):
             sys.stdout.write(line + "\n")

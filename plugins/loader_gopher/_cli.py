@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
 from loader import LoaderError
-from loader._display import printable, shown_url
+from loader._display import json_line, printable, shown_url
 from loader.cli import EXIT_FAILED, EXIT_OK, add_common_options
 
 if TYPE_CHECKING:
@@ -77,20 +76,6 @@ def format_menu(menu: Menu, *, links_only: bool = False) -> list[str]:
     return lines
 
 
-def _json_line(record: dict[str, Any]) -> str:
-    """One JSON object; characters a terminal would act on or hide become JSON escapes.
-
-    ``json.dumps`` escapes C0 controls but, without ``ensure_ascii``, writes
-    DEL, C1 controls, bidi overrides and zero-width characters raw.  JSON's own
-    ``\\uXXXX`` escapes keep the data exact for a program and inert on a terminal,
-    while ordinary non-ASCII text stays readable.
-    """
-    text = json.dumps(record, ensure_ascii=False)
-    if printable(text) == text:
-        return text
-    return "".join(c if printable(c) == c else json.dumps(c)[1:-1] for c in text)
-
-
 def _print(menu: Menu, args: argparse.Namespace, out: TextIO) -> None:
     links_only = getattr(args, "links_only", False)
     if getattr(args, "gopher_json", False):
@@ -107,7 +92,7 @@ def _print(menu: Menu, args: argparse.Namespace, out: TextIO) -> None:
                 "url": item.url if item.fetchable else None,
                 "target": item.target if item.fetchable else None,
             }
-            out.write(_json_line(record) + "\n")
+            out.write(json_line(record) + "\n")
         return
     for line in format_menu(menu, links_only=links_only):
         out.write(line + "\n")
