@@ -117,13 +117,8 @@ def _port(text: str) -> int:
 
 
 #: ``--max-filesize`` not given: 1 GiB for ``fetch`` (a page's resources are whatever the
-#: page names), none for ``get`` (a file the user asked for by name is theirs).
-class _PerCommand:
-    def __repr__(self) -> str:
-        return "per command"
-
-
-_COMMAND_DEFAULT: Any = _PerCommand()
+#: page names; set as fetch's own default), none for ``get`` (a file the user asked for
+#: by name is theirs).
 FETCH_MAX_FILESIZE = 1 << 30
 DEFAULT_MAX_PAGE_SIZE = 64 << 20
 
@@ -171,7 +166,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     p = parser.add_argument_group("limits and policy (SIZE: 123, 10K, 64M, 1G: binary units; 0 or 'none': no limit)")
     p.add_argument("--max-page-size", type=_size, default=DEFAULT_MAX_PAGE_SIZE, metavar="SIZE",
                    help="largest document read for discovery: a page, stylesheet, menu, listing (default 64M)")
-    p.add_argument("--max-filesize", type=_size, default=_COMMAND_DEFAULT, metavar="SIZE",
+    p.add_argument("--max-filesize", type=_size, default=None, metavar="SIZE",
                    help="largest response body (default 1G for fetch, no limit for get)")
     p.add_argument("--deny-private", action="store_true",
                    help="refuse connections to loopback, private, link-local and other non-public addresses")
@@ -191,9 +186,7 @@ def make_loader(args: argparse.Namespace, *, per_page: int | None = None) -> Any
     from . import Limits, Loader, Retries, Timeouts
     from ._options import loader_options
 
-    max_body = getattr(args, "max_filesize", _COMMAND_DEFAULT)
-    if max_body is _COMMAND_DEFAULT:
-        max_body = FETCH_MAX_FILESIZE if getattr(args, "command", None) == "fetch" else None
+    max_body = getattr(args, "max_filesize", None)
     limits = Limits(
         total=args.jobs,
         per_host=args.per_host,
@@ -654,7 +647,7 @@ def build_parser(pm: Any = None) -> argparse.ArgumentParser:
     fetch.add_argument("-c", "--continue", dest="resume", action="store_true",
                        help="resume each resource's partial file (NAME.part) and skip complete ones")
     add_common_options(fetch)
-    fetch.set_defaults(run=_cmd_fetch)
+    fetch.set_defaults(run=_cmd_fetch, max_filesize=FETCH_MAX_FILESIZE)
 
     get = sub.add_parser("get", help="one resource, any scheme", description="Fetch one resource.")
     get.add_argument("url", metavar="URL")
