@@ -29,6 +29,7 @@ _EXPORTS = {
     "Origin": "._models",
     "PermissionDenied": "._errors",
     "Phase": "._events",
+    "PluginContext": "._context",
     "PluginError": "._errors",
     "PolicyDenied": "._errors",
     "ProtocolError": "._errors",
@@ -57,6 +58,7 @@ _EXPORTS = {
 
 
 if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from ._context import PluginContext
     from ._errors import (
         ConnectError,
         ConnectTimeout,

@@ -20,7 +20,7 @@ import base64
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -364,15 +364,12 @@ class RequestOptions:
 
         return dataclasses.replace(request, headers=headers)
 
-    @hookimpl
-    def loader_protocol(self, scheme: str, loader: Any) -> Any:
+    @hookimpl(wrapper=True)
+    def loader_protocol(self, scheme: str, context: Any) -> Generator[None, Any, Any]:
         """For ``-v``: the HTTP handler the other plugins give, wrapped to print each response head."""
-        if self.verbose is None or scheme not in ("http", "https"):
-            return None
-        others = loader.pm.subset_hook_caller("loader_protocol", remove_plugins=[self])
-        inner = others(scheme=scheme, loader=loader)
-        if inner is None:
-            return None
+        inner = yield
+        if inner is None or self.verbose is None or scheme not in ("http", "https"):
+            return inner
         from ._verbose import ShowResponseHead
 
         return ShowResponseHead(inner, self._write)

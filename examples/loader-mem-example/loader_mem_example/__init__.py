@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from loader import hookimpl
+from loader import PluginContext, hookimpl
 
 SCHEMES = ("mem",)
 
@@ -22,7 +22,7 @@ def loader_schemes() -> tuple[str, ...]:
 
 
 @hookimpl
-def loader_protocol(scheme: str, loader: Any) -> Any:
+def loader_protocol(scheme: str, context: PluginContext) -> Any:
     """A handler for ``mem:``; ``None`` leaves every other scheme to other plugins."""
     if scheme not in SCHEMES:
         return None
