@@ -51,14 +51,14 @@ _EXPORTS = {
     "hookimpl": ".hookspecs",
     "redact_url": "._urls",
     "check_peer": "._net",
-    "make_ssl_context": "._net",
+    "make_ssl_context": "._context",
     "open_connection": "._net",
     "resolve_host": "._net",
 }
 
 
 if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from ._context import PluginContext
+    from ._context import PluginContext, make_ssl_context
     from ._errors import (
         ConnectError,
         ConnectTimeout,
@@ -88,7 +88,7 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from ._events import Event, Phase
     from ._loader import Loader
     from ._models import Limits, Origin, Request, Result, Retries, Timeouts
-    from ._net import check_peer, make_ssl_context, open_connection, resolve_host
+    from ._net import check_peer, open_connection, resolve_host
     from ._protocol import Channel, ProtocolHandler, Response
     from ._sync import SyncLoader
     from ._urls import redact_url

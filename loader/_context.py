@@ -8,6 +8,7 @@ itself, so a plugin depends on these fields alone, not on how the loader is buil
 from __future__ import annotations
 
 import functools
+import os
 import ssl
 import time
 from collections.abc import Mapping
@@ -15,10 +16,27 @@ from dataclasses import dataclass, field
 
 from ._models import Limits, Retries, Timeouts
 
-__all__ = ["PluginContext", "ResolvedNames"]
+__all__ = ["PluginContext", "ResolvedNames", "make_ssl_context"]
 
 #: How long a resolved name is trusted before the next request resolves (and reports) it again.
 RESOLVE_TTL = 60.0
+
+
+def make_ssl_context(verify: bool | str | os.PathLike[str] | ssl.SSLContext = True) -> ssl.SSLContext:
+    """A client TLS context from a ``verify`` setting.
+
+    ``True``: the system's trust store; ``False``: no verification (``--insecure``);
+    a path: that CA bundle; an ``ssl.SSLContext``: itself.
+    """
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if isinstance(verify, (str, os.PathLike)):
+        return ssl.create_default_context(cafile=os.fspath(verify))
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 class ResolvedNames:
@@ -76,6 +94,4 @@ class PluginContext:
     @functools.cached_property
     def ssl_context(self) -> ssl.SSLContext:
         """The TLS client context ``verify`` asks for, built on first use (FTPS, gophers …)."""
-        from ._net import make_ssl_context
-
         return make_ssl_context(self.verify)

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import os
 import socket
 import ssl
-from typing import Any
 
 import anyio
 from anyio.abc import ByteStream, SocketAttribute
 from anyio.streams.tls import TLSStream
 
+from ._context import make_ssl_context
 from ._errors import ConnectError, ConnectTimeout, NameResolutionError, PolicyDenied
 from ._events import Phase
 from ._protocol import Channel
@@ -75,23 +74,6 @@ def check_peer(channel: Channel, address: str, *, url: str | None = None) -> Non
     refusal = address_refusal(address)
     if refusal is not None:
         raise PolicyDenied(refusal, url=url)
-
-
-def make_ssl_context(verify: Any = True) -> ssl.SSLContext:
-    """A client TLS context from a ``verify`` setting.
-
-    ``True``: the system's trust store; ``False``: no verification (``--insecure``);
-    a path: that CA bundle; an ``ssl.SSLContext``: itself.
-    """
-    if isinstance(verify, ssl.SSLContext):
-        return verify
-    if isinstance(verify, (str, os.PathLike)):
-        return ssl.create_default_context(cafile=os.fspath(verify))
-    context = ssl.create_default_context()
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 async def open_connection(
