@@ -144,3 +144,19 @@ async def test_an_operation_holds_a_slot_of_its_host(asgi_server: Any) -> None:
             result = await loader.fetch(url)  # the second slot of the host
             assert result.ok
         assert loader.scheduler.hosts == {}
+
+
+async def test_the_reuse_memory_is_bounded_least_recently_used_first(asgi_server: Any, monkeypatch: Any) -> None:
+    import loader._requests as requests_module
+
+    monkeypatch.setattr(requests_module, "CACHE_ENTRIES", 3)
+    asgi_server.reset()
+    paths = [f"/bytes/{200 + n}" for n in range(5)]
+    async with Loader() as loader:
+        for path in paths:
+            assert (await loader.fetch(asgi_server.url(path))).ok
+        again = await loader.fetch(asgi_server.url(paths[-1]))  # still remembered
+        assert again.completed_synchronously and asgi_server.hits(paths[-1]) == 1
+        first = await loader.fetch(asgi_server.url(paths[0]))  # forgotten: fetched again
+        assert not first.completed_synchronously and asgi_server.hits(paths[0]) == 2
+    assert first.size == 200
