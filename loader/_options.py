@@ -226,6 +226,10 @@ def _complete(args: argparse.Namespace, stdin: IO[str]) -> None:
 # -- the loader's extras ---------------------------------------------------------------
 
 
+#: ``--ip-version`` to the ``local_address`` that binds a connection to that family.
+_FAMILY_ADDRESS: dict[int | None, str] = {4: "0.0.0.0", 6: "::"}  # noqa: S104 - a family, not a listener
+
+
 def loader_options(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments for ``Loader``: ``verify``, ``proxy``, ``local_address`` and the options' plugin."""
     verify: bool | str = True
@@ -236,7 +240,7 @@ def loader_options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {
         "verify": verify,
         "proxy": getattr(args, "proxy", None),
-        "local_address": {4: "0.0.0.0", 6: "::"}.get(getattr(args, "ip_version", None)),  # noqa: S104 - a family, not a listener
+        "local_address": _FAMILY_ADDRESS.get(getattr(args, "ip_version", None)),
     }
     plugin = RequestOptions.from_args(args)
     summary = getattr(args, "_summary", None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii
 from typing import IO, Any
 
 from ._display import printable, shown_url

@@ -36,7 +36,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -609,8 +609,11 @@ class _CommandParser(argparse.ArgumentParser):
     printed ``usage: loader [-h] [--version] COMMAND ...``, which names no option.
     """
 
-    def parse_known_args(self, args: Sequence[str] | None = None,
-                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+    # typeshed's overloads also return a caller's Namespace subclass typed as such;
+    # nothing here passes one, so the plain signature is kept.
+    def parse_known_args(  # type: ignore[override]
+            self, args: Sequence[str] | None = None,
+            namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
         parsed, extras = super().parse_known_args(args, namespace)
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
@@ -945,6 +948,7 @@ async def _watch_stop_signals(scope: Any, *, task_status: Any) -> None:
         task_status.started()  # signals go to the main thread only: nothing to watch here
         return
     stopped = anyio.Event()
+    soon: Callable[[Callable[[], object]], object]
     if sniffio.current_async_library() == "trio":
         import trio
 

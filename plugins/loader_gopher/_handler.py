@@ -45,8 +45,9 @@ from loader import (
 from loader._display import printable
 
 from ._menu import MenuEnd, menu_limit, parse_menu
+from ._schemes import SCHEMES
 from ._text import TextDecoder
-from ._urls import SCHEMES, parse_url
+from ._urls import parse_url
 
 __all__ = ["GopherHandler", "content_type_for"]
 
@@ -238,7 +239,8 @@ class GopherHandler(ProtocolHandler):
         if verify is not None:
             return make_ssl_context(verify)
         loader = self._loader if self._loader is not None else channel.loader
-        return loader.ssl_context
+        context: ssl.SSLContext = loader.ssl_context
+        return context
 
     @asynccontextmanager
     async def open(self, request: Request, channel: Channel) -> AsyncIterator[Response]:
