@@ -22,11 +22,18 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ._events import Phase
 from .hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from ._events import Event
+    from ._loader import Loader
+    from ._models import Request
+    from ._protocol import ProtocolHandler
+    from .cli import Command
 
 __all__ = ["RunSummary", "add_user_options", "loader_options", "parse_args", "read_url_list"]
 
@@ -297,7 +304,7 @@ class RequestOptions:
         user: tuple[str, str] | None = None,
         user_origins: Iterable[tuple[str, str, int | None]] = (),
         netrc: dict[str, tuple[str, str]] | None = None,
-        verbose: IO[str] | Any = None,
+        verbose: IO[str] | argparse.Namespace | None = None,
     ) -> None:
         self.referer = referer
         self.user = user
@@ -343,7 +350,7 @@ class RequestOptions:
         return self.netrc.get(origin[1])
 
     @hookimpl
-    def loader_prepare_request(self, request: Any) -> Any:
+    def loader_prepare_request(self, request: Request) -> Request | None:
         """Add ``Referer`` and ``Authorization`` to an HTTP request; print its head for ``-v``."""
         url = request.url
         scheme = url.split(":", 1)[0].lower()
@@ -369,7 +376,7 @@ class RequestOptions:
         return dataclasses.replace(request, headers=headers)
 
     @hookimpl
-    def loader_protocol(self, scheme: str, loader: Any) -> Any:
+    def loader_protocol(self, scheme: str, loader: Any) -> ProtocolHandler | None:
         """For ``-v``: the HTTP handler the other plugins give, wrapped to print each response head."""
         if self.verbose is None or scheme not in ("http", "https"):
             return None
@@ -385,7 +392,7 @@ class RequestOptions:
     loader_event_phases = frozenset({Phase.REDIRECT})
 
     @hookimpl
-    def loader_event(self, event: Any) -> None:
+    def loader_event(self, event: Event) -> None:
         """For ``-v``: each redirect followed (the handler follows them inside one request)."""
         if self.verbose is not None and event.phase.name == "REDIRECT" and event.new_url:
             from ._display import shown_url
@@ -393,9 +400,10 @@ class RequestOptions:
             self._write(f"* redirected to {shown_url(event.new_url)}\n")
 
     def _write(self, text: str) -> None:
-        stream = self.verbose
-        stream = getattr(stream, "_stderr", stream)
-        stream.write(text)
+        verbose = self.verbose
+        stream: IO[str] | None = verbose._stderr if isinstance(verbose, argparse.Namespace) else verbose
+        if stream is not None:
+            stream.write(text)
 
 
 # -- the --json run summary ------------------------------------------------------------
@@ -415,11 +423,12 @@ class RunSummary:
         self.bytes = 0
 
     @hookimpl
-    def loader_event(self, event: Any) -> None:
+    def loader_event(self, event: Event) -> None:
         """Count each request once, by its last event."""
         phase = event.phase.name
         if phase == "REQUEST_COMPLETE":
-            entry = {"url": event.url, "kind": event.kind, "status": event.status, "bytes": event.bytes_done or 0}
+            done = event.bytes_done or 0
+            entry: dict[str, Any] = {"url": event.url, "kind": event.kind, "status": event.status, "bytes": done}
             if event.synchronous:  # already there (--exists skip, -c of a whole file), a data: URL
                 entry["reason"] = "not transferred"
                 self.skipped.append(entry)
@@ -428,7 +437,7 @@ class RunSummary:
                 self.skipped.append(entry)
             else:
                 self.fetched.append(entry)
-                self.bytes += entry["bytes"]
+                self.bytes += done
         elif phase in ("FAILED", "CANCELLED"):
             from ._progress import failure_text
 
@@ -449,8 +458,8 @@ class RunSummary:
         }
 
 
-def _with_summary(run: Any) -> Any:
-    async def run_with_summary(args: argparse.Namespace, loader: Any) -> int:
+def _with_summary(run: Command) -> Command:
+    async def run_with_summary(args: argparse.Namespace, loader: Loader) -> int:
         code = int(await run(args, loader))
         import json
 
@@ -480,7 +489,7 @@ def _parse_http_date(value: str | None) -> float | None:
         return None
 
 
-async def _timestamped_get(args: argparse.Namespace, loader: Any) -> int:
+async def _timestamped_get(args: argparse.Namespace, loader: Loader) -> int:
     """``get -N``: the file is replaced only when the server has a newer one (wget's ``-N``)."""
     from ._usage import get_target
     from .cli import (
