@@ -29,6 +29,7 @@ _EXPORTS = {
     "Origin": "._models",
     "PermissionDenied": "._errors",
     "Phase": "._events",
+    "PluginContext": "._context",
     "PluginError": "._errors",
     "PolicyDenied": "._errors",
     "ProtocolError": "._errors",
@@ -50,7 +51,7 @@ _EXPORTS = {
     "hookimpl": ".hookspecs",
     "redact_url": "._urls",
     "check_peer": "._net",
-    "make_ssl_context": "._net",
+    "make_ssl_context": "._context",
     "open_connection": "._net",
     "resolve_host": "._net",
 }
@@ -58,6 +59,8 @@ _EXPORTS = {
 
 if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     # "X as X" marks each an explicit re-export (mypy --strict: no implicit re-export).
+    from ._context import PluginContext as PluginContext
+    from ._context import make_ssl_context as make_ssl_context
     from ._errors import ConnectError as ConnectError
     from ._errors import ConnectTimeout as ConnectTimeout
     from ._errors import DeadlineExceeded as DeadlineExceeded
@@ -92,7 +95,6 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from ._models import Retries as Retries
     from ._models import Timeouts as Timeouts
     from ._net import check_peer as check_peer
-    from ._net import make_ssl_context as make_ssl_context
     from ._net import open_connection as open_connection
     from ._net import resolve_host as resolve_host
     from ._protocol import Channel as Channel

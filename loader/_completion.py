@@ -10,6 +10,7 @@ parser is an entry of its sub-parsers action's ``choices``.
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,8 +183,8 @@ def _fish(tree: Command) -> str:
     return "\n".join(lines) + "\n"
 
 
-def add_completion_command(subparsers: Any) -> None:
-    """Add ``loader completion SHELL``."""
+def add_completion_command(subparsers: Any, root: argparse.ArgumentParser) -> None:
+    """Add ``loader completion SHELL``, which describes ``root`` (the whole command line)."""
     completion = subparsers.add_parser(
         "completion", help="print a shell completion script (bash, zsh, fish)",
         description="Print a completion script for SHELL. bash: eval \"$(loader completion bash)\"; "
@@ -191,13 +192,10 @@ def add_completion_command(subparsers: Any) -> None:
                     "fish: loader completion fish > ~/.config/fish/completions/loader.fish",
     )
     completion.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
-    completion.set_defaults(sync=_cmd_completion)
+    completion.set_defaults(sync=functools.partial(_cmd_completion, root))
 
 
-def _cmd_completion(args: argparse.Namespace) -> int:
-    from ._plugins import make_plugin_manager
-    from .cli import build_parser
-
-    parser = build_parser(make_plugin_manager())
-    args._stdout.write(script(parser, args.shell))
+def _cmd_completion(root: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    # root has every plugin's commands: the command line is built with them for this one.
+    args._stdout.write(script(root, args.shell))
     return 0

@@ -40,8 +40,6 @@ from ._events import Event, Phase
 if TYPE_CHECKING:
     import pluggy
 
-    from ._loader import Loader
-
 __all__ = ["CallbackMode", "Delivery", "Observers"]
 
 log = logging.getLogger("loader")
@@ -110,10 +108,17 @@ class Observers:
 class Delivery:
     """Routes the events of one public call to observers and the call's callback."""
 
-    def __init__(self, loader: Loader, callback: Callback | None, mode: CallbackMode) -> None:
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        callback: Callback | None,
+        mode: CallbackMode,
+        long_limiter: anyio.CapacityLimiter | None = None,
+    ) -> None:
+        """``long_limiter`` bounds the worker threads long callbacks run in (``Limits.long_callbacks``)."""
         if mode not in ("short", "long"):
             raise ValueError(f"callback_mode must be 'short' or 'long', not {mode!r}")
-        self._loader = loader
+        self._long_limiter = long_limiter
         self._callback = callback
         self._is_async = callback is not None and inspect.iscoroutinefunction(callback)
         if self._is_async and mode == "long":
@@ -122,7 +127,7 @@ class Delivery:
         self._send: MemoryObjectSendStream[Event] | None = None
         # Asked afresh for each call: a plugin registered on ``loader.plugin_manager``
         # directly is an observer from the next call on.
-        self._observers = Observers(loader.pm)
+        self._observers = Observers(pm)
         #: False when no observer and no callback would see an event (then none is built).
         self.listening = self._observers.present or callback is not None
         #: The phases someone wants (``None``: all): a callback sees every phase, and so
@@ -176,7 +181,7 @@ class Delivery:
     async def _consume(self, receive: MemoryObjectReceiveStream[Event]) -> None:
         callback = self._callback
         assert callback is not None
-        limiter = self._loader._long_limiter
+        limiter = self._long_limiter
         async with receive:
             async for event in receive:
                 try:

@@ -18,13 +18,11 @@ are aborted on any failure, so a file never appears half-written.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import functools
 import itertools
 import logging
 import os
-import random
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -36,11 +34,11 @@ from urllib.parse import urlsplit
 import anyio
 import pluggy
 
+from ._context import PluginContext
 from ._control import CallControl, Control
 from ._dispatch import Callback, CallbackMode, Delivery
 from ._errors import (
     DeadlineExceeded,
-    HTTPStatusError,
     InvalidURL,
     LoaderError,
     PluginError,
@@ -52,6 +50,7 @@ from ._events import Event, Phase
 from ._models import Limits, Origin, Request, Result, Retries, Timeouts
 from ._plugins import answers_by_plugin, call_hook, make_plugin_manager
 from ._protocol import ProgressStream, ProtocolHandler
+from ._scheduler import HostQueues, Scheduler
 from ._urls import plain_origin, redact_url
 
 if TYPE_CHECKING:
@@ -71,47 +70,6 @@ _CACHE_ENTRY_MAX = 1 << 20
 _CACHE_TOTAL_MAX = 64 << 20
 #: Each phase's name, for ``Result.timings`` (an enum member's ``name`` is a property, ~0.3 us a read).
 _PHASE_NAMES = {phase: phase.name for phase in Phase}
-
-
-class _Slots:
-    """A counting semaphore for the request limits (total, per host), fair (first come, first served).
-
-    anyio's ``CapacityLimiter`` tracks each borrowing task and yields to the
-    event loop twice per acquisition even when a token is free; this one takes a
-    free token with no trip through the loop and no bookkeeping, which matters
-    at thousands of requests a second.  Waiting is cancellable: a token handed to
-    a waiter cancelled meanwhile is passed on.
-    """
-
-    __slots__ = ("free", "_waiters")
-
-    def __init__(self, total: int) -> None:
-        self.free = total
-        self._waiters: collections.deque[anyio.Event] = collections.deque()
-
-    async def __aenter__(self) -> None:
-        if self.free > 0 and not self._waiters:
-            self.free -= 1
-            return
-        granted = anyio.Event()
-        self._waiters.append(granted)
-        try:
-            await granted.wait()
-        except BaseException:
-            if granted.is_set():
-                self._release()  # the token came with the cancellation: pass it on
-            else:
-                self._waiters.remove(granted)
-            raise
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._release()
-
-    def _release(self) -> None:
-        if self._waiters:
-            self._waiters.popleft().set()  # the token goes straight to the next in line
-        else:
-            self.free += 1
 
 
 def _plain_get(method: str, content: Any) -> bool:
@@ -159,6 +117,7 @@ class _Transfer:
         self.purpose = purpose
         self.attempt = 1
         self.timeouts = loader.timeouts
+        self.context = loader.context
         self.control = Control(call.control)
         self.t0 = time.monotonic()
         self.timings: dict[Phase, float] = {}  # first time each phase was reached
@@ -166,10 +125,6 @@ class _Transfer:
         self.final_url = url
         self.redirects = 0
         self.bytes_done: int | None = None
-
-    @property
-    def loader(self) -> Loader:
-        return self._loader
 
     async def emit(self, phase: Phase, **data: Any) -> None:
         """Report a phase of this request (the Channel API)."""
@@ -294,16 +249,14 @@ class Loader:
         )
         self._ids = itertools.count(1)
         self._handlers: dict[str, tuple[str, ProtocolHandler]] = {}
-        self._host_limiters: dict[str, _Slots] = {}
         self._cache: dict[str, Result] = {}
         self._cache_bytes = 0
         self._entered = False
-        self._resolved: dict[tuple[str, int], tuple[float, str]] = {}
 
     # -- lifecycle ---------------------------------------------------------------
 
     async def __aenter__(self) -> Loader:
-        self._global = _Slots(self.limits.total)
+        self.scheduler = Scheduler(self.limits, self.retries)
         self._long_limiter = anyio.CapacityLimiter(self.limits.long_callbacks)
         self._entered = True
         return self
@@ -323,11 +276,18 @@ class Loader:
         self._entered = False
 
     @functools.cached_property
+    def context(self) -> PluginContext:
+        """What this loader's protocol plugins see of it (built on first use, from the settings then)."""
+        return PluginContext(
+            timeouts=self.timeouts, limits=self.limits, retries=self.retries, headers=self.headers,
+            verify=self.verify, http2=self.http2, max_redirects=self.max_redirects, proxy=self.proxy,
+            local_address=self.local_address, deny_private=self.deny_private,
+        )
+
+    @property
     def ssl_context(self) -> ssl.SSLContext:
         """The TLS client context ``verify`` asks for, built once per loader (FTPS, gophers …)."""
-        from ._net import make_ssl_context
-
-        return make_ssl_context(self.verify)
+        return self.context.ssl_context
 
     @property
     def plugin_manager(self) -> pluggy.PluginManager:
@@ -348,7 +308,7 @@ class Loader:
         scheme = scheme.lower()
         entry = self._handlers.get(scheme)
         if entry is None:
-            handler = call_hook(self.pm, "loader_protocol", url, scheme=scheme, loader=self)
+            handler = call_hook(self.pm, "loader_protocol", url, scheme=scheme, context=self.context)
             if handler is None:
                 known = ", ".join(sorted(self.schemes())) or "none"
                 raise UnsupportedScheme(
@@ -371,6 +331,8 @@ class Loader:
         where = type(handler).__module__.split(".")
         best, score = "?", -1
         for impl in reversed(self.pm.hook.loader_protocol.get_hookimpls()):
+            if impl.wrapper or impl.hookwrapper:
+                continue  # wraps another's handler: never its owner
             module = getattr(impl.plugin, "__name__", None) or type(impl.plugin).__module__
             common = len(os.path.commonprefix([where, str(module).split(".")]))
             if common > score:
@@ -410,26 +372,6 @@ class Loader:
         changed = call_hook(self.pm, "loader_prepare_request", request.url, request=request)
         # Each implementation sees the same request; the last one called that answers wins.
         return changed[-1] if changed else request
-
-    @staticmethod
-    @functools.lru_cache(maxsize=4096)  # a page asks once to queue a URL, once to fetch it
-    def _host_key(url: str) -> str:
-        """What the per-host limit counts by: scheme, host and port."""
-        plain = plain_origin(url)
-        if plain is not None:
-            return f"{plain[0]}://{plain[1]}:{plain[2] or ''}"
-        try:
-            parts = urlsplit(url)
-            return f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or ''}"
-        except ValueError:
-            return url  # a bad URL fails later, with its own error
-
-    def _host_limiter(self, url: str) -> _Slots:
-        key = self._host_key(url)
-        limiter = self._host_limiters.get(key)
-        if limiter is None:
-            limiter = self._host_limiters[key] = _Slots(self.limits.per_host)
-        return limiter
 
     # -- public API --------------------------------------------------------------
 
@@ -494,26 +436,22 @@ class Loader:
         """
         urls = list(urls)
         results: list[Result | None] = [None] * len(urls)
-        async with self._call(callback, callback_mode, context) as call:
-            async with anyio.create_task_group() as tg:
-                for index, url in enumerate(urls):
-                    tg.start_soon(self._fetch_into, call, url, results, index, on_result)
-        return [r for r in results if r is not None]
 
-    async def _fetch_into(
-        self,
-        call: _Call,
-        url: str,
-        results: list[Result | None],
-        index: int,
-        on_result: Callable[[Result], Awaitable[None] | None] | None,
-    ) -> None:
-        result = await self._fetch_in(call, url)
-        results[index] = result
-        if on_result is not None:
-            outcome = on_result(result)
-            if outcome is not None:
-                await outcome
+        async def fetch_one(index: int) -> None:
+            result = results[index] = await self._fetch_in(call, urls[index])
+            if on_result is not None:
+                outcome = on_result(result)
+                if outcome is not None:
+                    await outcome
+
+        async with self._call(callback, callback_mode, context) as call:
+            # By host, as a page's requisites go: ten thousand URLs are not ten thousand tasks.
+            queues = HostQueues(self.limits.per_host, fetch_one)
+            for index, url in enumerate(urls):
+                queues.add(url, index)
+            async with anyio.create_task_group() as tg:
+                queues.start(tg)
+        return [r for r in results if r is not None]
 
     async def fetch_page(
         self,
@@ -552,7 +490,7 @@ class Loader:
         chosen = DEFAULT_KINDS if kinds is None else frozenset(kinds)
         async with self._call(callback, callback_mode, context) as call:
             return await fetch_page(
-                self, call, url, output=None if output is None else Path(output), kinds=chosen,
+                functools.partial(self._fetch_in, call), self.pm, self.limits, url, output=None if output is None else Path(output), kinds=chosen,
                 same_host=same_host, convert_links=convert_links, exists=exists,
                 on_result=on_result, list_only=list_only, manifest=manifest, resume=resume,
             )
@@ -571,13 +509,17 @@ class Loader:
 
         Emits ``HANDLE_CREATED`` on entry and ``REQUEST_COMPLETE`` on a normal
         exit; on an exception it emits ``FAILED`` (or ``CANCELLED``) and re-raises.
+        The block holds a global and a per-host slot, as a transfer does: an operation
+        that starts another request to the same host inside its block needs
+        ``Limits.per_host`` of 2 or more.
         """
         async with self._call(callback, callback_mode, context) as call:
             transfer = _Transfer(self, call, url, parent_id=None, kind=kind, purpose="operation")
             await transfer.emit(Phase.HANDLE_CREATED)
             try:
                 self._check_allowed(url, "operation")
-                yield transfer
+                async with self.scheduler.slot(transfer.request_url):
+                    yield transfer
             except LoaderError as exc:
                 with anyio.CancelScope(shield=True):
                     await transfer.emit(Phase.FAILED, error=exc)
@@ -602,7 +544,7 @@ class Loader:
     ) -> AsyncIterator[_Call]:
         if not self._entered:
             raise RuntimeError("use the Loader as 'async with Loader(...) as loader:'")
-        delivery = Delivery(self, callback, mode)
+        delivery = Delivery(self.pm, callback, mode, self._long_limiter)
         call = _Call(delivery, context)
         if mode == "long" and callback is not None:
             async with anyio.create_task_group() as tg:
@@ -733,7 +675,6 @@ class Loader:
         self._check_allowed(url, t.purpose)
         plugin, handler = self._handler_entry(scheme, t.url)
         request = Request(url=url, method=method, headers=dict(headers or {}), kind=t.kind, content=content)
-        retries = self.retries
         repeatable = True
         if not _plain_get(method, content):
             if not getattr(handler, "sends_bodies", False):  # a duck-typed handler: GET only
@@ -741,33 +682,22 @@ class Loader:
                 raise UnsupportedScheme(f"the {plugin!r} plugin cannot send {what} (GET only)", url=t.url)
             # The server may have acted on a POST that failed on its way back: only the
             # caller may say that doing it twice is fine.  A body read once cannot be resent.
-            repeatable = request.replayable and (request.idempotent or retries.non_idempotent)
-        while True:
-            try:
-                return await self._attempt(t, plugin, handler, request, sink)
-            except LoaderError as exc:
-                delay = self._retry_delay(exc, t.attempt, retries) if repeatable else None
-                if delay is None:
-                    raise
-                await t.emit(Phase.RETRY, error=exc, message=f"retrying in {delay:.2f}s")
-                await anyio.sleep(delay)
-                t.attempt += 1
-                t.final_url = t.url
+            repeatable = request.replayable and (request.idempotent or self.retries.non_idempotent)
 
-    @staticmethod
-    def _retry_delay(exc: LoaderError, attempt: int, retries: Retries) -> float | None:
-        if not exc.transient or attempt >= retries.attempts:
-            return None
-        retry_after = getattr(exc, "retry_after", None)
-        if isinstance(exc, HTTPStatusError) and retry_after is not None:
-            return retry_after if retry_after <= retries.max_retry_after else None
-        cap = min(retries.max_backoff, retries.backoff * 2 ** (attempt - 1))
-        return random.uniform(0, cap)
+        async def retry(exc: LoaderError, delay: float) -> None:
+            await t.emit(Phase.RETRY, error=exc, message=f"retrying in {delay:.2f}s")
+
+        async def attempt(number: int) -> Result:
+            if number != t.attempt:
+                t.attempt, t.final_url = number, t.url
+            return await self._attempt(t, plugin, handler, request, sink)
+
+        return await self.scheduler.attempts(attempt, first=t.attempt, repeatable=repeatable, on_retry=retry)
 
     async def _attempt(
         self, t: _Transfer, plugin: str, handler: ProtocolHandler, request: Request, sink: Sink
     ) -> Result:
-        async with self._global, self._host_limiter(request.url):
+        async with self.scheduler.slot(request.url):
             request = self._prepare(request)
             offset = sink.resume_offset() if isinstance(sink, FileSink) else 0
             if offset:

@@ -8,24 +8,19 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import os
 import socket
 import ssl
-import time
-from typing import Any
 
 import anyio
 from anyio.abc import ByteStream, SocketAttribute
 from anyio.streams.tls import TLSStream
 
+from ._context import make_ssl_context
 from ._errors import ConnectError, ConnectTimeout, NameResolutionError, PolicyDenied
 from ._events import Phase
 from ._protocol import Channel
 
 __all__ = ["check_peer", "is_ip", "make_ssl_context", "open_connection", "resolve_host"]
-
-#: How long a resolved name is trusted before the next request resolves (and reports) it again.
-RESOLVE_TTL = 60.0
 
 
 @functools.lru_cache(maxsize=1024)  # asked once per request: parsing an address each time shows
@@ -48,10 +43,8 @@ async def resolve_host(channel: Channel, host: str, port: int, *, url: str | Non
     """
     if is_ip(host):
         return None
-    cache: dict[tuple[str, int], float] = channel.loader._resolved
-    key = (host.lower(), port)
-    now = time.monotonic()
-    if cache.get(key, 0.0) > now:
+    resolved = channel.context.resolved
+    if resolved.fresh(host, port):
         return None
     await channel.emit(Phase.RESOLVING_NAME, message=host)
     try:
@@ -63,7 +56,7 @@ async def resolve_host(channel: Channel, host: str, port: int, *, url: str | Non
         reason = getattr(exc, "strerror", None) or str(exc)
         raise NameResolutionError(f"cannot resolve host {host!r}: {reason}", url=url) from exc
     address = str(infos[0][4][0]) if infos else None
-    cache[key] = now + RESOLVE_TTL
+    resolved.note(host, port)
     await channel.emit(Phase.NAME_RESOLVED, message=address)
     return address
 
@@ -74,30 +67,13 @@ def check_peer(channel: Channel, address: str, *, url: str | None = None) -> Non
     Call it with the address a connection actually reached, before sending
     anything on it (``Loader(deny_private=True)``; see ``loader._policy``).
     """
-    if not getattr(channel.loader, "deny_private", False):
+    if not channel.context.deny_private:
         return
     from ._policy import address_refusal
 
     refusal = address_refusal(address)
     if refusal is not None:
         raise PolicyDenied(refusal, url=url)
-
-
-def make_ssl_context(verify: Any = True) -> ssl.SSLContext:
-    """A client TLS context from a ``verify`` setting.
-
-    ``True``: the system's trust store; ``False``: no verification (``--insecure``);
-    a path: that CA bundle; an ``ssl.SSLContext``: itself.
-    """
-    if isinstance(verify, ssl.SSLContext):
-        return verify
-    if isinstance(verify, (str, os.PathLike)):
-        return ssl.create_default_context(cafile=os.fspath(verify))
-    context = ssl.create_default_context()
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 async def open_connection(
@@ -123,7 +99,7 @@ async def open_connection(
     try:
         with anyio.fail_after(timeout):
             # -4/-6 (Loader(local_address=...)) hold for every protocol, not HTTP alone.
-            local = getattr(channel.loader, "local_address", None)
+            local = channel.context.local_address
             stream: ByteStream = await anyio.connect_tcp(host, port, local_host=local)
             remote = stream.extra(SocketAttribute.remote_address)
             try:

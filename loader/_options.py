@@ -20,8 +20,7 @@ import base64
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -29,11 +28,14 @@ from ._events import Phase
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
+    from ._context import PluginContext
     from ._events import Event
     from ._loader import Loader
     from ._models import Request
     from ._protocol import ProtocolHandler
-    from .cli import Command
+
+    #: A subcommand's run: ``run(args, loader)`` gives the exit code (as in ``cli``).
+    Command = Callable[[argparse.Namespace, Loader], Awaitable[int]]
 
 __all__ = ["RunSummary", "add_user_options", "loader_options", "parse_args", "read_url_list"]
 
@@ -223,7 +225,9 @@ def _complete(args: argparse.Namespace, stdin: IO[str]) -> None:
     if command == "get" and getattr(args, "timestamping", False):
         if args.output == "-" or args.resume:
             raise _UsageError("-N needs a file to compare with: not with -o - or -c")
-        args.run = _timestamped_get
+        if getattr(args, "body_parts", None) or getattr(args, "upload", None) or getattr(args, "method", None) not in (None, "GET"):
+            raise _UsageError("-N asks whether the file changed: a plain GET, not with -X, -d or -T")
+        args.timestamped = True  # cli's get compares with the file first
     run = getattr(args, "run", None)
     if run is not None and summary:
         args._summary = RunSummary()
@@ -375,15 +379,14 @@ class RequestOptions:
 
         return dataclasses.replace(request, headers=headers)
 
-    @hookimpl
-    def loader_protocol(self, scheme: str, loader: Any) -> ProtocolHandler | None:
+    @hookimpl(wrapper=True)
+    def loader_protocol(
+        self, scheme: str, context: PluginContext
+    ) -> Generator[None, ProtocolHandler | None, ProtocolHandler | None]:
         """For ``-v``: the HTTP handler the other plugins give, wrapped to print each response head."""
-        if self.verbose is None or scheme not in ("http", "https"):
-            return None
-        others = loader.pm.subset_hook_caller("loader_protocol", remove_plugins=[self])
-        inner = others(scheme=scheme, loader=loader)
-        if inner is None:
-            return None
+        inner = yield
+        if inner is None or self.verbose is None or scheme not in ("http", "https"):
+            return inner
         from ._verbose import ShowResponseHead
 
         return ShowResponseHead(inner, self._write)
@@ -467,67 +470,3 @@ def _with_summary(run: Command) -> Command:
         return code
 
     return run_with_summary
-
-
-# -- -N: timestamping ------------------------------------------------------------------
-
-
-def _http_date(seconds: float) -> str:
-    import email.utils
-
-    return email.utils.formatdate(seconds, usegmt=True)
-
-
-def _parse_http_date(value: str | None) -> float | None:
-    if not value:
-        return None
-    import email.utils
-
-    try:
-        return email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-
-
-async def _timestamped_get(args: argparse.Namespace, loader: Loader) -> int:
-    """``get -N``: the file is replaced only when the server has a newer one (wget's ``-N``)."""
-    from ._usage import get_target
-    from .cli import (
-        EXIT_FAILED,
-        EXIT_OK,
-        EXIT_USAGE,
-        _is_special_file,
-        _print_failure,
-        printable,
-        shown_url,
-    )
-
-    url = args.url
-    target = Path(get_target(url, args.output))
-    if _is_special_file(str(target)):
-        args._stderr.write(f"error: -N needs a regular file to compare with: {printable(str(target))} is not one\n")
-        return EXIT_USAGE
-    headers: dict[str, str] = {}
-    try:
-        headers["If-Modified-Since"] = _http_date(target.stat().st_mtime)
-    except FileNotFoundError:
-        pass
-    # Fetched beside the target, so a 304's empty body never replaces the file.
-    fresh = target.with_name(f".{target.name}.loader-new")
-    result = await loader.fetch(url, to=fresh, headers=headers)
-    if not result.ok:
-        _print_failure(result, args._stderr)
-        return EXIT_FAILED
-    if result.status == 304:
-        fresh.unlink(missing_ok=True)
-        if not args.quiet:
-            args._stderr.write(f"{shown_url(url)}: not modified; {printable(str(target))} left as it is\n")
-        return EXIT_OK
-    os.replace(fresh, target)
-    modified = next((v for k, v in result.headers.items() if k.lower() == "last-modified"), None)
-    stamp = _parse_http_date(modified)
-    if stamp is not None:
-        os.utime(target, (stamp, stamp))
-    if not args.quiet:
-        args._stderr.write(f"{shown_url(url)}: {result.size} bytes saved to {printable(str(target))}\n")
-    return EXIT_OK

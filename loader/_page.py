@@ -9,10 +9,11 @@ Data flow::
         │                             │                     │ fetched; their url()/@import
         │                             │                     │ found the same way (depth ≤ 3)
         ▼                             ▼                     ▼
-    saved atomically     one task per resource in a task group, bounded by the
-    (rewritten at the    loader's global / per-host limiters and Limits.per_page
-    end with --convert-  ──▶ Result per resource, passed to on_result as it completes
-    links)               ──▶ manifest JSON beside the page
+    saved atomically     queued by host (the scheduler's HostQueues: at most
+    (rewritten at the    Limits.per_host workers a host, Limits.per_page a page),
+    end with --convert-  each request in the loader's global / per-host slots
+    links)               ──▶ Result per resource, passed to on_result as it completes
+                         ──▶ manifest JSON beside the page
 
 One failed resource is a failed Result in the list; it never sinks the page.
 Every resource request carries the page's request id as ``parent_id``.
@@ -20,7 +21,6 @@ Every resource request carries the page's request id as ``parent_id``.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import functools
 import json
@@ -39,11 +39,19 @@ from ._errors import LoaderError
 from ._models import Result
 from ._plugins import call_hook, plugin_error
 from ._saving import ExistsPolicy, PathAllocator, make_directories, write_file
+from ._scheduler import HostQueues
 from ._urls import redact_url
 from .discovery import DEFAULT_KINDS, Document, Found
 
 if TYPE_CHECKING:
-    from ._loader import Loader, _Call
+    import pluggy
+
+    from ._models import Limits
+
+#: How a page asks for one request: ``fetch(url, **options) -> Result`` (the loader's
+#: one-request path, bound to the page's call; options as ``Loader.fetch`` plus
+#: ``parent_id``, ``purpose``, ``root``, ``checked`` and ``document``).
+Fetch = Callable[..., Awaitable[Result]]
 
 __all__ = ["PageResult", "fetch_page"]
 
@@ -53,8 +61,6 @@ log = logging.getLogger("loader")
 MAX_IMPORT_DEPTH = 3
 #: Largest document parsed for discovery (bigger ones are saved, not parsed).
 MAX_DOCUMENT = 64 << 20
-#: Workers started in one pass of the event loop (see ``_PageRun._start_workers``).
-START_BATCH = 8
 
 _INDEX_BY_TYPE = {"gopher-menu": "index.gophermap", "ftp-listing": "index.listing"}
 
@@ -146,8 +152,9 @@ class _PageRun:
 
     def __init__(
         self,
-        loader: Loader,
-        call: _Call,
+        fetch: Fetch,
+        pm: pluggy.PluginManager,
+        limits: Limits,
         url: str,
         *,
         output: Path | None,
@@ -159,9 +166,9 @@ class _PageRun:
         list_only: bool,
         resume: bool = False,
     ) -> None:
-        self.loader = loader
+        self.fetch = fetch
+        self.pm = pm
         self.resume = resume
-        self.call = call
         self.output = output
         self.kinds = kinds
         self.same_host = same_host
@@ -174,14 +181,13 @@ class _PageRun:
         self.found: list[Found] = []
         self.results: list[Result] = []
         self.skipped = 0
-        self.budget = loader.limits.per_page
+        self.budget = limits.per_page
         self.warnings: list[str] = []
         self.page_host = (urlsplit(url).hostname or "").lower()
         self.page_id: int | None = None
         self.started = time.time()  # wall clock: the manifest reports when and how long
         self.stylesheets: dict[str, tuple[Result, Document | None]] = {}
-        self.queues: dict[str, collections.deque[Found]] = {}  # requisites waiting, by host
-        self.workers: dict[str, int] = {}  # tasks fetching them, by host
+        self.queues = HostQueues(limits.per_host, self.requisite)  # requisites waiting, by host
 
     # -- discovery -------------------------------------------------------------------
 
@@ -204,7 +210,7 @@ class _PageRun:
     def _hook_extractor(self, document: Document) -> Iterable[Found]:
         # A raising hook surfaces as a PluginError in Discovery.errors (see discover()),
         # whether it raises when called or while its items are read.
-        pm = self.loader.pm
+        pm = self.pm
         for items in call_hook(pm, "loader_extract", document.url, document=document):
             try:
                 yield from items or ()
@@ -258,8 +264,8 @@ class _PageRun:
 
     async def requisite(self, item: Found) -> None:
         path = self.dest(item.url)
-        result = await self.loader._fetch_in(
-            self.call, item.url, to=path, kind=item.kind, parent_id=self.page_id,
+        result = await self.fetch(
+            item.url, to=path, kind=item.kind, parent_id=self.page_id,
             purpose="requisite", root=self.output, exists=self.exists, checked=self.checked,
             resume=self.resume,
         )
@@ -267,8 +273,8 @@ class _PageRun:
 
     async def stylesheet(self, item: Found, depth: int, tg: Any) -> None:
         """Fetch a stylesheet for its images (and save it when styles were asked for)."""
-        result = await self.loader._fetch_in(
-            self.call, item.url, kind="style", parent_id=self.page_id, purpose="requisite",
+        result = await self.fetch(
+            item.url, kind="style", parent_id=self.page_id, purpose="requisite",
             document=True,
         )
         document = None
@@ -299,57 +305,16 @@ class _PageRun:
         return dataclasses.replace(result, path=stored)
 
     def schedule(self, items: list[Found], sheets: list[Found], depth: int, tg: Any) -> None:
-        starting: list[str] = []
         for item in items:
             if self.claim(item) and not self.list_only:
-                self._enqueue(item, starting)
-        self._start_workers(starting, tg)
+                self.queues.add(item.url, item)
+        self.queues.start(tg)
         for sheet in sheets:
             if depth > MAX_IMPORT_DEPTH:
                 self.warnings.append(f"{sheet.url}: @import nested deeper than {MAX_IMPORT_DEPTH}, not followed")
                 continue
             if self.claim(sheet):
                 tg.start_soon(self.stylesheet, sheet, depth, tg)
-
-    def _enqueue(self, item: Found, starting: list[str]) -> None:
-        """Queue a requisite by host; each host gets at most its per-host limit of workers.
-
-        A thousand images of one host are six tasks pulling from a queue, not a
-        thousand tasks queued on a limiter (each of which costs a task, a wait and
-        a wake-up).  A worker due is added to ``starting`` (its host's key).
-        """
-        key = self.loader._host_key(item.url)
-        queue = self.queues.get(key)
-        if queue is None:
-            queue = self.queues[key] = collections.deque()
-        queue.append(item)
-        if self.workers.get(key, 0) < self.loader.limits.per_host:
-            self.workers[key] = self.workers.get(key, 0) + 1
-            starting.append(key)
-
-    def _start_workers(self, keys: list[str], tg: Any) -> None:
-        """Start workers ``START_BATCH`` at a time, the rest after a pass of the event loop each.
-
-        Started all at once, a hundred workers would each open their connection
-        before the first of them could send its request: the loop runs every new
-        task's first step before it looks at a connection again.  In batches, the
-        first requests go out while later connections are still being set up, and
-        their responses come back spread out rather than in one burst.
-        """
-        for key in keys[:START_BATCH]:
-            tg.start_soon(self._worker, key, self.queues[key])
-        if len(keys) > START_BATCH:
-            tg.start_soon(self._start_later, keys[START_BATCH:], tg)
-
-    async def _start_later(self, keys: list[str], tg: Any) -> None:
-        self._start_workers(keys, tg)  # a task of its own: one pass of the loop after the batch before
-
-    async def _worker(self, key: str, queue: collections.deque[Found]) -> None:
-        try:
-            while queue:
-                await self.requisite(queue.popleft())
-        finally:
-            self.workers[key] -= 1
 
     async def _done(self, result: Result) -> None:
         self.results.append(result)
@@ -471,8 +436,9 @@ class _PageRun:
 
 
 async def fetch_page(
-    loader: Loader,
-    call: _Call,
+    fetch: Fetch,
+    pm: pluggy.PluginManager,
+    limits: Limits,
     url: str,
     *,
     output: Path | None = None,
@@ -491,16 +457,16 @@ async def fetch_page(
         make_directories(output)
     if resume and exists == "overwrite":
         exists = "skip"  # a file under its final name is complete: only partial ones continue
-    run = _PageRun(loader, call, url, output=output, kinds=kinds, same_host=same_host,
+    run = _PageRun(fetch, pm, limits, url, output=output, kinds=kinds, same_host=same_host,
                    convert_links=convert_links, exists=exists, on_result=on_result,
                    list_only=list_only, resume=resume)
-    page = await loader._fetch_in(call, url, kind="document", purpose="page", document=True)
+    page = await fetch(url, kind="document", purpose="page", document=True)
     run.page_id = page.request_id
     if not page.ok:
         return PageResult(url=url, document=page)
     doc_type = document_type(page)
     document: Document | None = None
-    parse_cap = loader.limits.max_page or MAX_DOCUMENT
+    parse_cap = limits.max_page or MAX_DOCUMENT
     if doc_type is not None and page.size <= parse_cap:
         document = run.parse(page, doc_type, url)
     elif doc_type is not None:
@@ -523,7 +489,7 @@ async def fetch_page(
         async with anyio.create_task_group() as tg:
             run.schedule(items, sheets, 1, tg)
     if run.skipped:
-        run.warnings.append(f"{run.skipped} resources over the per-page cap of {loader.limits.per_page} were not fetched")
+        run.warnings.append(f"{run.skipped} resources over the per-page cap of {limits.per_page} were not fetched")
     manifest_path = None
     if page_path is not None and page.ok:
         if convert_links and document is not None:

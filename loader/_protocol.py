@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._events import Phase
 
 if TYPE_CHECKING:
+    from ._context import PluginContext
     from ._models import Request, Timeouts
 
 __all__ = ["Channel", "ProgressStream", "ProtocolHandler", "Response"]
@@ -85,8 +86,8 @@ class Channel(Protocol):
         """
 
     @property
-    def loader(self) -> Any:
-        """The owning :class:`~loader.Loader` (for options such as ``verify``)."""
+    def context(self) -> PluginContext:
+        """The loader's settings and shared state (the ``context`` ``loader_protocol`` got)."""
 
     def progress(
         self, stream: AsyncIterator[bytes], *, total: int | None = None, start: int = 0

@@ -36,7 +36,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -50,13 +50,11 @@ if TYPE_CHECKING:  # names for annotations only: `loader --help` imports none of
 
     from ._loader import Loader
     from ._models import Result
+    from ._options import Command
     from ._progress import LiveProgress, PlainProgress
 
     #: What ``signal.signal`` and ``signal.getsignal`` return.
     SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
-
-    #: A subcommand's run: ``run(args, loader)`` gives the exit code.
-    Command = Callable[[argparse.Namespace, Loader], Awaitable[int]]
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
@@ -491,6 +489,8 @@ async def _cmd_fetch(args: argparse.Namespace, loader: Loader) -> int:
 
 
 async def _cmd_get(args: argparse.Namespace, loader: Loader) -> int:
+    if getattr(args, "timestamped", False):
+        return await _timestamped_get(args, loader)
     url = args.url
     from ._upload import request_body
 
@@ -522,6 +522,61 @@ async def _cmd_get(args: argparse.Namespace, loader: Loader) -> int:
             args._stderr.write(f"{shown_url(url)}: skipped, {where} is already there ({result.size} bytes)\n")
         else:
             args._stderr.write(f"{shown_url(url)}: {result.size} bytes saved to {where}\n")
+    return EXIT_OK
+
+
+# -- -N: timestamping ------------------------------------------------------------------
+
+
+def _http_date(seconds: float) -> str:
+    import email.utils
+
+    return email.utils.formatdate(seconds, usegmt=True)
+
+
+def _parse_http_date(value: str | None) -> float | None:
+    if not value:
+        return None
+    import email.utils
+
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+async def _timestamped_get(args: argparse.Namespace, loader: Loader) -> int:
+    """``get -N``: the file is replaced only when the server has a newer one (wget's ``-N``)."""
+    from ._usage import get_target
+
+    url = args.url
+    target = Path(get_target(url, args.output))
+    if _is_special_file(str(target)):
+        args._stderr.write(f"error: -N needs a regular file to compare with: {printable(str(target))} is not one\n")
+        return EXIT_USAGE
+    headers: dict[str, str] = {}
+    try:
+        headers["If-Modified-Since"] = _http_date(target.stat().st_mtime)
+    except FileNotFoundError:
+        pass
+    # Fetched beside the target, so a 304's empty body never replaces the file.
+    fresh = target.with_name(f".{target.name}.loader-new")
+    result = await loader.fetch(url, to=fresh, headers=headers)
+    if not result.ok:
+        _print_failure(result, args._stderr)
+        return EXIT_FAILED
+    if result.status == 304:
+        fresh.unlink(missing_ok=True)
+        if not args.quiet:
+            args._stderr.write(f"{shown_url(url)}: not modified; {printable(str(target))} left as it is\n")
+        return EXIT_OK
+    os.replace(fresh, target)
+    modified = next((v for k, v in result.headers.items() if k.lower() == "last-modified"), None)
+    stamp = _parse_http_date(modified)
+    if stamp is not None:
+        os.utime(target, (stamp, stamp))
+    if not args.quiet:
+        args._stderr.write(f"{shown_url(url)}: {result.size} bytes saved to {printable(str(target))}\n")
     return EXIT_OK
 
 
@@ -694,7 +749,7 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
 
     from ._completion import add_completion_command
 
-    add_completion_command(sub)
+    add_completion_command(sub, parser)
     if pm is not None:
         _add_plugin_commands(pm, sub)
     return parser

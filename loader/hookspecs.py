@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from ._context import PluginContext
     from ._events import Event
     from ._models import Request
     from ._protocol import ProtocolHandler
@@ -50,11 +51,13 @@ def loader_schemes() -> Sequence[str]:  # type: ignore[empty-body]  # a spec: pl
 
 
 @hookspec(firstresult=True)
-def loader_protocol(scheme: str, loader: Any) -> ProtocolHandler | None:
+def loader_protocol(scheme: str, context: PluginContext) -> ProtocolHandler | None:
     """Return a protocol handler for ``scheme``, or ``None`` if this plugin does not handle it.
 
     Called by the loader the first time it needs ``scheme``; the handler is kept
-    for the loader's lifetime and closed with it.  Stops at the first non-None
+    for the loader's lifetime and closed with it.  ``context`` is what the handler may
+    know of the loader (timeouts, limits, TLS settings, proxy …: :class:`~loader.PluginContext`);
+    each request's ``channel.context`` is the same object.  Stops at the first non-None
     result; plugins registered later are asked first, so a plugin can override
     a built-in one.
     """

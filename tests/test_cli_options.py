@@ -300,6 +300,12 @@ def test_timestamping_refuses_stdout() -> None:
     assert code == EXIT_USAGE and "-N" in err
 
 
+@pytest.mark.parametrize("body", [["-d", "a=1"], ["-X", "POST"], ["-T", "pyproject.toml"]])
+def test_timestamping_refuses_a_body_or_another_method(body: list[str], tmp_path: Path) -> None:
+    code, _, err = run("get", "http://127.0.0.1:9/x", "-N", "-o", str(tmp_path / "x"), *body)
+    assert code == EXIT_USAGE and "-N" in err and "plain GET" in err
+
+
 # -- --json --------------------------------------------------------------------------------
 
 

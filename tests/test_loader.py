@@ -431,7 +431,7 @@ async def test_handler_that_raises_is_a_plugin_error() -> None:
             return ("broken",)
 
         @hookimpl
-        def loader_protocol(self, scheme: str, loader: Any) -> Any:
+        def loader_protocol(self, scheme: str, context: Any) -> Any:
             if scheme != "broken":
                 return None
             from loader import ProtocolHandler

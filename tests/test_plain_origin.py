@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from loader import Loader
+from loader._scheduler import host_key
 from loader._urls import plain_origin
 
 
@@ -66,4 +66,4 @@ def test_host_key_is_the_same_either_way() -> None:
             expected = f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or ''}"
         except ValueError:
             expected = url
-        assert Loader._host_key(url) == expected
+        assert host_key(url) == expected

@@ -1,4 +1,4 @@
-"""The loader's request-limit semaphore (``_Slots``): bounds, order, cancellation."""
+"""The loader's request-limit semaphore (``loader._scheduler.Slots``): bounds, order, cancellation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import anyio
 import pytest
 
-from loader._loader import _Slots
+from loader._scheduler import Slots as _Slots
 
 pytestmark = pytest.mark.anyio
 

@@ -45,6 +45,7 @@ from loader import (
     NotFound,
     PermissionDenied,
     Phase,
+    PluginContext,
     ProtocolHandler,
     Request,
     Response,
@@ -87,14 +88,14 @@ class FtpHandler(ProtocolHandler):
 
     def __init__(
         self,
-        loader: Any = None,
+        context: PluginContext | None = None,
         *,
         max_idle: int = 4,
         idle_ttl: float = 60.0,
         netrc_file: str | os.PathLike[str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self.loader = loader
+        self.context = context
         self.max_idle = max_idle
         self.idle_ttl = idle_ttl
         self.netrc_file = netrc_file
@@ -119,8 +120,8 @@ class FtpHandler(ProtocolHandler):
         """The TLS context for ``ftps``: the loader's (from its ``verify``) unless one was given."""
         if self._ssl_context is not None:
             return self._ssl_context
-        loader = getattr(channel, "loader", None) or self.loader
-        return loader.ssl_context if loader is not None else make_ssl_context(True)
+        context = getattr(channel, "context", None) or self.context
+        return context.ssl_context if context is not None else make_ssl_context(True)
 
     # -- the pool --------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from loader import hookimpl
 
 if TYPE_CHECKING:
-    from loader import ProtocolHandler
+    from loader import PluginContext, ProtocolHandler
     from loader.discovery import Document, Found
 
 
@@ -25,12 +25,12 @@ def loader_schemes() -> Sequence[str]:
 
 
 @hookimpl
-def loader_protocol(scheme: str, loader: Any) -> ProtocolHandler | None:
+def loader_protocol(scheme: str, context: PluginContext) -> ProtocolHandler | None:
     """An :class:`FtpHandler` (with its own connection pool) for the FTP schemes."""
     if scheme in SCHEMES:
         from ._handler import FtpHandler  # on first use: keeps `loader --help` fast
 
-        return FtpHandler(loader)
+        return FtpHandler(context)
     return None
 
 

@@ -22,7 +22,6 @@ import mimetypes
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
 
 import anyio
 import anyio.abc
@@ -34,6 +33,7 @@ from loader import (
     NetworkError,
     NotFound,
     Phase,
+    PluginContext,
     ProtocolError,
     ProtocolHandler,
     Request,
@@ -231,16 +231,14 @@ class GopherHandler(ProtocolHandler):
 
     schemes = SCHEMES
 
-    def __init__(self, loader: Any = None) -> None:
-        self._loader = loader
+    def __init__(self, context: PluginContext | None = None) -> None:
+        self._context = context
 
     def _context_for(self, request: Request, channel: Channel) -> ssl.SSLContext:
         verify = request.options.get("verify")
         if verify is not None:
             return make_ssl_context(verify)
-        loader = self._loader if self._loader is not None else channel.loader
-        context: ssl.SSLContext = loader.ssl_context
-        return context
+        return (self._context or channel.context).ssl_context
 
     @asynccontextmanager
     async def open(self, request: Request, channel: Channel) -> AsyncIterator[Response]:
@@ -254,7 +252,7 @@ class GopherHandler(ProtocolHandler):
         if target.type in ("i", "3"):
             raise InvalidURL(f"item type {target.type!r} names nothing to fetch", url=url)
         context = self._context_for(request, channel) if target.secure else None
-        loader = self._loader if self._loader is not None else channel.loader
+        settings = self._context or channel.context
         async with AsyncExitStack() as stack:
             # Gopher servers end a document by closing the connection, often without a
             # TLS close_notify: that is the end of the body, not an attack.
@@ -317,7 +315,7 @@ class GopherHandler(ProtocolHandler):
                     menu=menu,
                     # Whoever reads it (a page, the menu API, `loader get`), an
                     # endless menu stops here instead of growing the process.
-                    limit=menu_limit(getattr(loader, "limits", None)) if menu else None,
+                    limit=menu_limit(settings.limits) if menu else None,
                 ),
                 content_type=content_type,
                 document=document,

@@ -10,7 +10,7 @@ from loader import hookimpl
 from ._schemes import SCHEMES
 
 if TYPE_CHECKING:
-    from loader import ProtocolHandler
+    from loader import PluginContext, ProtocolHandler
     from loader.discovery import Document, Found
 
 __all__ = ["SCHEMES", "loader_add_commands", "loader_extract", "loader_protocol", "loader_schemes"]
@@ -23,12 +23,12 @@ def loader_schemes() -> Sequence[str]:
 
 
 @hookimpl
-def loader_protocol(scheme: str, loader: Any) -> ProtocolHandler | None:
+def loader_protocol(scheme: str, context: PluginContext) -> ProtocolHandler | None:
     """A :class:`GopherHandler` for the gopher schemes."""
     if scheme in SCHEMES:
         from ._handler import GopherHandler  # on first use: keeps `loader --help` fast
 
-        return GopherHandler(loader)
+        return GopherHandler(context)
     return None
 
 

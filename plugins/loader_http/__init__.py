@@ -6,9 +6,12 @@ exactly as a third-party plugin would be; read it as the example to copy.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loader import hookimpl
+
+if TYPE_CHECKING:
+    from loader import PluginContext
 
 __all__ = ["loader_protocol", "loader_schemes"]
 
@@ -21,9 +24,9 @@ def loader_schemes() -> tuple[str, ...]:
 
 
 @hookimpl
-def loader_protocol(scheme: str, loader: Any) -> Any:
+def loader_protocol(scheme: str, context: PluginContext) -> Any:
     if scheme in SCHEMES:
         from ._handler import HttpHandler  # imported on first use: keeps `loader --help` fast
 
-        return HttpHandler(loader)
+        return HttpHandler(context)
     return None

@@ -48,7 +48,7 @@ import sys
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Generator, Iterable, Iterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -74,6 +74,9 @@ from loader import (
 from loader._display import printable
 from loader._net import check_peer, resolve_host
 from loader._protocol import Channel
+
+if TYPE_CHECKING:
+    from loader import PluginContext
 
 from ._decoding import Decoder, DecodingError
 from ._direct import DirectLane, default_headers, header_dict
@@ -473,8 +476,8 @@ class HttpHandler(ProtocolHandler):
     #: Any method, and request bodies (``Request.content``), are sent.
     sends_bodies = True
 
-    def __init__(self, loader: Any) -> None:
-        self._loader = loader
+    def __init__(self, context: PluginContext) -> None:
+        self._context = context
         self._client: httpx.AsyncClient | None = None
         self._routes: Any = None  # the client's transport (_client.Routes)
         self._direct: DirectLane | None = None
@@ -503,7 +506,7 @@ class HttpHandler(ProtocolHandler):
         if self._early is None:
             self._early = (
                 _lane_allowed() and not _proxies_in_environment() and not _httpcore_chosen()
-                and not getattr(self._loader, "proxy", None)
+                and not self._context.proxy
             )
         if not self._early:
             _ = self.client
@@ -514,7 +517,7 @@ class HttpHandler(ProtocolHandler):
 
     def _timeouts(self) -> dict[str, float | None]:
         """The loader's timeouts as httpx's ``timeout`` extension (``Timeout.as_dict()``) names them."""
-        t = self._loader.timeouts
+        t = self._context.timeouts
         return {"connect": t.connect, "read": t.idle, "write": t.idle, "pool": None}
 
     def warm_up(self) -> None:
@@ -522,16 +525,16 @@ class HttpHandler(ProtocolHandler):
         self._lane()
 
     def _http2(self) -> bool:
-        return self._loader.http2 is not False and _h2_available()
+        return self._context.http2 is not False and _h2_available()
 
     def _ssl_context(self) -> ssl.SSLContext:
         # Built on first use: loading the CA bundle costs ~20 ms a loader, wasted over plain HTTP.
         if self._ssl is None:
-            verify = self._loader.verify
+            verify = self._context.verify
             if isinstance(verify, bool):
                 self._ssl = httpx.create_ssl_context(verify=verify)  # httpx's (certifi, SSL_CERT_FILE)
             else:
-                self._ssl = self._loader.ssl_context  # a CA path or the caller's own context
+                self._ssl = self._context.ssl_context  # a CA path or the caller's own context
             if self._http2() and not isinstance(verify, ssl.SSLContext):
                 _offer_h2_first(self._ssl)
         return self._ssl
@@ -539,8 +542,8 @@ class HttpHandler(ProtocolHandler):
     def _fast_transport(self) -> FastTransport:
         if self._fast is None:
             self._fast = FastTransport(
-                ssl_context=self._ssl_context, http2=self._http2(), max_idle=self._loader.limits.total,
-                local_address=getattr(self._loader, "local_address", None),
+                ssl_context=self._ssl_context, http2=self._http2(), max_idle=self._context.limits.total,
+                local_address=self._context.local_address,
             )
         return self._fast
 
@@ -548,13 +551,13 @@ class HttpHandler(ProtocolHandler):
         from ._client import Client, Deferred, Routes
 
         http2 = self._http2()
-        total = self._loader.limits.total
+        total = self._context.limits.total
         limits = httpx.Limits(max_connections=total, max_keepalive_connections=total)
 
         def standard(proxy: str | None = None) -> httpx.AsyncHTTPTransport:
             return httpx.AsyncHTTPTransport(
                 verify=self._ssl_context(), http2=http2, trust_env=True, proxy=proxy, limits=limits,
-                local_address=getattr(self._loader, "local_address", None),
+                local_address=self._context.local_address,
             )
 
         if _httpcore_chosen():
@@ -565,7 +568,7 @@ class HttpHandler(ProtocolHandler):
             default = fast = self._fast_transport()
             fast.fallback = Deferred(standard)
         # The loader's own proxy replaces the environment's (as curl's --proxy does).
-        self._routes = Routes(default, standard, getattr(self._loader, "proxy", None))
+        self._routes = Routes(default, standard, self._context.proxy)
         # The headers are the lane's own (so both lanes write the same head); Accept-Encoding
         # offers only what _decoding undoes (httpx adds br and zstd when they are installed).
         return Client(
@@ -585,7 +588,7 @@ class HttpHandler(ProtocolHandler):
     @asynccontextmanager
     async def open(self, request: Request, channel: Channel) -> AsyncIterator[Response]:
         url = redact_url(request.url)  # for messages: never show a password
-        deny = bool(getattr(channel.loader, "deny_private", False))
+        deny = channel.context.deny_private
         #: Whether httpx's lane sends the current request through a proxy (whose
         #: address is the user's own setting: not checked against deny_private).
         proxied = False
@@ -697,7 +700,7 @@ class HttpHandler(ProtocolHandler):
             except (httpx.InvalidURL, ValueError) as exc:
                 raise InvalidURL(printable(f"invalid URL: {exc}"), url=url) from exc
         seen = {str(http_request.url)}
-        max_redirects = self._loader.max_redirects
+        max_redirects = self._context.max_redirects
         carrying = request.content is not None  # whether the request now in flight has the body
         while True:
             if response is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from loader import hookimpl
+from loader import PluginContext, hookimpl
 
 if TYPE_CHECKING:  # for annotations only: importing this module must stay cheap
     import argparse
@@ -28,7 +28,7 @@ def loader_schemes() -> tuple[str, ...]:
 
 
 @hookimpl
-def loader_protocol(scheme: str, loader: Any) -> ProtocolHandler | None:
+def loader_protocol(scheme: str, context: PluginContext) -> ProtocolHandler | None:
     """A handler for ``mem:``; ``None`` leaves every other scheme to other plugins."""
     if scheme not in SCHEMES:
         return None

@@ -1,0 +1,224 @@
+"""When requests run: the limits, the per-host queues, batched starts and retries.
+
+Every request of a loader, whether ``fetch``, ``fetch_all``, a page's requisite or a
+plugin operation (FTP commands, a Gopher menu read), takes its place here::
+
+    Scheduler.slot(url)        global slot (Limits.total), then the host's slot
+                               (Limits.per_host): fair, first come first served;
+                               an idle host's limiter is dropped (memory stays flat)
+    HostQueues.add(url, item)  many items: queued by host, each host drained by at
+                               most Limits.per_host workers, started START_BATCH at a
+                               time (fetch_all and a page's requisites)
+    Scheduler.attempts(...)    one request's attempts: transient failures retried
+                               with capped exponential backoff or the server's
+                               Retry-After (Retries)
+
+The module knows nothing of protocols, sinks or events: callers pass in the work.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextlib import asynccontextmanager
+from typing import Generic, TypeVar
+from urllib.parse import urlsplit
+
+import anyio
+from anyio.abc import TaskGroup
+
+from ._errors import HTTPStatusError, LoaderError
+from ._models import Limits, Retries
+from ._urls import plain_origin
+
+__all__ = ["START_BATCH", "HostQueues", "Scheduler", "Slots", "host_key"]
+
+T = TypeVar("T")
+Item = TypeVar("Item")
+
+#: Workers started in one pass of the event loop (see :meth:`HostQueues.add`).
+START_BATCH = 8
+
+
+class Slots:
+    """A counting semaphore for the request limits (total, per host), fair (first come, first served).
+
+    anyio's ``CapacityLimiter`` tracks each borrowing task and yields to the
+    event loop twice per acquisition even when a token is free; this one takes a
+    free token with no trip through the loop and no bookkeeping, which matters
+    at thousands of requests a second.  Waiting is cancellable: a token handed to
+    a waiter cancelled meanwhile is passed on.
+    """
+
+    __slots__ = ("free", "total", "waiters")
+
+    def __init__(self, total: int) -> None:
+        self.free = total
+        self.total = total
+        self.waiters: collections.deque[anyio.Event] = collections.deque()
+
+    @property
+    def idle(self) -> bool:
+        """Nobody holds a token and nobody waits for one."""
+        return self.free == self.total and not self.waiters
+
+    async def __aenter__(self) -> None:
+        if self.free > 0 and not self.waiters:
+            self.free -= 1
+            return
+        granted = anyio.Event()
+        self.waiters.append(granted)
+        try:
+            await granted.wait()
+        except BaseException:
+            if granted.is_set():
+                self.release()  # the token came with the cancellation: pass it on
+            else:
+                self.waiters.remove(granted)
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Give a token back: straight to the next in line, if anyone waits."""
+        if self.waiters:
+            self.waiters.popleft().set()
+        else:
+            self.free += 1
+
+
+@functools.lru_cache(maxsize=4096)  # a page asks once to queue a URL, once to fetch it
+def host_key(url: str) -> str:
+    """What the per-host limit counts by: scheme, host and port."""
+    plain = plain_origin(url)
+    if plain is not None:
+        return f"{plain[0]}://{plain[1]}:{plain[2] or ''}"
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or ''}"
+    except ValueError:
+        return url  # a bad URL fails later, with its own error
+
+
+class Scheduler:
+    """One loader's limits and retry policy (see the module docstring)."""
+
+    def __init__(self, limits: Limits, retries: Retries) -> None:
+        self.limits = limits
+        self.retries = retries
+        self.total = Slots(limits.total)
+        self.hosts: dict[str, Slots] = {}
+
+    @asynccontextmanager
+    async def slot(self, url: str) -> AsyncIterator[None]:
+        """Hold a global slot and ``url``'s host slot for the body of the ``async with``."""
+        key = host_key(url)
+        async with self.total:
+            limiter = self.hosts.get(key)
+            if limiter is None:
+                limiter = self.hosts[key] = Slots(self.limits.per_host)
+            try:
+                async with limiter:
+                    yield
+            finally:
+                # A crawl meets thousands of hosts: keep only the limiters in use.
+                if limiter.idle and self.hosts.get(key) is limiter:
+                    del self.hosts[key]
+
+    def retry_delay(self, exc: LoaderError, attempt: int) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1``, or ``None``: do not retry."""
+        retries = self.retries
+        if not exc.transient or attempt >= retries.attempts:
+            return None
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(exc, HTTPStatusError) and retry_after is not None:
+            return retry_after if retry_after <= retries.max_retry_after else None
+        cap = min(retries.max_backoff, retries.backoff * 2 ** (attempt - 1))
+        return random.uniform(0, cap)
+
+    async def attempts(
+        self,
+        attempt: Callable[[int], Awaitable[T]],
+        *,
+        first: int = 1,
+        repeatable: bool = True,
+        on_retry: Callable[[LoaderError, float], Awaitable[None]],
+    ) -> T:
+        """Run ``attempt(number)`` (``number`` from ``first``) until it succeeds or fails for good.
+
+        ``on_retry(error, delay)`` is awaited before each wait (it reports the retry);
+        ``repeatable=False`` (a body sent once) never retries.
+        """
+        number = first
+        while True:
+            try:
+                return await attempt(number)
+            except LoaderError as exc:
+                delay = self.retry_delay(exc, number) if repeatable else None
+                if delay is None:
+                    raise
+                await on_retry(exc, delay)
+                await anyio.sleep(delay)
+                number += 1
+
+
+class HostQueues(Generic[Item]):
+    """Items queued by host, each host drained by at most ``per_host`` workers.
+
+    A thousand images of one host are six tasks pulling from a queue, not a thousand
+    tasks queued on a limiter (each of which costs a task, a wait and a wake-up).
+    ``work`` is awaited once per item, in the order items were added for their host.
+    """
+
+    def __init__(self, per_host: int, work: Callable[[Item], Awaitable[None]]) -> None:
+        self.per_host = per_host
+        self.work = work
+        self.queues: dict[Hashable, collections.deque[Item]] = {}
+        self.workers: dict[Hashable, int] = {}
+        self.starting: list[Hashable] = []
+
+    def add(self, url: str, item: Item) -> None:
+        """Queue ``item`` under ``url``'s host; call :meth:`start` after a batch of adds."""
+        key = host_key(url)
+        queue = self.queues.get(key)
+        if queue is None:
+            queue = self.queues[key] = collections.deque()
+        queue.append(item)
+        running = self.workers.get(key, 0)
+        if running < self.per_host:
+            self.workers[key] = running + 1
+            self.starting.append(key)
+
+    def start(self, tg: TaskGroup) -> None:
+        """Start the workers the adds made due, ``START_BATCH`` at a time.
+
+        Started all at once, a hundred workers would each open their connection
+        before the first of them could send its request: the loop runs every new
+        task's first step before it looks at a connection again.  In batches, the
+        first requests go out while later connections are still being set up, and
+        their responses come back spread out rather than in one burst.
+        """
+        keys, self.starting = self.starting, []
+        self._start(keys, tg)
+
+    def _start(self, keys: list[Hashable], tg: TaskGroup) -> None:
+        for key in keys[:START_BATCH]:
+            tg.start_soon(self._worker, key)
+        if len(keys) > START_BATCH:
+            tg.start_soon(self._start_later, keys[START_BATCH:], tg)
+
+    async def _start_later(self, keys: list[Hashable], tg: TaskGroup) -> None:
+        self._start(keys, tg)  # a task of its own: one pass of the loop after the batch before
+
+    async def _worker(self, key: Hashable) -> None:
+        queue = self.queues[key]
+        try:
+            while queue:
+                await self.work(queue.popleft())
+        finally:
+            self.workers[key] -= 1
+            if not self.workers[key] and not queue:
+                del self.workers[key], self.queues[key]
