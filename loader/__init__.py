@@ -58,41 +58,51 @@ _EXPORTS = {
 
 
 if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from ._context import PluginContext, make_ssl_context
-    from ._errors import (
-        ConnectError,
-        ConnectTimeout,
-        DeadlineExceeded,
-        HTTPNotFound,
-        HTTPStatusError,
-        IdleTimeout,
-        InvalidURL,
-        LoaderError,
-        LoginFailed,
-        NameResolutionError,
-        NetworkError,
-        NotFound,
-        PermissionDenied,
-        PluginError,
-        PolicyDenied,
-        ProtocolError,
-        RedirectError,
-        RequestCancelled,
-        ResponseError,
-        SaveError,
-        SizeLimitExceeded,
-        TimeoutError,
-        TransportError,
-        UnsupportedScheme,
-    )
-    from ._events import Event, Phase
-    from ._loader import Loader
-    from ._models import Limits, Origin, Request, Result, Retries, Timeouts
-    from ._net import check_peer, open_connection, resolve_host
-    from ._protocol import Channel, ProtocolHandler, Response
-    from ._sync import SyncLoader
-    from ._urls import redact_url
-    from .hookspecs import hookimpl
+    # "X as X" marks each an explicit re-export (mypy --strict: no implicit re-export).
+    from ._context import PluginContext as PluginContext
+    from ._context import make_ssl_context as make_ssl_context
+    from ._errors import ConnectError as ConnectError
+    from ._errors import ConnectTimeout as ConnectTimeout
+    from ._errors import DeadlineExceeded as DeadlineExceeded
+    from ._errors import HTTPNotFound as HTTPNotFound
+    from ._errors import HTTPStatusError as HTTPStatusError
+    from ._errors import IdleTimeout as IdleTimeout
+    from ._errors import InvalidURL as InvalidURL
+    from ._errors import LoaderError as LoaderError
+    from ._errors import LoginFailed as LoginFailed
+    from ._errors import NameResolutionError as NameResolutionError
+    from ._errors import NetworkError as NetworkError
+    from ._errors import NotFound as NotFound
+    from ._errors import PermissionDenied as PermissionDenied
+    from ._errors import PluginError as PluginError
+    from ._errors import PolicyDenied as PolicyDenied
+    from ._errors import ProtocolError as ProtocolError
+    from ._errors import RedirectError as RedirectError
+    from ._errors import RequestCancelled as RequestCancelled
+    from ._errors import ResponseError as ResponseError
+    from ._errors import SaveError as SaveError
+    from ._errors import SizeLimitExceeded as SizeLimitExceeded
+    from ._errors import TimeoutError as TimeoutError
+    from ._errors import TransportError as TransportError
+    from ._errors import UnsupportedScheme as UnsupportedScheme
+    from ._events import Event as Event
+    from ._events import Phase as Phase
+    from ._loader import Loader as Loader
+    from ._models import Limits as Limits
+    from ._models import Origin as Origin
+    from ._models import Request as Request
+    from ._models import Result as Result
+    from ._models import Retries as Retries
+    from ._models import Timeouts as Timeouts
+    from ._net import check_peer as check_peer
+    from ._net import open_connection as open_connection
+    from ._net import resolve_host as resolve_host
+    from ._protocol import Channel as Channel
+    from ._protocol import ProtocolHandler as ProtocolHandler
+    from ._protocol import Response as Response
+    from ._sync import SyncLoader as SyncLoader
+    from ._urls import redact_url as redact_url
+    from .hookspecs import hookimpl as hookimpl
 
 __version__ = "0.1.0"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from typing import Any
 
 from ._urls import redact_url
 
@@ -69,7 +68,7 @@ def size_text(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-def json_line(record: Any) -> str:
+def json_line(record: object) -> str:
     """One JSON value for a terminal or a pipe: what a terminal would act on or hide is
     a JSON escape, ordinary non-ASCII text stays readable.
 

@@ -20,12 +20,22 @@ import base64
 import os
 import sys
 import time
-from collections.abc import Generator, Iterable, Sequence
-from typing import IO, Any
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ._events import Phase
 from .hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from ._context import PluginContext
+    from ._events import Event
+    from ._loader import Loader
+    from ._models import Request
+    from ._protocol import ProtocolHandler
+
+    #: A subcommand's run: ``run(args, loader)`` gives the exit code (as in ``cli``).
+    Command = Callable[[argparse.Namespace, Loader], Awaitable[int]]
 
 __all__ = ["RunSummary", "add_user_options", "loader_options", "parse_args", "read_url_list"]
 
@@ -227,6 +237,10 @@ def _complete(args: argparse.Namespace, stdin: IO[str]) -> None:
 # -- the loader's extras ---------------------------------------------------------------
 
 
+#: ``--ip-version`` to the ``local_address`` that binds a connection to that family.
+_FAMILY_ADDRESS: dict[int | None, str] = {4: "0.0.0.0", 6: "::"}  # noqa: S104 - a family, not a listener
+
+
 def loader_options(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments for ``Loader``: ``verify``, ``proxy``, ``local_address`` and the options' plugin."""
     verify: bool | str = True
@@ -237,7 +251,7 @@ def loader_options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {
         "verify": verify,
         "proxy": getattr(args, "proxy", None),
-        "local_address": {4: "0.0.0.0", 6: "::"}.get(getattr(args, "ip_version", None)),  # noqa: S104 - a family, not a listener
+        "local_address": _FAMILY_ADDRESS.get(getattr(args, "ip_version", None)),
     }
     plugin = RequestOptions.from_args(args)
     summary = getattr(args, "_summary", None)
@@ -294,7 +308,7 @@ class RequestOptions:
         user: tuple[str, str] | None = None,
         user_origins: Iterable[tuple[str, str, int | None]] = (),
         netrc: dict[str, tuple[str, str]] | None = None,
-        verbose: IO[str] | Any = None,
+        verbose: IO[str] | argparse.Namespace | None = None,
     ) -> None:
         self.referer = referer
         self.user = user
@@ -340,7 +354,7 @@ class RequestOptions:
         return self.netrc.get(origin[1])
 
     @hookimpl
-    def loader_prepare_request(self, request: Any) -> Any:
+    def loader_prepare_request(self, request: Request) -> Request | None:
         """Add ``Referer`` and ``Authorization`` to an HTTP request; print its head for ``-v``."""
         url = request.url
         scheme = url.split(":", 1)[0].lower()
@@ -366,7 +380,9 @@ class RequestOptions:
         return dataclasses.replace(request, headers=headers)
 
     @hookimpl(wrapper=True)
-    def loader_protocol(self, scheme: str, context: Any) -> Generator[None, Any, Any]:
+    def loader_protocol(
+        self, scheme: str, context: PluginContext
+    ) -> Generator[None, ProtocolHandler | None, ProtocolHandler | None]:
         """For ``-v``: the HTTP handler the other plugins give, wrapped to print each response head."""
         inner = yield
         if inner is None or self.verbose is None or scheme not in ("http", "https"):
@@ -379,7 +395,7 @@ class RequestOptions:
     loader_event_phases = frozenset({Phase.REDIRECT})
 
     @hookimpl
-    def loader_event(self, event: Any) -> None:
+    def loader_event(self, event: Event) -> None:
         """For ``-v``: each redirect followed (the handler follows them inside one request)."""
         if self.verbose is not None and event.phase.name == "REDIRECT" and event.new_url:
             from ._display import shown_url
@@ -387,9 +403,10 @@ class RequestOptions:
             self._write(f"* redirected to {shown_url(event.new_url)}\n")
 
     def _write(self, text: str) -> None:
-        stream = self.verbose
-        stream = getattr(stream, "_stderr", stream)
-        stream.write(text)
+        verbose = self.verbose
+        stream: IO[str] | None = verbose._stderr if isinstance(verbose, argparse.Namespace) else verbose
+        if stream is not None:
+            stream.write(text)
 
 
 # -- the --json run summary ------------------------------------------------------------
@@ -409,11 +426,12 @@ class RunSummary:
         self.bytes = 0
 
     @hookimpl
-    def loader_event(self, event: Any) -> None:
+    def loader_event(self, event: Event) -> None:
         """Count each request once, by its last event."""
         phase = event.phase.name
         if phase == "REQUEST_COMPLETE":
-            entry = {"url": event.url, "kind": event.kind, "status": event.status, "bytes": event.bytes_done or 0}
+            done = event.bytes_done or 0
+            entry: dict[str, Any] = {"url": event.url, "kind": event.kind, "status": event.status, "bytes": done}
             if event.synchronous:  # already there (--exists skip, -c of a whole file), a data: URL
                 entry["reason"] = "not transferred"
                 self.skipped.append(entry)
@@ -422,7 +440,7 @@ class RunSummary:
                 self.skipped.append(entry)
             else:
                 self.fetched.append(entry)
-                self.bytes += entry["bytes"]
+                self.bytes += done
         elif phase in ("FAILED", "CANCELLED"):
             from ._progress import failure_text
 
@@ -443,8 +461,8 @@ class RunSummary:
         }
 
 
-def _with_summary(run: Any) -> Any:
-    async def run_with_summary(args: argparse.Namespace, loader: Any) -> int:
+def _with_summary(run: Command) -> Command:
+    async def run_with_summary(args: argparse.Namespace, loader: Loader) -> int:
         code = int(await run(args, loader))
         import json
 

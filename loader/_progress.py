@@ -9,12 +9,18 @@ from __future__ import annotations
 import json
 import sys
 import time
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
-from typing import IO, Any
+from json.encoder import encode_basestring_ascii
+from typing import IO, TYPE_CHECKING, Any
 
 from ._display import printable, shown_url
 from ._events import Event, Phase
 from .hookspecs import hookimpl
+
+if TYPE_CHECKING:  # rich loads with the live display only
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.progress import TaskID
 
 __all__ = ["Count", "EventLog", "LiveProgress", "PlainProgress", "Tally", "failure_text", "page_line"]
 
@@ -176,7 +182,7 @@ def _files(count: int) -> str:
     return "1 file" if count == 1 else f"{count} files"
 
 
-def page_line(url: str, path: Any, tally: Tally, page_id: int) -> str:
+def page_line(url: str, path: Path | None, tally: Tally, page_id: int) -> str:
     """A saved page's line, counted as the summary counts (the page itself is one of its files)."""
     count = tally.pages.get(page_id) or Count()
     return (f"{shown_url(url)}: saved to {printable(str(path))}; {_files(count.total)}: "
@@ -310,7 +316,7 @@ class LiveProgress:
 
     loader_event_phases = _DISPLAYED  # see Tally
 
-    def __init__(self, tally: Tally, console: Any = None) -> None:
+    def __init__(self, tally: Tally, console: Console | None = None) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -335,7 +341,7 @@ class LiveProgress:
             refresh_per_second=10,
         )
         self.overall = self.progress.add_task(self._overall_text(), total=None)
-        self.tasks: dict[int, Any] = {}
+        self.tasks: dict[int, TaskID] = {}
 
     def __enter__(self) -> LiveProgress:
         self.progress.start()
@@ -356,8 +362,8 @@ class LiveProgress:
 
         Called before the display stops, so its last frame is what stays on the screen.
         """
-        for task in self.tasks.values():
-            self.progress.remove_task(task)
+        for task_id in self.tasks.values():
+            self.progress.remove_task(task_id)
         self.tasks.clear()
         t = self.tally
         if interrupted:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import functools
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._loader import Loader
 
+if TYPE_CHECKING:
+    from ._models import Result
+    from ._page import PageResult
+
 __all__ = ["SyncLoader"]
+
+_T = TypeVar("_T")
+
 
 class SyncLoader:
     """``with SyncLoader(...) as loader: loader.fetch(url)``.
@@ -27,7 +35,7 @@ class SyncLoader:
     def __init__(self, *, backend: str = "asyncio", **options: Any) -> None:
         self._backend = backend
         self._options = options
-        self._portal_cm: Any = None
+        self._portal_cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
         self.loader: Loader | None = None
 
@@ -60,20 +68,20 @@ class SyncLoader:
         finally:
             portal_cm.__exit__(*exc_info)
 
-    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, method: Callable[[Loader], Awaitable[_T]]) -> _T:
         portal, loader = self._portal, self.loader
         if portal is None or loader is None:
             raise RuntimeError("use SyncLoader as 'with SyncLoader(...) as loader:'")
-        return portal.call(functools.partial(getattr(loader, method), *args, **kwargs))
+        return portal.call(method, loader)
 
-    def fetch(self, url: str, **kwargs: Any) -> Any:
+    def fetch(self, url: str, **kwargs: Any) -> Result:
         """Blocking :meth:`Loader.fetch`."""
-        return self._call("fetch", url, **kwargs)
+        return self._call(lambda loader: loader.fetch(url, **kwargs))
 
-    def fetch_all(self, urls: Any, **kwargs: Any) -> Any:
+    def fetch_all(self, urls: Iterable[str], **kwargs: Any) -> list[Result]:
         """Blocking :meth:`Loader.fetch_all`."""
-        return self._call("fetch_all", urls, **kwargs)
+        return self._call(lambda loader: loader.fetch_all(urls, **kwargs))
 
-    def fetch_page(self, url: str, **kwargs: Any) -> Any:
+    def fetch_page(self, url: str, **kwargs: Any) -> PageResult:
         """Blocking :meth:`Loader.fetch_page`."""
-        return self._call("fetch_page", url, **kwargs)
+        return self._call(lambda loader: loader.fetch_page(url, **kwargs))

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ._protocol import ProtocolHandler
+from ._protocol import Channel, ProtocolHandler, Response
+
+if TYPE_CHECKING:
+    from ._models import Request
 
 __all__ = ["SECRET_HEADERS", "ShowResponseHead", "request_head", "response_head"]
 
@@ -44,7 +47,7 @@ def request_head(method: str, url: str, headers: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def response_head(response: Any) -> str:
+def response_head(response: Response) -> str:
     """The head ``-v`` shows for a response: ``< HTTP/1.1 200 OK`` and its headers, secrets hidden."""
     from ._display import printable
 
@@ -67,7 +70,7 @@ class ShowResponseHead(ProtocolHandler):
         self._write = write
 
     @asynccontextmanager
-    async def open(self, request: Any, channel: Any) -> AsyncIterator[Any]:
+    async def open(self, request: Request, channel: Channel) -> AsyncIterator[Response]:
         """The inner handler's response, its head printed first."""
         async with self.inner.open(request, channel) as response:
             self._write(response_head(response))

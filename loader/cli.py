@@ -36,9 +36,25 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # names for annotations only: `loader --help` imports none of them
+    from types import FrameType
+
+    import anyio
+    import anyio.abc
+    import pluggy
+    from rich.console import Console
+
+    from ._loader import Loader
+    from ._models import Result
+    from ._options import Command
+    from ._progress import LiveProgress, PlainProgress
+
+    #: What ``signal.signal`` and ``signal.getsignal`` return.
+    SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1
@@ -181,7 +197,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     add_user_options(parser)  # --proxy, --user, -v, --cacert, --json, --config …
 
 
-def make_loader(args: argparse.Namespace, *, per_page: int | None = None) -> Any:
+def make_loader(args: argparse.Namespace, *, per_page: int | None = None) -> Loader:
     """A Loader configured from the common options."""
     from . import Limits, Loader, Retries, Timeouts
     from ._options import loader_options
@@ -228,8 +244,8 @@ class _Output:
         self.tally = Tally(skipped_as="skipped" if skipping else "reused")
         args._tally = self.tally  # the page lines count from it, so they agree with the summary
         self.stack = contextlib.ExitStack()
-        self.plugins: list[tuple[str, Any]] = []
-        self.display: Any = None
+        self.plugins: list[tuple[str, object]] = []
+        self.display: LiveProgress | PlainProgress | None = None
 
     def __enter__(self) -> _Output:
         from ._progress import EventLog, LiveProgress, PlainProgress
@@ -364,7 +380,7 @@ def _location_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
-async def run_with_loader(args: argparse.Namespace, coro_fn: Any, out: _Output) -> int:
+async def run_with_loader(args: argparse.Namespace, coro_fn: Command, out: _Output) -> int:
     """Create the Loader, register the display observers, run ``coro_fn(args, loader)``.
 
     A stop signal (see :func:`console`) cancels the run: every transfer ends as
@@ -390,13 +406,13 @@ async def run_with_loader(args: argparse.Namespace, coro_fn: Any, out: _Output) 
     return code
 
 
-def _print_failures(results: Sequence[Any], stderr: IO[str]) -> None:
+def _print_failures(results: Sequence[Result], stderr: IO[str]) -> None:
     for result in results:
         if not result.ok:
             _print_failure(result, stderr)
 
 
-def _print_failure(result: Any, stderr: IO[str]) -> None:
+def _print_failure(result: Result, stderr: IO[str]) -> None:
     """One line ``error: URL: cause``, safe for a terminal (see ``failure_text``)."""
     from ._progress import failure_text
 
@@ -406,7 +422,7 @@ def _print_failure(result: Any, stderr: IO[str]) -> None:
 # -- fetch -----------------------------------------------------------------------------
 
 
-def _warm_up(loader: Any, urls: Sequence[str]) -> None:
+def _warm_up(loader: Loader, urls: Sequence[str]) -> None:
     """Load what the pages will need (protocol stacks, the HTML parser) before the first request.
 
     Start-up work either way; done here, a page's timings and events measure transfers.
@@ -425,7 +441,7 @@ def _warm_up(loader: Any, urls: Sequence[str]) -> None:
             continue
 
 
-async def _cmd_fetch(args: argparse.Namespace, loader: Any) -> int:
+async def _cmd_fetch(args: argparse.Namespace, loader: Loader) -> int:
     from ._progress import page_line
 
     kinds = args.kinds
@@ -472,7 +488,7 @@ async def _cmd_fetch(args: argparse.Namespace, loader: Any) -> int:
 # -- get -------------------------------------------------------------------------------
 
 
-async def _cmd_get(args: argparse.Namespace, loader: Any) -> int:
+async def _cmd_get(args: argparse.Namespace, loader: Loader) -> int:
     if getattr(args, "timestamped", False):
         return await _timestamped_get(args, loader)
     url = args.url
@@ -529,7 +545,7 @@ def _parse_http_date(value: str | None) -> float | None:
         return None
 
 
-async def _timestamped_get(args: argparse.Namespace, loader: Any) -> int:
+async def _timestamped_get(args: argparse.Namespace, loader: Loader) -> int:
     """``get -N``: the file is replaced only when the server has a newer one (wget's ``-N``)."""
     from ._usage import get_target
 
@@ -564,7 +580,7 @@ async def _timestamped_get(args: argparse.Namespace, loader: Any) -> int:
     return EXIT_OK
 
 
-async def _fetch_into_stream(loader: Any, url: str, stream: Any, **body: Any) -> Any:
+async def _fetch_into_stream(loader: Loader, url: str, stream: IO[bytes] | _TextAsBytes, **body: Any) -> Result:
     def write(chunk: bytes) -> None:
         stream.write(chunk)
 
@@ -666,15 +682,18 @@ class _CommandParser(argparse.ArgumentParser):
     printed ``usage: loader [-h] [--version] COMMAND ...``, which names no option.
     """
 
-    def parse_known_args(self, args: Sequence[str] | None = None,
-                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+    # typeshed's overloads also return a caller's Namespace subclass typed as such;
+    # nothing here passes one, so the plain signature is kept.
+    def parse_known_args(  # type: ignore[override]
+            self, args: Sequence[str] | None = None,
+            namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
         parsed, extras = super().parse_known_args(args, namespace)
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed, extras
 
 
-def build_parser(pm: Any = None) -> argparse.ArgumentParser:
+def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentParser:
     """The full argument parser, with plugin subcommands when ``pm`` is given."""
     parser = argparse.ArgumentParser(
         prog="loader",
@@ -736,7 +755,7 @@ def build_parser(pm: Any = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _add_plugin_commands(pm: Any, sub: Any) -> None:
+def _add_plugin_commands(pm: pluggy.PluginManager, sub: Any) -> None:
     """Let each plugin add its subcommands; one that raises is skipped with a warning line.
 
     Each implementation is called through pluggy's public ``subset_hook_caller`` (the
@@ -864,7 +883,7 @@ def _quick_exit() -> None:
 atexit.register(_quick_exit)
 
 
-def run_async(args: argparse.Namespace, coro_fn: Any, stdout: IO[str], stderr: IO[str]) -> int:
+def run_async(args: argparse.Namespace, coro_fn: Command, stdout: IO[str], stderr: IO[str]) -> int:
     """Run a subcommand's coroutine on anyio with the display set up.
 
     The output locations are checked first (a usage error, nothing requested);
@@ -915,14 +934,14 @@ def run_async(args: argparse.Namespace, coro_fn: Any, stdout: IO[str], stderr: I
 _pending_stop: int | None = None
 
 #: The handlers :func:`console` replaced; plain synchronous subcommands run with them.
-_replaced_handlers: dict[signal.Signals, Any] = {}
+_replaced_handlers: dict[signal.Signals, SignalHandler] = {}
 
 
 #: Wakes the running loop's signal watcher (set while one runs; safe in a signal handler).
-_wake_watcher: Any = None
+_wake_watcher: Callable[[], None] | None = None
 
 
-def _note_stop(signum: int, frame: Any) -> None:
+def _note_stop(signum: int, frame: FrameType | None) -> None:
     """Signal handler: remember the signal; the command acts on it at its next step.
 
     Raising from here, as Python's own SIGINT handler does, lands in whatever runs at
@@ -959,21 +978,21 @@ def _stoppable_signals() -> list[signal.Signals]:
     return [sig for sig in _STOP_SIGNALS if signal.getsignal(sig) is not signal.SIG_IGN]
 
 
-def _install_stop_handlers() -> dict[signal.Signals, Any]:
+def _install_stop_handlers() -> dict[signal.Signals, SignalHandler]:
     """Note stop signals from now on (main thread only); returns the handlers replaced."""
     if threading.current_thread() is not threading.main_thread():
         return {}
     return {sig: signal.signal(sig, _note_stop) for sig in _stoppable_signals()}
 
 
-def _restore_handlers(handlers: dict[signal.Signals, Any]) -> None:
+def _restore_handlers(handlers: dict[signal.Signals, SignalHandler]) -> None:
     for sig, handler in handlers.items():
         if handler is not None:  # None: set outside Python, nothing we could put back
             signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
-def _replaced_handlers_back() -> Any:
+def _replaced_handlers_back() -> Iterator[None]:
     """Run a synchronous subcommand with the handlers it expects (Ctrl-C raising)."""
     if not _replaced_handlers or threading.current_thread() is not threading.main_thread():
         yield
@@ -986,7 +1005,8 @@ def _replaced_handlers_back() -> Any:
         _restore_handlers(ours)
 
 
-async def _watch_stop_signals(scope: Any, *, task_status: Any) -> None:
+async def _watch_stop_signals(
+        scope: anyio.CancelScope, *, task_status: anyio.abc.TaskStatus[None]) -> None:
     """Cancel ``scope`` at the first stop signal, or at once if one came before the loop ran.
 
     The handler stays :func:`_note_stop`, so the signal is known the instant it is
@@ -1002,6 +1022,7 @@ async def _watch_stop_signals(scope: Any, *, task_status: Any) -> None:
         task_status.started()  # signals go to the main thread only: nothing to watch here
         return
     stopped = anyio.Event()
+    soon: Callable[[Callable[[], object]], object]
     if sniffio.current_async_library() == "trio":
         import trio
 
@@ -1034,7 +1055,7 @@ def _stopping() -> bool:
 class _ConsoleWriter:
     """A text stream that prints through a rich console (above a live display)."""
 
-    def __init__(self, console: Any) -> None:
+    def __init__(self, console: Console) -> None:
         self.console = console
 
     def write(self, text: str) -> None:

@@ -39,7 +39,7 @@ hookimpl = pluggy.HookimplMarker("loader")
 
 
 @hookspec
-def loader_schemes() -> Sequence[str]:
+def loader_schemes() -> Sequence[str]:  # type: ignore[empty-body]  # a spec: pluggy never runs it
     """Return the URL schemes this plugin can handle, e.g. ``("gemini",)``.
 
     Called by ``loader plugins``, when reporting an unsupported scheme and when

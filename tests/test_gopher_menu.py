@@ -3,11 +3,13 @@
 import pytest
 from loader_gopher import (
     MAX_LINE,
+    MAX_MENU,
     ItemKind,
     Menu,
     MenuItem,
     MenuParser,
     item_kind,
+    menu_limit,
     parse_menu,
 )
 from loader_gopher._menu import MenuEnd
@@ -275,3 +277,8 @@ def test_menu_end_at_every_split(data: bytes, kept: bytes) -> None:
             out = b"".join(end.feed(piece) for piece in pieces)
             assert out == kept, (size, first)
             assert end.done == (kept != data or data.endswith((b".\r\n", b".\n")))
+
+
+def test_menu_limit_without_limits_is_max_menu() -> None:
+    # A handler built without a loader (``GopherHandler()``) has no Limits to ask.
+    assert menu_limit(None) == MAX_MENU

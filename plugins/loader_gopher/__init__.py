@@ -41,7 +41,7 @@ _EXPORTS = {
     "MenuParser": "._menu",
     "MenuReader": "._api",
     "REQUISITE_KINDS": "._extract",
-    "SCHEMES": "._plugin",
+    "SCHEMES": "._schemes",
     "TextDecoder": "._text",
     "check_selector": "._urls",
     "content_type_for": "._handler",
@@ -73,7 +73,7 @@ if _TYPE_CHECKING:
         menu_limit,
         parse_menu,
     )
-    from ._plugin import SCHEMES
+    from ._schemes import SCHEMES
     from ._text import TextDecoder, decode_text
     from ._urls import DEFAULT_PORT, MAX_SELECTOR, GopherURL, check_selector, format_url, parse_url
 

@@ -22,16 +22,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
-from loader import Channel, Loader, Request, Response
+from loader import Channel, Event, Loader, Request, Response
 
 from ._menu import Menu, MenuItem, MenuParser
 from ._urls import parse_url
 
 __all__ = ["MenuReader", "open_item", "open_menu", "read_menu", "search"]
 
-Callback = Callable[..., Any]
+#: Called with each :class:`~loader.Event` of the operation (awaited if it returns an awaitable).
+Callback = Callable[[Event], object]
 
 
 class MenuReader:
@@ -85,7 +85,7 @@ async def open_menu(
     *,
     search: str | None = None,
     callback: Callback | None = None,
-    context: Any = None,
+    context: object = None,
 ) -> AsyncIterator[MenuReader]:
     """Open a menu (or, with ``search``, a type-7 search's results) and yield a :class:`MenuReader`.
 
@@ -111,7 +111,7 @@ async def read_menu(
     *,
     search: str | None = None,
     callback: Callback | None = None,
-    context: Any = None,
+    context: object = None,
 ) -> Menu:
     """Read a whole menu (or a search's results) into a :class:`~loader_gopher.Menu`."""
     async with open_menu(loader, url, search=search, callback=callback, context=context) as reader:
@@ -125,7 +125,7 @@ async def search(
     terms: str,
     *,
     callback: Callback | None = None,
-    context: Any = None,
+    context: object = None,
 ) -> Menu:
     """Run a type-7 search at ``url`` for ``terms`` and return the result menu."""
     return await read_menu(loader, url, search=terms, callback=callback, context=context)
@@ -137,7 +137,7 @@ async def open_item(
     item: MenuItem | str,
     *,
     callback: Callback | None = None,
-    context: Any = None,
+    context: object = None,
 ) -> AsyncIterator[Response]:
     """Open a menu item (or a gopher URL) and yield its :class:`~loader.Response` to stream.
 

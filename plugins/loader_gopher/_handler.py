@@ -45,8 +45,9 @@ from loader import (
 from loader._display import printable
 
 from ._menu import MenuEnd, menu_limit, parse_menu
+from ._schemes import SCHEMES
 from ._text import TextDecoder
-from ._urls import SCHEMES, parse_url
+from ._urls import parse_url
 
 __all__ = ["GopherHandler", "content_type_for"]
 

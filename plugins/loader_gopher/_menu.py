@@ -33,11 +33,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from loader import ProtocolError
 
 from ._urls import DEFAULT_PORT, format_url
+
+if TYPE_CHECKING:
+    from loader import Limits
 
 __all__ = [
     "MAX_LINE",
@@ -61,17 +64,16 @@ MAX_LINE = 64 * 1024
 MAX_MENU = 64 << 20
 
 
-def menu_limit(limits: Any) -> int:
-    """The most bytes one menu may have under ``limits`` (a :class:`~loader.Limits`).
+def menu_limit(limits: Limits | None) -> int:
+    """The most bytes one menu may have under ``limits`` (none: :data:`MAX_MENU`).
 
     The smaller of ``max_body`` (any body) and ``max_page`` (a document read for
     discovery, which a menu is) when set, else :data:`MAX_MENU`: a server that
     never ends its menu must not grow the process without bound.
     """
-    caps = [
-        cap for cap in (getattr(limits, "max_body", None), getattr(limits, "max_page", None))
-        if cap is not None
-    ]
+    if limits is None:
+        return MAX_MENU
+    caps = [cap for cap in (limits.max_body, limits.max_page) if cap is not None]
     return min(caps) if caps else MAX_MENU
 
 

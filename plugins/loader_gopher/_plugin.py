@@ -7,15 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from loader import hookimpl
 
+from ._schemes import SCHEMES
+
 if TYPE_CHECKING:
     from loader import PluginContext, ProtocolHandler
     from loader.discovery import Document, Found
 
 __all__ = ["SCHEMES", "loader_add_commands", "loader_extract", "loader_protocol", "loader_schemes"]
-
-#: The schemes this plugin serves.  Defined here, not in ``_urls``, so that
-#: registering the plugin (every command does) imports nothing else of it.
-SCHEMES = ("gopher", "gophers")
 
 
 @hookimpl

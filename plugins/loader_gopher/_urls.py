@@ -30,7 +30,7 @@ from urllib.parse import quote, unquote
 
 from loader import InvalidURL
 
-from ._plugin import SCHEMES
+from ._schemes import SCHEMES
 
 __all__ = [
     "DEFAULT_PORT",

@@ -8,9 +8,15 @@ when a ``mem:`` URL is first fetched.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loader import PluginContext, hookimpl
+
+if TYPE_CHECKING:  # for annotations only: importing this module must stay cheap
+    import argparse
+
+    from loader import Loader, ProtocolHandler
+    from loader.discovery import Document, Found
 
 SCHEMES = ("mem",)
 
@@ -22,7 +28,7 @@ def loader_schemes() -> tuple[str, ...]:
 
 
 @hookimpl
-def loader_protocol(scheme: str, context: PluginContext) -> Any:
+def loader_protocol(scheme: str, context: PluginContext) -> ProtocolHandler | None:
     """A handler for ``mem:``; ``None`` leaves every other scheme to other plugins."""
     if scheme not in SCHEMES:
         return None
@@ -40,7 +46,7 @@ def loader_allow(url: str, purpose: str) -> bool | str | None:
 
 
 @hookimpl
-def loader_extract(document: Any) -> Iterable[Any] | None:
+def loader_extract(document: Document) -> Iterable[Found] | None:
     """The requisites of a ``mem-index`` document: one relative URL per line."""
     if document.type != "mem-index":
         return None
@@ -70,7 +76,7 @@ def loader_add_commands(subparsers: Any) -> None:
     parser.set_defaults(run=_list_files)
 
 
-async def _list_files(args: Any, loader: Any) -> int:
+async def _list_files(args: argparse.Namespace, loader: Loader) -> int:
     from ._handler import FILES
 
     for path, (body, content_type, _document) in sorted(FILES.items()):
