@@ -114,6 +114,12 @@ class Loader:
 
     # -- lifecycle ---------------------------------------------------------------
 
+    @property
+    def _running(self) -> Requests:
+        if self._requests is None:
+            raise RuntimeError("use the Loader as 'async with Loader(...) as loader:'")
+        return self._requests
+
     async def __aenter__(self) -> Loader:
         if self._requests is None:  # settings changed before the first entry still count
             self.scheduler = Scheduler(self.limits, self.retries)
@@ -205,7 +211,7 @@ class Loader:
                 raise ValueError("resume continues a download: it cannot send a body or another method than GET")
             content = None if content is None else RequestContent.of(content)
         async with self._call(callback, callback_mode, context) as call:
-            return await self._requests.fetch_in(
+            return await self._running.fetch_in(
                 call, url, to=to, kind=kind, resume=resume, exists=exists, headers=headers,
                 method=method, content=content,
             )
@@ -228,7 +234,7 @@ class Loader:
         results: list[Result | None] = [None] * len(urls)
 
         async def fetch_one(index: int) -> None:
-            result = results[index] = await self._requests.fetch_in(call, urls[index])
+            result = results[index] = await self._running.fetch_in(call, urls[index])
             if on_result is not None:
                 outcome = on_result(result)
                 if outcome is not None:
@@ -280,7 +286,7 @@ class Loader:
         chosen = DEFAULT_KINDS if kinds is None else frozenset(kinds)
         async with self._call(callback, callback_mode, context) as call:
             return await fetch_page(
-                functools.partial(self._requests.fetch_in, call), self.pm, self.limits, url,
+                functools.partial(self._running.fetch_in, call), self.pm, self.limits, url,
                 output=None if output is None else Path(output), kinds=chosen,
                 same_host=same_host, convert_links=convert_links, exists=exists,
                 on_result=on_result, list_only=list_only, manifest=manifest, resume=resume,
@@ -305,7 +311,7 @@ class Loader:
         ``Limits.per_host`` of 2 or more.
         """
         async with self._call(callback, callback_mode, context) as call:
-            transfer = Transfer(self._requests, call, url, parent_id=None, kind=kind, purpose="operation")
+            transfer = Transfer(self._running, call, url, parent_id=None, kind=kind, purpose="operation")
             await transfer.emit(Phase.HANDLE_CREATED)
             try:
                 self.host.check_allowed(url, "operation")
