@@ -168,12 +168,17 @@ class ControlConnection:
 
     async def read_reply(self) -> Reply:
         """The next control reply, reported as ``CTL_RESPONSE_RECEIVED``."""
-        while (reply := self.state.next_reply()) is None:
-            try:
-                data = await self.receive(self.stream)
-            except anyio.EndOfStream:
-                data = b""
-            self.state.receive_data(data)
+        try:
+            while (reply := self.state.next_reply()) is None:
+                try:
+                    data = await self.receive(self.stream)
+                except anyio.EndOfStream:
+                    data = b""
+                self.state.receive_data(data)
+        except anyio.get_cancelled_exc_class():
+            # The reply will still come, and would answer the next command: not reusable.
+            self.state.abandon()
+            raise
         await self.emit(Phase.CTL_RESPONSE_RECEIVED, status=reply.code, message=reply.display)
         return reply
 
@@ -182,7 +187,11 @@ class ControlConnection:
         line = self.state.send(verb, arg)  # refuses CR/LF before anything is sent
         shown = Command(verb, arg).shown
         await self.emit(Phase.SENDING_REQUEST, message=shown)
-        await self.send_raw(line)
+        try:
+            await self.send_raw(line)
+        except anyio.get_cancelled_exc_class():
+            self.state.abandon()  # part of the command may have gone out
+            raise
         await self.emit(Phase.REQUEST_SENT, message=shown)
 
     async def command(self, verb: str, arg: str | None = None) -> Reply:
