@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from loader_ftp import extract_listing, load_listing
 from support.raw_server import recv_until, send_lines
@@ -384,3 +385,98 @@ async def test_dropped_idle_connection_is_replaced(raw_server: Any) -> None:
     assert server.connections == 2
     assert len(rec.of(Phase.CONNECTING_TO_SERVER)) == 1
     assert Phase.CONNECTION_CLOSED in [e.phase for e in rec.events]
+
+
+def _skipping_preliminary(script: ScriptedFtp, body: bytes, replies: list[str]) -> None:
+    """Answer a transfer with ``replies`` (no 150 first) and the body on the data connection."""
+    assert script.listener is not None
+    data, _ = script.listener.accept()
+    script.listener.close()
+    script.send(*replies)
+    with data:
+        data.sendall(body)
+
+
+async def test_a_listing_that_skips_its_150_reports_its_226(raw_server: Any) -> None:
+    listing = b"-rw-r--r-- 1 a b 5 Jan  1 00:00 x.png\r\n"
+    server = scripted(
+        raw_server,
+        overrides={
+            "FEAT": "500 no FEAT.",
+            "LIST": lambda s, arg: _skipping_preliminary(s, listing, ["226 Listing follows."]),
+        },
+    )
+    async with make_loader() as ld:
+        result = await ld.fetch(server.url("ftp", "/"))
+    assert result.ok, result.error
+    assert [e.name for e in load_listing(result.content or b"")] == ["x.png"]
+    assert (result.status, result.reason) == (226, "Listing follows.")
+
+
+async def test_a_150_after_the_226_is_not_taken_for_the_next_reply(raw_server: Any) -> None:
+    # A confused server: "226" then "150" for one RETR.  The stray 150 must not answer
+    # the next request's first command on a pooled connection.
+    server = scripted(
+        raw_server,
+        files={"f.txt": b"hello"},
+        overrides={
+            "RETR": lambda s, arg: _skipping_preliminary(
+                s, b"hello", ["226 Transfer complete.", "150 Opening data connection."]
+            )
+        },
+    )
+    async with make_loader() as ld:
+        first = await ld.fetch(server.url("ftp", "/f.txt"))
+        second = await ld.fetch(server.url("ftp", "/f.txt;type=i"))  # not a cache hit
+    assert (first.content, second.content) == (b"hello", b"hello"), (first.error, second.error)
+    assert server.connections == 2  # the first connection was not pooled with a reply pending
+
+
+async def test_a_preliminary_reply_to_type_is_a_protocol_error(raw_server: Any) -> None:
+    server = scripted(raw_server, overrides={"TYPE": "150 Opening data connection."}, files={"f": b"x"})
+    async with make_loader() as ld:
+        result = await ld.fetch(server.url("ftp", "/f"))
+    assert isinstance(result.error, ProtocolError)
+    assert "a preliminary reply to TYPE I: 150 Opening data connection." in str(result.error)
+
+
+async def test_a_failing_final_reply_leaves_the_connection_reusable(raw_server: Any) -> None:
+    calls: list[str] = []
+
+    def retr(script: ScriptedFtp, arg: str) -> None:
+        calls.append(arg)
+        script.final = "451 Local error in processing." if len(calls) == 1 else "226 Done."
+        script.cmd_RETR(arg)
+
+    server = scripted(raw_server, files={"f.txt": b"hello"}, overrides={"RETR": retr})
+    async with make_loader() as ld:
+        first = await ld.fetch(server.url("ftp", "/f.txt"))
+        second = await ld.fetch(server.url("ftp", "/f.txt;type=i"))
+    assert "451 Local error" in str(first.error)
+    assert second.ok and second.content == b"hello", second.error
+    # The 451 ended the exchange: the control connection is in step and is reused.
+    assert server.connections == 1
+
+
+async def test_a_command_cancelled_before_its_reply_abandons_the_connection(raw_server: Any) -> None:
+    from loader_ftp import FtpSession
+    from support.raw_server import hold
+
+    calls: list[str] = []
+
+    def pwd(script: ScriptedFtp, arg: str) -> object:
+        calls.append(arg)
+        if len(calls) == 1:
+            hold(script.conn)  # the reply comes late (here: once the client hung up)
+            return STOP
+        script.cmd_PWD(arg)
+        return None
+
+    server = scripted(raw_server, overrides={"PWD": pwd})
+    async with make_loader() as ld:
+        async with FtpSession(ld, server.url("ftp", "/")) as ftp:
+            with anyio.move_on_after(0.3):
+                await ftp.pwd()
+            # A late reply to the cancelled PWD must not answer this one.
+            assert await ftp.pwd() == "/"
+    assert server.connections == 2

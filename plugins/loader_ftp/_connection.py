@@ -1,7 +1,10 @@
 """One FTP control connection on anyio streams, and its data connections.
 
-This is where bytes meet the network; the protocol itself (reply parsing,
-command building, listing formats) lives in the I/O-free modules beside it.
+This is where bytes meet the network, and only that: every decision of the
+session (what to send next, what a reply means, EPSV or PASV, MLSD, LIST or
+NLST, TYPE, REST, PROT, whether the connection can be reused) is
+:class:`~loader_ftp._state.FtpState`'s, which never does I/O.  Replies are
+parsed by :mod:`~loader_ftp._reply`, listings by :mod:`~loader_ftp._listing`.
 
 A :class:`ControlConnection` is bound to one request's channel at a time
 (:meth:`ControlConnection.bind`), so every control reply is reported as a
@@ -26,28 +29,17 @@ from loader import (
     ConnectTimeout,
     IdleTimeout,
     LoaderError,
-    LoginFailed,
     NetworkError,
-    NotFound,
-    PermissionDenied,
     Phase,
     ProtocolError,
-    ResponseError,
     Timeouts,
     open_connection,
 )
 
-from ._commands import (
-    build_command,
-    parse_epsv,
-    parse_features,
-    parse_pasv,
-    parse_pwd,
-    parse_size,
-    show_command,
-)
+from ._commands import parse_pwd, parse_size
 from ._listing import Entry, LineSplitter, parse_list_line, parse_mlsd_line, parse_nlst_line
-from ._reply import Reply, ReplyParser
+from ._reply import Reply
+from ._state import Command, FtpState, Step, reply_error
 from ._text import CRLFDecoder
 from ._tls import TLSDataStream
 from ._url import FtpURL
@@ -69,42 +61,19 @@ _RECEIVE_ERRORS = (
     OSError,
     ssl.SSLError,
 )
-_PERMISSION_WORDS = (
-    "permission",
-    "denied",
-    "privilege",
-    "not allowed",
-    "forbidden",
-    "not authorized",
-    "read-only",
-    "access",
-)
-# Replies that mean "this server does not do that command": try another way.
-NOT_IMPLEMENTED = frozenset({500, 501, 502, 504})
-
-
-def reply_error(reply: Reply, command: str, url: str | None) -> LoaderError:
-    """The :mod:`loader` error for a failure reply to ``command`` (as shown by ``show_command``)."""
-    code = reply.code
-    message = f"{command} failed: {reply}"
-    text = reply.text.lower()
-    if code == 421:
-        return NetworkError(f"server closing the connection: {reply}", url=url)
-    if code in (425,):
-        return ConnectError(f"server could not open the data connection: {reply}", url=url)
-    if code == 426:
-        return NetworkError(f"transfer aborted by the server: {reply}", url=url)
-    if code in (530, 532):
-        return LoginFailed(message, url=url, status=code)
-    if code in (550, 450, 553):
-        if code == 553 or any(word in text for word in _PERMISSION_WORDS):
-            return PermissionDenied(message, url=url, status=code)
-        return NotFound(message, url=url, status=code)
-    return ResponseError(message, url=url, status=code)
+_PARSERS: dict[str, Callable[[str], Entry | None]] = {
+    "MLSD": parse_mlsd_line,
+    "LIST": parse_list_line,
+    "NLST": parse_nlst_line,
+}
 
 
 class ControlConnection:
-    """A logged-in control connection.  Create it with :func:`connect`."""
+    """A logged-in control connection.  Create it with :func:`connect`.
+
+    The session's state (:attr:`state`) makes the decisions; this class moves
+    the bytes, enforces timeouts and reports events.
+    """
 
     def __init__(
         self,
@@ -122,23 +91,11 @@ class ControlConnection:
         self.peer = peer
         self.user = user
         self.ssl_context = ssl_context
+        self.state = FtpState(secure=target.scheme == "ftps", url=target.redacted)
         self.channel: Any = None
-        self.url: str = target.redacted
         self.timeouts = Timeouts()
-        self.broken = False
-        self.busy = False  # a transfer is under way
-        self.epsv = True
-        self.features: dict[str, str] | None = None
-        self.mlsd = True
-        self.list_ok = True
-        self.current_type: str | None = None
-        self.home: str | None = None
-        self.protected_data = False  # PROT P in force
         self.idle_since = 0.0
         self.pool_key: Any = None
-        #: The final reply of the last completed transfer (226 …).
-        self.last_final: Reply | None = None
-        self._parser = ReplyParser()
 
     # -- binding to a request ------------------------------------------------
 
@@ -147,19 +104,34 @@ class ControlConnection:
         and name ``url`` in errors."""
         self.channel = channel
         if url is not None:
-            self.url = url
+            self.state.url = url
         timeouts = getattr(channel, "timeouts", None)
         self.timeouts = timeouts if isinstance(timeouts, Timeouts) else Timeouts()
+
+    @property
+    def url(self) -> str | None:
+        """The (password-free) URL named in errors."""
+        return self.state.url
+
+    @property
+    def broken(self) -> bool:
+        """True when the connection cannot be used any more."""
+        return self.state.broken
+
+    @property
+    def reusable(self) -> bool:
+        """True when the connection can go back to the pool."""
+        return self.state.reusable
+
+    @property
+    def last_final(self) -> Reply | None:
+        """The final reply of the last completed transfer (226 …)."""
+        return self.state.last_final
 
     async def emit(self, phase: Phase, **data: Any) -> None:
         """Report a phase to the bound channel, if any."""
         if self.channel is not None:
             await self.channel.emit(phase, **data)
-
-    @property
-    def reusable(self) -> bool:
-        """True when the connection can go back to the pool."""
-        return not (self.broken or self.busy or self._parser.pending)
 
     # -- low-level I/O -------------------------------------------------------
 
@@ -171,7 +143,7 @@ class ControlConnection:
                 return await stream.receive(CHUNK)
         except TimeoutError as exc:
             if what == "control":
-                self.broken = True
+                self.state.connection_lost()
             raise IdleTimeout(
                 f"no data on the {what} connection for {idle:g} s", url=self.url
             ) from exc
@@ -179,7 +151,7 @@ class ControlConnection:
             raise
         except _RECEIVE_ERRORS as exc:
             if what == "control":
-                self.broken = True
+                self.state.connection_lost()
             raise NetworkError(f"{what} connection broke: {_why(exc)}", url=self.url) from exc
 
     async def send_raw(self, data: bytes) -> None:
@@ -188,40 +160,38 @@ class ControlConnection:
             with anyio.fail_after(self.timeouts.idle):
                 await self.stream.send(data)
         except TimeoutError as exc:
-            self.broken = True
+            self.state.connection_lost()
             raise IdleTimeout("sending on the control connection timed out", url=self.url) from exc
         except _RECEIVE_ERRORS as exc:
-            self.broken = True
+            self.state.connection_lost()
             raise NetworkError(f"control connection broke: {_why(exc)}", url=self.url) from exc
 
     async def read_reply(self) -> Reply:
         """The next control reply, reported as ``CTL_RESPONSE_RECEIVED``."""
         try:
-            while (reply := self._parser.next_reply()) is None:
+            while (reply := self.state.next_reply()) is None:
                 try:
                     data = await self.receive(self.stream)
-                except anyio.EndOfStream as exc:
-                    self.broken = True
-                    raise NetworkError(
-                        "the server closed the control connection", url=self.url
-                    ) from exc
-                self._parser.feed(data)
-        except ProtocolError as exc:
-            self.broken = True
-            if exc.url is None:
-                raise ProtocolError(exc.message, url=self.url) from exc
+                except anyio.EndOfStream:
+                    data = b""
+                self.state.receive_data(data)
+        except anyio.get_cancelled_exc_class():
+            # The reply will still come, and would answer the next command: not reusable.
+            self.state.abandon()
             raise
         await self.emit(Phase.CTL_RESPONSE_RECEIVED, status=reply.code, message=reply.display)
-        if reply.code == 421:
-            self.broken = True
         return reply
 
     async def send_command(self, verb: str, arg: str | None = None) -> None:
         """Send one command, between ``SENDING_REQUEST`` and ``REQUEST_SENT``."""
-        line = build_command(verb, arg, url=self.url)  # refuses CR/LF before anything is sent
-        shown = show_command(verb, arg)
+        line = self.state.send(verb, arg)  # refuses CR/LF before anything is sent
+        shown = Command(verb, arg).shown
         await self.emit(Phase.SENDING_REQUEST, message=shown)
-        await self.send_raw(line)
+        try:
+            await self.send_raw(line)
+        except anyio.get_cancelled_exc_class():
+            self.state.abandon()  # part of the command may have gone out
+            raise
         await self.emit(Phase.REQUEST_SENT, message=shown)
 
     async def command(self, verb: str, arg: str | None = None) -> Reply:
@@ -235,17 +205,19 @@ class ControlConnection:
         """Send a command; raise the mapped error unless the reply's first digit is in ``ok``."""
         reply = await self.command(verb, arg)
         if reply.kind not in ok:
-            raise reply_error(reply, show_command(verb, arg), self.url)
+            raise reply_error(reply, Command(verb, arg).shown, self.url)
         return reply
+
+    async def run(self, command: Command | None) -> None:
+        """Send ``command`` (when the state asked for one) and require a 2xx reply."""
+        if command is not None:
+            await self.expect(command.verb, command.arg)
 
     # -- session state -------------------------------------------------------
 
     async def set_type(self, kind: str) -> None:
         """``TYPE A`` or ``TYPE I``, sent only when it changes."""
-        kind = kind.upper()
-        if self.current_type != kind:
-            await self.expect("TYPE", kind)
-            self.current_type = kind
+        await self.run(self.state.type_command(kind))
 
     async def pwd(self) -> str:
         """The server's current directory (``PWD``)."""
@@ -253,9 +225,9 @@ class ControlConnection:
 
     async def home_directory(self) -> str:
         """The login directory, asked once and remembered."""
-        if self.home is None:
-            self.home = await self.pwd()
-        return self.home
+        if self.state.home is None:
+            self.state.home = await self.pwd()
+        return self.state.home
 
     async def size(self, path: str) -> int | None:
         """``SIZE path`` (RFC 3659), or ``None`` when the server does not say."""
@@ -264,12 +236,9 @@ class ControlConnection:
 
     async def feat(self) -> dict[str, str]:
         """The server's features (``FEAT``), asked once per connection."""
-        if self.features is None:
-            reply = await self.command("FEAT")
-            self.features = parse_features(reply)
-            if "MLST" not in self.features:
-                self.mlsd = False
-        return self.features
+        if (feat := self.state.feat_command()) is not None:
+            await self.command(feat.verb)
+        return self.state.features or {}
 
     # -- data connections ----------------------------------------------------
 
@@ -280,26 +249,17 @@ class ControlConnection:
         to the control connection's peer (what curl and ftplib do since
         PASV replies were abused to make clients connect elsewhere).
         """
-        port: int | None = None
-        if self.epsv:
-            reply = await self.command("EPSV")
-            if reply.code == 229:
-                port = parse_epsv(reply)
-            elif reply.code in NOT_IMPLEMENTED or reply.code == 522:
-                self.epsv = False
-            else:
-                raise reply_error(reply, "EPSV", self.url)
-        if port is None:
-            reply = await self.command("PASV")
-            if reply.code != 227:
-                raise reply_error(reply, "PASV", self.url)
-            host, port = parse_pasv(reply)
-            if host != self.peer:
-                await self.emit(
-                    Phase.INTERMEDIATE_RESPONSE,
-                    status=227,
-                    message=f"ignoring PASV address {host}; using the control peer {self.peer}",
-                )
+        passive = None
+        while passive is None:
+            reply = await self.command(self.state.passive_command().verb)
+            passive = self.state.passive_reply(reply)
+        port = passive.port
+        if passive.announced is not None and passive.announced != self.peer:
+            await self.emit(
+                Phase.INTERMEDIATE_RESPONSE,
+                status=227,
+                message=f"ignoring PASV address {passive.announced}; using the control peer {self.peer}",
+            )
         try:
             with anyio.fail_after(self.timeouts.connect):
                 data: ByteStream = await anyio.connect_tcp(self.peer, port)
@@ -322,7 +282,7 @@ class ControlConnection:
         TLS because with TLS 1.3 it arrives in a ticket after the handshake,
         processed only when the control connection was read from.
         """
-        if not (self.protected_data and self.ssl_context is not None):
+        if not (self.state.protected_data and self.ssl_context is not None):
             return data
         ssl_object = self.stream.extra(TLSAttribute.ssl_object, None)
         session = getattr(ssl_object, "session", None)
@@ -332,33 +292,33 @@ class ControlConnection:
                     data, context=self.ssl_context, hostname=self.target.host, session=session
                 )
         except TimeoutError as exc:
-            self.broken = True
+            self.state.connection_lost()
             await anyio.aclose_forcefully(data)
             raise ConnectTimeout(
                 "TLS handshake on the data connection timed out", url=self.url
             ) from exc
         except (ssl.SSLError, anyio.EndOfStream, *_RECEIVE_ERRORS) as exc:
-            self.broken = True
+            self.state.connection_lost()
             await anyio.aclose_forcefully(data)
             raise _tls_error("TLS on the data connection failed", exc, self.url) from exc
 
-    async def start_transfer(self, verb: str, arg: str | None, data: ByteStream) -> Reply:
+    async def start_transfer(
+        self, verb: str, arg: str | None, data: ByteStream, *, expected: int | None = None
+    ) -> Reply:
         """Send a transfer command (RETR, STOR, LIST …) over an open data connection.
 
         Returns the preliminary reply (1xx, or a 2xx from servers that skip
         it); on a failure reply the data connection is closed and the mapped
-        error raised.
+        error raised.  ``expected`` is the body size ``SIZE`` announced.
         """
         try:
             await self.send_command(verb, arg)
             await self.emit(Phase.RECEIVING_RESPONSE)
             reply = await self.read_reply()
+            self.state.transfer_started(reply, expected)
         except BaseException:
             await anyio.aclose_forcefully(data)
             raise
-        if reply.kind not in (1, 2):
-            await anyio.aclose_forcefully(data)
-            raise reply_error(reply, show_command(verb, arg), self.url)
         await self.emit(Phase.RESPONSE_RECEIVED, status=reply.code, message=reply.display)
         return reply
 
@@ -367,10 +327,9 @@ class ControlConnection:
     ) -> DataTransfer:
         """Open a data connection and start ``verb arg``; read the body from the result."""
         data = await self.open_data()
-        reply = await self.start_transfer(verb, arg, data)
-        self.busy = True
+        reply = await self.start_transfer(verb, arg, data, expected=expected)
         data = await self.secure_data(data)
-        return DataTransfer(self, data, reply, expected=expected, ascii=ascii)
+        return DataTransfer(self, data, reply, ascii=ascii)
 
     async def start_download(
         self, path: str, *, offset: int = 0, binary: bool = True
@@ -386,22 +345,19 @@ class ControlConnection:
         await self.set_type("I" if binary else "A")
         size = await self.size(path) if binary else None
         honoured = 0
-        if offset > 0 and binary and (size is None or offset <= size):
-            if offset == size:
-                return None, offset, 0
-            reply = await self.command("REST", str(offset))
-            if reply.code == 350:
-                honoured = offset
-            elif reply.code not in NOT_IMPLEMENTED:
-                raise reply_error(reply, f"REST {offset}", self.url)
+        resume = self.state.resume(offset, size, binary=binary)
+        if resume is Step.WHOLE:
+            return None, offset, 0
+        if isinstance(resume, Command):
+            reply = await self.command(resume.verb, resume.arg)
+            honoured = self.state.resume_reply(reply, offset)
         expected = size - honoured if size is not None else None
         transfer = await self.retrieve("RETR", path, expected=expected, ascii=not binary)
         return transfer, honoured, expected
 
     async def read_entries(
         self,
-        verb: str,
-        arg: str | None,
+        command: Command,
         parse_line: Callable[[str], Entry | None],
         *,
         limit: int = MAX_LISTING,
@@ -413,7 +369,8 @@ class ControlConnection:
         ``limit`` bytes or ``MAX_LISTING_ENTRIES`` entries is refused, so an
         endless listing ends with an error.
         """
-        transfer = await self.retrieve(verb, arg)
+        verb = command.verb
+        transfer = await self.retrieve(verb, command.arg)
         splitter = LineSplitter()
         entries: list[Entry] = []
         total = 0
@@ -442,24 +399,15 @@ class ControlConnection:
         ``MLSD`` when FEAT offers MLST, else (or when MLSD is refused)
         ``LIST`` parsed as Unix or DOS lines, else ``NLST``.
         """
-        arg = path or None
         await self.set_type("A")
         await self.feat()
-        if self.mlsd:
+        while True:
+            command = self.state.listing_command(path)
             try:
-                return await self.read_entries("MLSD", arg, parse_mlsd_line)
-            except LoaderError as exc:
-                if getattr(exc, "status", None) not in NOT_IMPLEMENTED:
-                    raise
-                self.mlsd = False
-        if self.list_ok:
-            try:
-                return await self.read_entries("LIST", arg, parse_list_line)
-            except LoaderError as exc:
-                if getattr(exc, "status", None) not in NOT_IMPLEMENTED:
-                    raise
-                self.list_ok = False
-        return await self.read_entries("NLST", arg, parse_nlst_line)
+                return await self.read_entries(command, _PARSERS[command.verb])
+            except LoaderError:
+                if self.state.listing_command(path) == command:
+                    raise  # not a refusal of this listing command: no other way to try
 
     async def store(
         self,
@@ -475,7 +423,6 @@ class ControlConnection:
         """
         data = await self.open_data()
         await self.start_transfer(verb, arg, data)
-        self.busy = True
         data = await self.secure_data(data)
         sent = 0
         try:
@@ -496,13 +443,12 @@ class ControlConnection:
                     await progress(sent)
             await _close_upload(data, self.timeouts.idle)
         except BaseException:
-            self.broken = True  # the server still waits for data: only closing ends it
+            self.state.abandon()  # the server still waits for data: only closing ends it
             await anyio.aclose_forcefully(data)
             raise
-        final = self.last_final = await self.read_reply()
-        self.busy = False
-        if not final.ok:
-            raise reply_error(final, show_command(verb, arg), self.url)
+        if self.state.final_expected:
+            await self.read_reply()
+        self.state.transfer_finished(Command(verb, arg).shown)
         return sent
 
     # -- closing -------------------------------------------------------------
@@ -510,17 +456,17 @@ class ControlConnection:
     async def quit(self) -> None:
         """Say ``QUIT`` (briefly) and close, reporting CLOSING_CONNECTION / CONNECTION_CLOSED."""
         await self.emit(Phase.CLOSING_CONNECTION)
-        if not self.broken and not self.busy:
+        if not self.state.broken and not self.state.busy:
             with anyio.move_on_after(1), suppress(LoaderError, *_RECEIVE_ERRORS):
-                await self.send_raw(build_command("QUIT"))
+                await self.send_raw(self.state.send("QUIT"))
                 await self.read_reply()
         await anyio.aclose_forcefully(self.stream)
-        self.broken = True
+        self.state.connection_lost()
         await self.emit(Phase.CONNECTION_CLOSED)
 
     async def abort(self) -> None:
         """Close at once, as when a transfer was abandoned mid-way."""
-        self.broken = True
+        self.state.connection_lost()
         await self.emit(Phase.CLOSING_CONNECTION)
         await anyio.aclose_forcefully(self.stream)
         await self.emit(Phase.CONNECTION_CLOSED)
@@ -550,19 +496,11 @@ class DataTransfer:
     """
 
     def __init__(
-        self,
-        conn: ControlConnection,
-        data: ByteStream,
-        reply: Reply,
-        *,
-        expected: int | None,
-        ascii: bool,
+        self, conn: ControlConnection, data: ByteStream, reply: Reply, *, ascii: bool
     ) -> None:
         self.conn = conn
         self.data = data
         self.reply = reply
-        self.expected = expected
-        self.received = 0
         self.done = False
         #: The reply that completed the transfer (226 …), once the body has ended.
         self.final: Reply | None = None
@@ -571,21 +509,17 @@ class DataTransfer:
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """The body, chunk by chunk; raises a :mod:`loader` error if it ends badly."""
         conn = self.conn
+        state = conn.state
         while True:
             try:
                 chunk = await conn.receive(self.data, what="data")
             except anyio.EndOfStream:
                 break
-            self.received += len(chunk)
-            if self.expected is not None and self.received > self.expected:
-                # SIZE is trusted both ways: a body that grows past it is not the file
-                # that was announced (or the server is feeding us without end).
-                conn.broken = True
+            try:
+                state.body_received(len(chunk))
+            except ProtocolError:
                 await anyio.aclose_forcefully(self.data)
-                raise ProtocolError(
-                    f"the server sent more than the {self.expected} bytes SIZE announced",
-                    url=conn.url,
-                )
+                raise
             if self._decoder is not None:
                 chunk = self._decoder.decode(chunk)
             if chunk:
@@ -593,27 +527,16 @@ class DataTransfer:
         if self._decoder is not None and (tail := self._decoder.flush()):
             yield tail
         await anyio.aclose_forcefully(self.data)
-        if self.reply.kind == 1:
-            final = conn.last_final = await conn.read_reply()
-            if not final.ok:
-                conn.busy = False
-                raise reply_error(final, "transfer", conn.url)
-            self.final = final
-        else:
-            self.final = self.reply
-        if self.expected is not None and self.received < self.expected:
-            conn.broken = True
-            raise NetworkError(
-                f"transfer ended after {self.received} of {self.expected} bytes", url=conn.url
-            )
-        conn.busy = False
+        if state.final_expected:
+            await conn.read_reply()
+        self.final = state.transfer_finished("transfer")
         self.done = True
 
     async def aclose(self) -> None:
         """Close the data connection; an unfinished transfer makes the control connection unusable."""
         await anyio.aclose_forcefully(self.data)
         if not self.done:
-            self.conn.broken = True
+            self.conn.state.abandon()
 
 
 async def connect(
@@ -645,39 +568,25 @@ async def connect(
 
 
 async def _greet_and_login(conn: ControlConnection, *, user: str, password: str) -> None:
-    reply = await conn.read_reply()
-    while reply.code == 120:  # "service ready in nnn minutes"
-        reply = await conn.read_reply()
-    if reply.code != 220:
-        raise reply_error(reply, "connect", conn.url)
-    if conn.target.scheme == "ftps":
-        await _start_tls(conn)
-    reply = await conn.command("USER", user)
-    if reply.code == 331:
-        reply = await conn.command("PASS", password)
-    if reply.code == 332:
-        raise LoginFailed(
-            f"login as {user!r} needs an account (ACCT): {reply}", url=conn.url, status=332
-        )
-    if reply.kind != 2:
-        if reply.code in (421,):
-            raise reply_error(reply, "login", conn.url)
-        raise LoginFailed(f"login as {user!r} refused: {reply}", url=conn.url, status=reply.code)
-    if conn.target.scheme == "ftps":
-        await conn.expect("PBSZ", "0")
-        await conn.expect("PROT", "P")
-        conn.protected_data = True
+    """Drive the state's login conversation: read, send, or start TLS as it says."""
+    login = conn.state.login(user, password)
+    step: Command | Step | None = Step.READ
+    while step is not None:
+        reply: Reply | None
+        if step is Step.READ:
+            reply = await conn.read_reply()
+        elif step is Step.START_TLS:
+            await _start_tls(conn)
+            reply = None
+        else:
+            assert isinstance(step, Command)
+            reply = await conn.command(step.verb, step.arg)
+        step = login.step(reply)
 
 
 async def _start_tls(conn: ControlConnection) -> None:
-    reply = await conn.command("AUTH", "TLS")
-    if reply.code != 234:
-        raise ResponseError(
-            f"the server does not offer explicit FTPS (AUTH TLS): {reply}",
-            url=conn.url,
-            status=reply.code,
-        )
-    assert conn.ssl_context is not None
+    if conn.ssl_context is None:
+        raise ConnectError("ftps needs a TLS context", url=conn.url)
     try:
         with anyio.fail_after(conn.timeouts.connect):
             conn.stream = await TLSStream.wrap(
@@ -696,7 +605,7 @@ async def _start_tls(conn: ControlConnection) -> None:
         ) from exc
 
 
-def _tls_error(what: str, exc: BaseException, url: str) -> ConnectError:
+def _tls_error(what: str, exc: BaseException, url: str | None) -> ConnectError:
     """A failed TLS handshake as a ``ConnectError``, final when TLS itself failed: a
     rejected certificate or a refused handshake fails the same way when retried (as
     over HTTP); a connection that broke meanwhile may be retried."""

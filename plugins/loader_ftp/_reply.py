@@ -86,6 +86,11 @@ class ReplyParser:
         """True while bytes of an unfinished reply are buffered."""
         return bool(self._buffer) or self._code is not None
 
+    @property
+    def has_replies(self) -> bool:
+        """True while a complete reply waits to be taken with :meth:`next_reply`."""
+        return bool(self._replies)
+
     def feed(self, data: bytes) -> None:
         """Add received bytes; complete replies become available from :meth:`next_reply`."""
         self._buffer += data
