@@ -16,6 +16,7 @@ _EXPORTS = {
     "DeadlineExceeded": "._errors",
     "Event": "._events",
     "HTTPNotFound": "._errors",
+    "HarCollector": ".har",
     "HTTPStatusError": "._errors",
     "IdleTimeout": "._errors",
     "InvalidURL": "._errors",
@@ -50,9 +51,11 @@ _EXPORTS = {
     "hookimpl": ".hookspecs",
     "redact_url": "._urls",
     "check_peer": "._net",
+    "har_from": ".har",
     "make_ssl_context": "._net",
     "open_connection": "._net",
     "resolve_host": "._net",
+    "write_har": ".har",
 }
 
 
@@ -90,6 +93,7 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from ._protocol import Channel, ProtocolHandler, Response
     from ._sync import SyncLoader
     from ._urls import redact_url
+    from .har import HarCollector, har_from, write_har
     from .hookspecs import hookimpl
 
 __version__ = "0.1.0"
