@@ -399,6 +399,8 @@ def _entry(record: _Record, index: int, hop: _Hop, collector: HarCollector, ctx:
     entry["_attempt"] = hop.attempt
     entry["_attempts"] = record.hops[-1].attempt
     entry["_hop"] = index
+    if index and record.hops[index - 1].end_phase is Phase.REDIRECT:
+        entry["_redirected_from"] = record.hops[index - 1].url
     if result is not None:
         entry["_origin"] = result.origin.value
     if hop.synchronous:
@@ -476,3 +478,30 @@ def write_har(path: str | Path, har: Mapping[str, Any]) -> Path:
     target = Path(path)
     data = json.dumps(har, indent=1, ensure_ascii=False).encode("utf-8")
     return write_file(str(target), target, data)
+
+
+def save_load(
+    collector: HarCollector, pages: Sequence[PageResult], har_path: str | None, report_path: str | None, stderr: Any
+) -> bool:
+    """Write the HAR and/or the HTML report of ``pages``, saying where on ``stderr``; False if one failed."""
+    from ._display import printable
+    from ._errors import LoaderError
+
+    har = har_from(pages, collector)
+    ok = True
+    for label, path in (("HAR", har_path), ("report", report_path)):
+        if not path:
+            continue
+        try:
+            if label == "HAR":
+                written = write_har(path, har)
+            else:
+                from ._report import write_report
+
+                written = write_report(path, har)
+        except (OSError, LoaderError) as exc:
+            stderr.write(f"error: cannot write the {label} {printable(str(path))}: {printable(str(exc))}\n")
+            ok = False
+        else:
+            stderr.write(f"{label}: {printable(str(written))}\n")
+    return ok
