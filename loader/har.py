@@ -136,6 +136,11 @@ class HarCollector:
     ``loader.register(collector)``); build the log with :meth:`har` or :func:`har_from`.
     """
 
+    #: Body chunks (``PROGRESS``) are not needed: the first ``RESPONSE_RECEIVED`` starts
+    #: ``receive``, the terminal event has the size.  Without other listeners, the core
+    #: then does not build an event per chunk.
+    loader_event_phases = frozenset(Phase) - {Phase.PROGRESS}
+
     def __init__(self) -> None:
         self._records: dict[int, _Record] = {}
         #: Requests seen after :data:`MAX_REQUESTS` were recorded (left out of the log).

@@ -142,7 +142,7 @@ class _HeaderLines(Sequence[tuple[str, str]]):
             raw = self._raw
             if isinstance(raw, bytes):  # request line, header lines, blank line
                 raw = [tuple(line.split(b":", 1)) for line in raw.split(b"\r\n")[1:] if b":" in line]
-            self._lines = tuple((bytes(n).decode("latin-1"), bytes(v).decode("latin-1").strip()) for n, v in raw)
+            self._lines = tuple((n.decode("latin-1"), v.decode("latin-1").strip()) for n, v in raw)
         return self._lines
 
     def __len__(self) -> int:
@@ -150,6 +150,9 @@ class _HeaderLines(Sequence[tuple[str, str]]):
 
     def __getitem__(self, index: Any) -> Any:
         return self._decoded()[index]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._decoded())
 
 
 def _lane_allowed() -> bool:
