@@ -119,6 +119,14 @@ def _plain_get(method: str, content: Any) -> bool:
     return method == "GET" and content is None
 
 
+def _har_collector(pm: pluggy.PluginManager) -> Any:
+    from .har import HarCollector
+
+    collector = HarCollector()
+    pm.register(collector, name="har")
+    return collector
+
+
 class _DocumentSink(MemorySink):
     """Keeps a document for discovery in memory, failing it once it passes ``Limits.max_page``."""
 
@@ -250,7 +258,8 @@ class Loader:
     unless the port is in ``allow_ports``.  ``proxy`` (``http://host:port``) sends
     every HTTP and HTTPS request through that proxy, whatever the environment says.
     ``local_address`` binds new HTTP connections to that address (``"0.0.0.0"``: IPv4
-    only, ``"::"``: IPv6 only, as ``-4``/``-6`` ask).
+    only, ``"::"``: IPv6 only, as ``-4``/``-6`` ask).  ``har`` names a file the loader
+    writes, when it closes, the HAR 1.2 log of every request it made (see ``loader.har``).
     """
 
     def __init__(
@@ -272,6 +281,7 @@ class Loader:
         allow_ports: Iterable[int] = (),
         proxy: str | None = None,
         local_address: str | None = None,
+        har: str | os.PathLike[str] | None = None,
     ) -> None:
         self.limits = limits or Limits()
         self.timeouts = timeouts or Timeouts()
@@ -299,6 +309,7 @@ class Loader:
         self._cache_bytes = 0
         self._entered = False
         self._resolved: dict[tuple[str, int], tuple[float, str]] = {}
+        self._har = (har, _har_collector(self.pm)) if har is not None else None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -321,6 +332,10 @@ class Loader:
                 except Exception:
                     log.exception("plugin %r failed to close its handler", name)
         self._entered = False
+        if self._har is not None:
+            from .har import write_har
+
+            write_har(self._har[0], self._har[1].har())
 
     @functools.cached_property
     def ssl_context(self) -> ssl.SSLContext:

@@ -236,3 +236,18 @@ def test_write_har_is_atomic_json(tmp_path: Path) -> None:
     path = write_har(tmp_path / "x.har", har)
     assert json.loads(path.read_text()) == har and sorted(p.name for p in tmp_path.iterdir()) == ["x.har"]
     check_har(har)
+
+
+@pytest.mark.anyio
+async def test_loader_har_writes_every_request_when_it_closes(http_server: Any, tmp_path: Path) -> None:
+    path = tmp_path / "all.har"
+    async with Loader(har=path) as ld:
+        page = await ld.fetch_page(http_server.url("/files/http/index.html"), output=tmp_path / "copy")
+        result = await ld.fetch(http_server.url("/redirect/1"))
+        assert not path.exists()
+    har = json.loads(path.read_text())
+    check_har(har)
+    entries = har["log"]["entries"]
+    assert {e["_request_id"] for e in entries} == {r.request_id for r in (page.document, *page.resources, result)}
+    assert [p["title"] for p in har["log"]["pages"]] == [page.document.url, result.url]
+    assert len(entries) == 1 + len(page.resources) + 2  # the redirect: two exchanges
