@@ -51,6 +51,7 @@ h3{font-size:15px;margin:16px 0 6px}
 .totals{display:flex;flex-wrap:wrap;gap:10px;margin:10px 0}
 .total{background:var(--band);border:1px solid var(--line);border-radius:8px;padding:8px 12px;min-width:120px}
 .total b{display:block;font-size:18px}
+.failures{overflow-wrap:anywhere;padding-left:1.2em}
 .verdict{margin:6px 0 10px;padding:8px 12px;border-left:4px solid var(--wait);background:var(--band)}
 .legend{display:flex;flex-wrap:wrap;gap:6px 14px;margin:8px 0 12px;font-size:13px}
 .legend span{display:inline-flex;align-items:center;gap:5px}
@@ -181,7 +182,7 @@ def _axis(span: float) -> str:
             break
     ticks = []
     at = 0.0
-    while at <= span and len(ticks) < 12:
+    while at <= span * 0.92 and len(ticks) < 12:  # a label at the very end would overflow
         ticks.append(f'<span style="left:{at / span * 100:.2f}%">{_ms_text(at)}</span>')
         at += step
     return f'<div class="axis">{"".join(ticks)}</div>'
