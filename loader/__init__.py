@@ -16,6 +16,7 @@ _EXPORTS = {
     "DeadlineExceeded": "._errors",
     "Event": "._events",
     "HTTPNotFound": "._errors",
+    "HarCollector": ".har",
     "HTTPStatusError": "._errors",
     "IdleTimeout": "._errors",
     "InvalidURL": "._errors",
@@ -51,9 +52,11 @@ _EXPORTS = {
     "hookimpl": ".hookspecs",
     "redact_url": "._urls",
     "check_peer": "._net",
+    "har_from": ".har",
     "make_ssl_context": "._context",
     "open_connection": "._net",
     "resolve_host": "._net",
+    "write_har": ".har",
 }
 
 
@@ -102,6 +105,9 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from ._protocol import Response as Response
     from ._sync import SyncLoader as SyncLoader
     from ._urls import redact_url as redact_url
+    from .har import HarCollector as HarCollector
+    from .har import har_from as har_from
+    from .har import write_har as write_har
     from .hookspecs import hookimpl as hookimpl
 
 __version__ = "0.1.0"

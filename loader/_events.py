@@ -18,6 +18,7 @@ Who emits what (the grammar every plugin follows, checked by a conformance test)
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,10 @@ class Event:
     ``"HTTP/1.1"`` or ``"HTTP/2"``, and the ``reason`` phrase on an HTTP
     ``RESPONSE_RECEIVED``), ``message`` for free text
     (an FTP reply line, a resolved address), ``kind`` of the resource.
+    ``headers``: the header lines as sent (on ``REQUEST_SENT``) or as received (on
+    ``RESPONSE_RECEIVED``), in order and original case, a repeated name once per
+    line, as ``(name, value)`` text pairs, where the plugin reports them (HTTP
+    does); not part of :meth:`to_json`.
     """
 
     request_id: int
@@ -97,6 +102,7 @@ class Event:
     synchronous: bool = False
     http_version: str | None = None
     reason: str | None = None
+    headers: Sequence[tuple[str, str]] | None = field(default=None, repr=False, compare=False)
     _control: Control | None = field(default=None, repr=False, compare=False)
 
     def cancel(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -38,6 +39,7 @@ from ._scheduler import HostQueues, Scheduler
 
 if TYPE_CHECKING:
     from ._page import PageResult
+    from .har import HarCollector
 from ._saving import ExistsPolicy
 
 __all__ = ["Loader"]
@@ -66,7 +68,8 @@ class Loader:
     unless the port is in ``allow_ports``.  ``proxy`` (``http://host:port``) sends
     every HTTP and HTTPS request through that proxy, whatever the environment says.
     ``local_address`` binds new HTTP connections to that address (``"0.0.0.0"``: IPv4
-    only, ``"::"``: IPv6 only, as ``-4``/``-6`` ask).
+    only, ``"::"``: IPv6 only, as ``-4``/``-6`` ask).  ``har`` names a file the loader
+    writes, when it closes, the HAR 1.2 log of every request it made (see ``loader.har``).
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class Loader:
         allow_ports: Iterable[int] = (),
         proxy: str | None = None,
         local_address: str | None = None,
+        har: str | os.PathLike[str] | None = None,
     ) -> None:
         self.limits = limits or Limits()
         self.timeouts = timeouts or Timeouts()
@@ -111,6 +115,13 @@ class Loader:
         self.host = PluginHost(self.pm, lambda: self.context, headers=self.headers, allow_ports=allow_ports)
         self._requests: Requests | None = None
         self._entered = False
+        self._har: tuple[str | os.PathLike[str], HarCollector] | None = None
+        if har is not None:
+            from .har import HarCollector
+
+            collector = HarCollector()
+            self.pm.register(collector, name="har")
+            self._har = (har, collector)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -135,6 +146,10 @@ class Loader:
         """Close every protocol handler (connection pools) this loader created."""
         await self.host.aclose()
         self._entered = False
+        if self._har is not None:
+            from .har import write_har
+
+            write_har(self._har[0], self._har[1].har())
 
     @functools.cached_property
     def context(self) -> PluginContext:

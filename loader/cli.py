@@ -449,6 +449,13 @@ async def _cmd_fetch(args: argparse.Namespace, loader: Loader) -> int:
         kinds = kinds | {"meta"}
     output = Path(args.output)
     worst = EXIT_OK
+    recording = getattr(args, "har", None) or getattr(args, "report", None)
+    if recording:
+        from .har import HarCollector
+
+        collector = HarCollector()
+        loader.register(collector, name="har")
+        pages = []
     for url in args.urls:
         page = await loader.fetch_page(
             url,
@@ -462,6 +469,8 @@ async def _cmd_fetch(args: argparse.Namespace, loader: Loader) -> int:
         )
         if isinstance(getattr(args, "_pages", None), list):
             args._pages.append(page)
+        if recording:
+            pages.append(page)
         if args.list:
             if not page.document.ok:
                 _print_failure(page.document, args._stderr)
@@ -482,6 +491,11 @@ async def _cmd_fetch(args: argparse.Namespace, loader: Loader) -> int:
         args._stderr.write(page_line(url, page.path, args._tally, page.document.request_id) + "\n")
         if failures:
             worst = max(worst, EXIT_PARTIAL)
+    if recording:
+        from .har import save_load
+
+        if not save_load(collector, pages, args.har, args.report, args._stderr):
+            worst = max(worst, EXIT_FAILED)
     return worst
 
 
@@ -722,6 +736,8 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
                        help="cap on resources per page (default 1000)")
     fetch.add_argument("-c", "--continue", dest="resume", action="store_true",
                        help="resume each resource's partial file (NAME.part) and skip complete ones")
+    fetch.add_argument("--har", metavar="FILE", help="write the load as a HAR 1.2 log to FILE")
+    fetch.add_argument("--report", metavar="FILE", help="write the load's waterfall as one HTML file to FILE")
     add_common_options(fetch)
     fetch.set_defaults(run=_cmd_fetch, max_filesize=FETCH_MAX_FILESIZE)
 

@@ -252,6 +252,8 @@ def run_demo(args: argparse.Namespace) -> int:
         fetch_args.exists = "overwrite"
         fetch_args.per_page = None
         fetch_args._pages = []
+        fetch_args.har = str(Path(args.output) / "demo.har")
+        fetch_args.report = str(Path(args.output) / "demo-report.html")
         code = run_async(fetch_args, _cmd_fetch, args._stdout, stderr)
         unexpected = [
             r for page in fetch_args._pages for r in page.failed
@@ -262,6 +264,10 @@ def run_demo(args: argparse.Namespace) -> int:
         if saved is not None:
             # The exact file: each run's port differs, so a pattern would match old runs' copies too.
             stderr.write(f"demo: open {saved.resolve()} in a browser to view the offline copy\n")
+        report = Path(fetch_args.report)
+        if report.is_file():
+            stderr.write(f"demo: the load as HAR 1.2: {Path(fetch_args.har).resolve()}; "
+                         f"its waterfall: open {report.resolve()} in a browser\n")
         if code == 1 and not unexpected:
             return EXIT_OK
         return code

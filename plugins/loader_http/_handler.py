@@ -46,7 +46,15 @@ import os
 import ssl
 import sys
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Generator, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Generator,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +129,33 @@ class _Done:
 
 
 _DONE = _Done()
+
+
+class _HeaderLines(Sequence[tuple[str, str]]):
+    """Header lines for ``Event.headers``, decoded on first read: most events have no reader."""
+
+    __slots__ = ("_raw", "_lines")
+
+    def __init__(self, raw: bytes | Iterable[tuple[bytes, bytes]]) -> None:
+        self._raw = raw  # a request head as written, or (name, value) byte pairs
+        self._lines: tuple[tuple[str, str], ...] | None = None
+
+    def _decoded(self) -> tuple[tuple[str, str], ...]:
+        if self._lines is None:
+            raw = self._raw
+            if isinstance(raw, bytes):  # request line, header lines, blank line
+                raw = [tuple(line.split(b":", 1)) for line in raw.split(b"\r\n")[1:] if b":" in line]
+            self._lines = tuple((n.decode("latin-1"), v.decode("latin-1").strip()) for n, v in raw)
+        return self._lines
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._decoded()[index]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._decoded())
 
 
 def _lane_allowed() -> bool:
@@ -594,6 +629,8 @@ class HttpHandler(ProtocolHandler):
         proxied = False
         #: The message of a proxy's CONNECT while its request and response are traced.
         tunnel: str | None = None
+        #: The direct lane's request head as written (its trace names no request).
+        head: bytes = b""
 
         def trace(name: str, info: dict[str, Any]) -> Awaitable[None]:
             # Not a coroutine function: it hands back channel.emit's own awaitable (one
@@ -608,8 +645,12 @@ class HttpHandler(ProtocolHandler):
                     version, status, reason, _ = value
                     return channel.emit(
                         phase, status=status, reason=reason.decode("ascii", errors="ignore"),
-                        http_version=_version_name(version),
+                        http_version=_version_name(version), headers=_HeaderLines(value[3]),
                     )
+            elif phase is Phase.REQUEST_SENT:
+                sent = info.get("request")
+                return channel.emit(phase, headers=_HeaderLines(
+                    head if sent is None else getattr(sent.headers, "raw", sent.headers)))
             elif phase is Phase.CONNECTED_TO_SERVER:
                 stream = info.get("return_value")
                 peer = stream.get_extra_info("server_addr") if stream is not None else None
@@ -638,7 +679,8 @@ class HttpHandler(ProtocolHandler):
             if phase is Phase.RESPONSE_RECEIVED and name.startswith("http2."):
                 status = info.get("return_value", (None,))[0]
                 reason = httpx.codes.get_reason_phrase(status) if isinstance(status, int) else None
-                await channel.emit(phase, status=status, reason=reason, http_version="HTTP/2")
+                await channel.emit(phase, status=status, reason=reason, http_version="HTTP/2",
+                                   headers=_HeaderLines(info.get("return_value", (None, []))[1]))
                 return
             try:
                 await trace(name, info)
@@ -660,6 +702,7 @@ class HttpHandler(ProtocolHandler):
         )
         if plan is not None:
             origin, how = plan
+            head = how.head
             await resolve_host(channel, origin[1], origin[2], url=url)
             try:
                 answer = await direct.transport.exchange(origin, how)  # type: ignore[union-attr]
