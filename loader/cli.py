@@ -683,7 +683,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo  # imports the demo servers only when asked for
 
-    return run_demo(args)
+    return run_demo(args, lambda fetch_args: run_async(fetch_args, _cmd_fetch, args._stdout, args._stderr))
 
 
 # -- parser ----------------------------------------------------------------------------
