@@ -222,7 +222,8 @@ class HarCollector:
             hop.error = str(event.error)
         if phase is Phase.REQUEST_COMPLETE:
             hop.size = event.bytes_done or hop.size
-            if hop.status is None:
+            # FTP's 125/150 is preliminary: the final reply (226) comes with completion.
+            if event.status is not None and (hop.status is None or 100 <= hop.status < 200):
                 hop.status = event.status
         if phase not in (Phase.REDIRECT, Phase.RETRY):
             record.done = True
