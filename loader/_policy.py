@@ -69,19 +69,18 @@ def port_refusal(url: str, allowed: frozenset[int] = frozenset()) -> str | None:
     plain = plain_origin(url)  # a fifth of urlsplit's cost, for the common URL
     if plain is not None:
         scheme, _, port = plain
-        if port is None or port == DEFAULT_PORTS.get(scheme):
+    else:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
             return None
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
+        scheme = parts.scheme.lower()
+    if port is None or port not in BLOCKED_PORTS:
         return None
-    if port is None:
-        return None
-    scheme = parts.scheme.lower()
     if port == DEFAULT_PORTS.get(scheme) or (scheme == "ftps" and port == 990):
         return None
-    if port in BLOCKED_PORTS and port not in allowed:
+    if port not in allowed:
         return (
             f"port {port} belongs to another protocol (a blocked port: "
             "allow it with --allow-port or Loader(allow_ports=...))"
