@@ -153,6 +153,18 @@ def _start_gopher(servers: DemoServers, root: Path) -> None:
             "handlers.dir.DirHandler": {"cachetime": "0", "cachefile": "no-such-folder/.cache"},
         }
     )
+    from pygopherd.handlers import HandlerMultiplexer, base
+
+    # pygopherd keeps its handler list and its root folder in module globals, set from
+    # the first server's config: give them back on close, so that another pygopherd in
+    # this process (a test's) does not go on serving from the demo's deleted copy.
+    saved = (HandlerMultiplexer.handlers, HandlerMultiplexer.rootpath, base.rootpath)
+
+    def restore() -> None:
+        HandlerMultiplexer.handlers, HandlerMultiplexer.rootpath, base.rootpath = saved
+
+    servers._stops.append(restore)
+    HandlerMultiplexer.handlers = HandlerMultiplexer.rootpath = base.rootpath = None  # ours, from our config
     logger.init(config)
     GopherExceptions.init(False)
     mt.init()

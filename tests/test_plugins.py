@@ -306,10 +306,9 @@ def test_readme_library_example_runs_against_the_demo(tmp_path: Path) -> None:
         return {line for line in lines if line.startswith("failed:")}
 
     assert head(shape(out)) == head(shape(shown))
-    # The demo's deliberately missing image fails. Its Gopher requisites failed once in
-    # a full-suite run (pygopherd: "no handler found"): the demo's to explain, not this
-    # example's, so extra failure lines are tolerated.
-    assert failures(shape(shown)) <= failures(shape(out))
+    # The demo's deliberately missing image fails, and nothing else (its Gopher requisites
+    # once failed here: pygopherd's module-wide root was another pygopherd's in the process).
+    assert failures(shape(shown)) == failures(shape(out))
     assert (tmp_path / "logo.png").is_file() and (tmp_path / "out").is_dir()
 
 
