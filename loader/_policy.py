@@ -22,7 +22,7 @@ import functools
 import ipaddress
 from urllib.parse import urlsplit
 
-from ._urls import plain_origin
+from ._urls import DEFAULT_PORTS, plain_origin
 
 __all__ = ["BLOCKED_PORTS", "DEFAULT_PORTS", "address_refusal", "port_refusal"]
 
@@ -55,12 +55,6 @@ DATASTORE_PORTS = frozenset({
     27017, 27018, 27019,  # MongoDB
 })
 BLOCKED_PORTS = FETCH_BAD_PORTS | DATASTORE_PORTS
-#: Each scheme's own port: never refused for that scheme.
-DEFAULT_PORTS = {
-    "http": 80, "https": 443, "ftp": 21, "ftps": 21, "gopher": 70, "gophers": 70,
-}
-
-
 def port_refusal(url: str, allowed: frozenset[int] = frozenset()) -> str | None:
     """Why ``url``'s port must not be reached from a page or a redirect, or ``None``.
 

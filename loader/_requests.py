@@ -47,7 +47,7 @@ from ._models import Limits, Origin, Request, Result, Retries, Timeouts
 from ._protocol import ProgressStream, ProtocolHandler
 from ._saving import CallerSink, ExistsPolicy, FileSink, MemorySink
 from ._scheduler import Scheduler
-from ._urls import plain_origin, redact_url
+from ._urls import canonical_url, plain_origin, redact_url
 
 __all__ = ["Call", "Destination", "Requests", "Transfer"]
 
@@ -117,6 +117,8 @@ class Transfer:
         self.final_url = url
         self.redirects = 0
         self.bytes_done: int | None = None
+        #: The URL's key for reuse and sharing (``Requests.url_key``); ``None`` when neither applies.
+        self.key: str | None = None
 
     async def emit(self, phase: Phase, **data: Any) -> None:
         """Report a phase of this request (the Channel API)."""
@@ -198,6 +200,10 @@ class Requests:
         self.ids = itertools.count(1)
         self.cache: collections.OrderedDict[str, Result] = collections.OrderedDict()
         self.cache_bytes = 0
+        #: Requests on the network now, by URL key: a second request for one waits for it.
+        self.inflight: dict[str, anyio.Event] = {}
+        #: Requests that waited for one in flight and completed with its result.
+        self.shared = 0
 
     def make_sink(
         self,
@@ -259,11 +265,52 @@ class Requests:
     async def _run(
         self, t: Transfer, sink: Sink, headers: Mapping[str, str] | None, method: str = "GET", content: Any = None
     ) -> Result:
-        url = t.url
         # A request with a body or another method asks the server something new each time.
-        at_once = self.at_once(t, sink) if plain_get(method, content) else None
+        if not plain_get(method, content):
+            return await self._run_network(t, sink, headers, method, content)
+        if self.reuse:
+            t.key = self.url_key(t.request_url)
+        at_once = self.at_once(t, sink)
         if at_once is not None:
             return await self.finish_at_once(t, sink, *at_once)
+        key = t.key
+        if key is None or key.startswith("data:"):
+            return await self._run_network(t, sink, headers, method, content)
+        running = self.inflight.get(key)
+        if running is not None:
+            # One request per URL: wait for the one in flight and share what it got.
+            self.shared += 1
+            await running.wait()
+            at_once = self.at_once(t, sink)
+            if at_once is not None:
+                return await self.finish_at_once(t, sink, *at_once)
+            if key in self.inflight:  # the first failed and another took over: no third request
+                await self.inflight[key].wait()
+                at_once = self.at_once(t, sink)
+                if at_once is not None:
+                    return await self.finish_at_once(t, sink, *at_once)
+            self.shared -= 1  # nothing to share (it failed, or was too big to keep): ask again
+        done = self.inflight[key] = anyio.Event()
+        try:
+            return await self._run_network(t, sink, headers, method, content)
+        finally:
+            del self.inflight[key]
+            done.set()
+
+    def url_key(self, url: str) -> str:
+        """The key by which two requests are for the same resource (``loader_url_key``, else
+        :func:`~loader._urls.canonical_url`)."""
+        hook = self.host.pm.hook.loader_url_key
+        if hook.get_hookimpls():
+            key = hook(url=url)
+            if isinstance(key, str):
+                return key
+        return canonical_url(url)
+
+    async def _run_network(
+        self, t: Transfer, sink: Sink, headers: Mapping[str, str] | None, method: str = "GET", content: Any = None
+    ) -> Result:
+        url = t.url
         await t.emit(Phase.HANDLE_CREATED)
         deadline = (
             anyio.current_time() + self.timeouts.total if self.timeouts.total is not None else float("inf")
@@ -378,7 +425,8 @@ class Requests:
         )
         await t.emit(Phase.REQUEST_COMPLETE, bytes_done=done, bytes_total=done, status=response.status)
         if plain_get(request.method, request.content):
-            self.remember(t.request_url, result)
+            if t.key is not None:
+                self.remember(t.key, result)
         return result
 
     # -- completing at once ------------------------------------------------------
@@ -414,10 +462,13 @@ class Requests:
             return body, Origin.DATA, {"content_type": content_type}
         if isinstance(sink, FileSink) and sink.should_skip():
             return sink.path, Origin.CACHE, {}
-        cached = self.cache.get(t.request_url) if self.reuse else None
+        key = t.key
+        if key is None:
+            return None
+        cached = self.cache.get(key)
         if cached is None:
             return None
-        self.cache.move_to_end(t.request_url)
+        self.cache.move_to_end(key)
         fields = {
             "final_url": cached.final_url,
             "status": cached.status,

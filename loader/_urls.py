@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["plain_origin", "redact_url"]
+__all__ = ["DEFAULT_PORTS", "canonical_url", "plain_origin", "redact_url"]
 
 #: ``scheme://host[:port]`` then the end or ``/``, ``?``, ``#``: no user info, no IPv6
 #: brackets, no percent escapes, nothing ``urlsplit`` would strip or reject.
@@ -29,6 +29,54 @@ def plain_origin(url: str) -> tuple[str, str, int | None] | None:
     if number > 65535:
         return None  # urlsplit's port raises: its error, its words
     return scheme.lower(), host.lower(), number
+
+
+#: Each scheme's own port: dropped from a canonical URL (and never refused by the port policy).
+DEFAULT_PORTS = {
+    "http": 80, "https": 443, "ftp": 21, "ftps": 21, "gopher": 70, "gophers": 70,
+}
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PLAIN_REST = re.compile(r"[/?][A-Za-z0-9._~/?=&+,;:@!$'()*-]*|")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+
+def canonical_url(url: str) -> str:
+    """The form of ``url`` by which the loader tells two requests for one resource apart.
+
+    Scheme and host lowercased, the scheme's default port dropped, the fragment dropped,
+    percent escapes of unreserved characters decoded and the others' hex digits
+    uppercased; an empty HTTP path becomes ``/``.  Nothing else changes (the order of
+    query parameters, a trailing slash and dot segments stay as they are: servers may
+    tell them apart).  A URL that cannot be parsed is returned as it is.  The
+    ``loader_url_key`` hook can replace this function.
+    """
+    url = url.partition("#")[0]
+    match = _PLAIN_ORIGIN.match(url)
+    if match is not None and _PLAIN_REST.fullmatch(url, match.end()):
+        scheme, host, port = match.groups()
+        if scheme.islower() and host.islower() and (port is None or int(port) != DEFAULT_PORTS.get(scheme)):
+            if match.end() < len(url) or scheme not in ("http", "https"):
+                return url  # already canonical: the common case costs one regex match
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    host = hostport.lower()
+    if port is not None and port == DEFAULT_PORTS.get(scheme):
+        host = host[: host.rfind(":")]
+    path = _ESCAPE.sub(_escape, parts.path)
+    if not path and scheme in ("http", "https") and parts.netloc:
+        path = "/"
+    query = _ESCAPE.sub(_escape, parts.query)
+    return urlunsplit((scheme, userinfo + at + host, path, query, ""))
 
 
 def redact_url(url: str) -> str:

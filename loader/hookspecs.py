@@ -63,6 +63,19 @@ def loader_protocol(scheme: str, context: PluginContext) -> ProtocolHandler | No
     """
 
 
+@hookspec(firstresult=True)
+def loader_url_key(url: str) -> str | None:
+    """Return the key under which ``url`` counts as the same resource as another, or ``None``.
+
+    Two plain GETs with one key are one request: the second waits for the first in
+    flight and shares its result (body or saved file), and a key already fetched
+    completes from the loader's memory.  The default (no implementation, or all
+    answer ``None``) is ``loader._urls.canonical_url``: scheme and host lowercased,
+    default port and fragment dropped, percent escapes normalised.  Keep it fast and
+    side-effect free: it runs for every request.
+    """
+
+
 @hookspec
 def loader_event(event: Event) -> None:
     """Observe every status event of every request of the loader.
