@@ -295,6 +295,49 @@ class Loader:
         (``loader fetch -c``).  The page and each stylesheet are read into memory
         for discovery, up to ``Limits.max_page`` bytes: a larger one fails.
         """
+        return await self._page(
+            url, None, output=output, kinds=kinds, same_host=same_host, convert_links=convert_links,
+            exists=exists, callback=callback, context=context, callback_mode=callback_mode,
+            on_result=on_result, list_only=list_only, manifest=manifest, resume=resume,
+        )
+
+    async def fetch_requisites(
+        self,
+        url: str,
+        body: bytes,
+        *,
+        content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        status: int | None = None,
+        **page_options: Any,
+    ) -> PageResult:
+        """:meth:`fetch_page` for a document the caller already has: nothing fetches it again.
+
+        ``url`` is where ``body`` came from (relative references resolve against it, a
+        ``<base>`` aside); ``content_type`` (e.g. ``"text/html; charset=utf-8"``) says
+        what it is and may name its charset; ``headers`` and ``status`` are recorded in
+        its result.  ``page_options`` are :meth:`fetch_page`'s (``output``, ``kinds``,
+        ``callback`` …).  The page's own result completes at once (``Origin.GIVEN``,
+        ``synchronous``), so a crawler that downloaded the page hands it over and the
+        loader fetches only its requisites.
+        """
+        fields: dict[str, Any] = {
+            "content_type": content_type, "headers": dict(headers or {}), "status": status,
+        }
+        return await self._page(url, (bytes(body), fields), **page_options)
+
+    async def _page(
+        self,
+        url: str,
+        given: tuple[bytes, dict[str, Any]] | None,
+        *,
+        output: str | Path | None = None,
+        kinds: Iterable[str] | None = None,
+        callback: Callback | None = None,
+        context: Any = None,
+        callback_mode: CallbackMode = "short",
+        **options: Any,
+    ) -> PageResult:
         from ._page import fetch_page
         from .discovery import DEFAULT_KINDS
 
@@ -302,9 +345,7 @@ class Loader:
         async with self._call(callback, callback_mode, context) as call:
             return await fetch_page(
                 functools.partial(self._running.fetch_in, call), self.pm, self.limits, url,
-                output=None if output is None else Path(output), kinds=chosen,
-                same_host=same_host, convert_links=convert_links, exists=exists,
-                on_result=on_result, list_only=list_only, manifest=manifest, resume=resume,
+                output=None if output is None else Path(output), kinds=chosen, given=given, **options,
             )
 
     @asynccontextmanager

@@ -87,6 +87,7 @@ class Origin(enum.Enum):
     NETWORK = "network"
     CACHE = "cache"  # already fetched by this loader: completed synchronously
     DATA = "data"  # a data: URL, decoded locally: completed synchronously
+    GIVEN = "given"  # handed over by the caller (Loader.fetch_requisites): completed synchronously
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -450,8 +450,10 @@ async def fetch_page(
     list_only: bool = False,
     manifest: bool = True,
     resume: bool = False,
+    given: tuple[bytes, dict[str, Any]] | None = None,
 ) -> PageResult:
-    """The body of :meth:`Loader.fetch_page` (see the module docstring)."""
+    """The body of :meth:`Loader.fetch_page` (see the module docstring); with ``given`` (the
+    page's body and result fields), of :meth:`Loader.fetch_requisites`."""
     if output is not None:
         output = Path(output)
         make_directories(output)
@@ -460,7 +462,7 @@ async def fetch_page(
     run = _PageRun(fetch, pm, limits, url, output=output, kinds=kinds, same_host=same_host,
                    convert_links=convert_links, exists=exists, on_result=on_result,
                    list_only=list_only, resume=resume)
-    page = await fetch(url, kind="document", purpose="page", document=True)
+    page = await fetch(url, kind="document", purpose="page", document=True, given=given)
     run.page_id = page.request_id
     if not page.ok:
         return PageResult(url=url, document=page)

@@ -246,8 +246,13 @@ class Requests:
         document: bool = False,
         method: str = "GET",
         content: Any = None,
+        given: tuple[bytes, dict[str, Any]] | None = None,
     ) -> Result:
-        """One request; ``document``: a page or stylesheet kept in memory under ``Limits.max_page``."""
+        """One request; ``document``: a page or stylesheet kept in memory under ``Limits.max_page``.
+
+        ``given``: the body and result fields the caller already has (a page its crawler
+        downloaded): the request completes with them at once, nothing is fetched.
+        """
         transfer = Transfer(self, call, url, parent_id=parent_id, kind=kind, purpose=purpose)
         try:
             sink = self.make_sink(
@@ -258,6 +263,8 @@ class Requests:
             transfer.control.done()
             raise
         try:
+            if given is not None:
+                return await self.finish_at_once(transfer, sink, given[0], Origin.GIVEN, given[1])
             return await self._run(transfer, sink, headers, method, content)
         finally:
             transfer.control.done()

@@ -94,3 +94,39 @@ async def test_without_reuse_every_request_goes_out(asgi_server: Any) -> None:
             for _ in range(3):
                 tg.start_soon(loader.fetch, url)
     assert asgi_server.hits("/bytes/400") == 3
+
+
+async def test_fetch_requisites_uses_the_callers_copy_of_the_page(asgi_server: Any, tmp_path: Path) -> None:
+    from support.asgi_server import PAGE_IMAGES, PAGE_SOUNDS
+
+    from loader import Event, Origin, Phase
+
+    asgi_server.reset()
+    page_url = asgi_server.url("/page.html")
+    async with Loader() as other:  # the crawler's own download
+        downloaded = await other.fetch(page_url)
+    assert downloaded.ok and downloaded.content
+    events: list[Event] = []
+    async with Loader() as loader:
+        page = await loader.fetch_requisites(
+            page_url, downloaded.content, content_type="text/html; charset=utf-8",
+            headers={"X-Crawler": "yes"}, status=200, output=tmp_path, callback=events.append,
+        )
+    assert asgi_server.hits("/page.html") == 1  # only the crawler's request
+    assert page.ok and page.document.origin is Origin.GIVEN and page.document.completed_synchronously
+    assert page.document.status == 200 and page.document.headers == {"X-Crawler": "yes"}
+    assert len(page.resources) == PAGE_IMAGES + PAGE_SOUNDS
+    assert all(r.parent_id == page.document.request_id for r in page.resources)
+    page_events = [e.phase for e in events if e.request_id == page.document.request_id]
+    assert page_events == [Phase.HANDLE_CREATED, Phase.REQUEST_COMPLETE]
+    assert page.path is not None and page.path.read_bytes() == downloaded.content
+    assert page.manifest is not None and page.manifest.is_file()
+
+
+async def test_fetch_requisites_holds_the_page_cap(asgi_server: Any) -> None:
+    from loader import Limits as L
+
+    async with Loader(limits=L(max_page=100)) as loader:
+        page = await loader.fetch_requisites(asgi_server.url("/big.html"), b"<p>" * 100,
+                                             content_type="text/html")
+    assert not page.ok and "page cap" in str(page.document.error)
