@@ -11,17 +11,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import pluggy
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectSendStream
 
 from ._context import PluginContext
 from ._dispatch import Callback, CallbackMode, Delivery
@@ -325,6 +328,65 @@ class Loader:
             "content_type": content_type, "headers": dict(headers or {}), "status": status,
         }
         return await self._page(url, (bytes(body), fields), **page_options)
+
+    @asynccontextmanager
+    async def fetch_pages(
+        self,
+        urls: Iterable[str] | AsyncIterable[str],
+        *,
+        concurrency: int = 8,
+        **page_options: Any,
+    ) -> AsyncIterator[AsyncIterator[PageResult]]:
+        """Fetch many pages, at most ``concurrency`` at once; yield them as they complete.
+
+        ``urls`` (an iterable or an async iterable) is read lazily, one URL each time a
+        page may start, so it can be endless (a crawler's frontier); ``page_options`` are
+        :meth:`fetch_page`'s.  Nothing is kept: at most ``concurrency`` pages are fetching
+        or waiting to be taken at any time, whatever the consumer's pace.  A failed page
+        is a ``PageResult`` whose ``document`` failed, never an exception.  Use it as::
+
+            async with loader.fetch_pages(urls, output="out") as pages:
+                async for page in pages:
+                    ...
+
+        A context manager rather than a bare async generator: the pages are fetched by
+        tasks of a task group, and a generator that yields from inside a task group
+        would deliver their cancellations to the consumer's code.  Leaving the block
+        early cancels the pages still under way.
+        """
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        send: MemoryObjectSendStream[PageResult]
+        send, receive = anyio.create_memory_object_stream(0)
+        slots = anyio.Semaphore(concurrency)
+
+        async def one(url: str, out: MemoryObjectSendStream[PageResult]) -> None:
+            try:
+                async with out:
+                    page = await self.fetch_page(url, **page_options)
+                    with contextlib.suppress(anyio.BrokenResourceError):  # the consumer left
+                        await out.send(page)
+            finally:
+                slots.release()  # only once handed over: a slow consumer holds the pages back
+
+        async def feed(tg: TaskGroup) -> None:
+            async with send:
+                if isinstance(urls, AsyncIterable):
+                    async for url in urls:
+                        await slots.acquire()
+                        tg.start_soon(one, url, send.clone())
+                else:
+                    for url in urls:
+                        await slots.acquire()
+                        tg.start_soon(one, url, send.clone())
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(feed, tg)
+            try:
+                async with receive:
+                    yield receive
+            finally:
+                tg.cancel_scope.cancel()
 
     async def _page(
         self,
