@@ -370,15 +370,17 @@ class Loader:
                 slots.release()  # only once handed over: a slow consumer holds the pages back
 
         async def feed(tg: TaskGroup) -> None:
+            # A slot first, then the next URL: the source is read no further than needed.
+            sync = None if isinstance(urls, AsyncIterable) else iter(urls)
+            agen = aiter(urls) if isinstance(urls, AsyncIterable) else None
             async with send:
-                if isinstance(urls, AsyncIterable):
-                    async for url in urls:
-                        await slots.acquire()
-                        tg.start_soon(one, url, send.clone())
-                else:
-                    for url in urls:
-                        await slots.acquire()
-                        tg.start_soon(one, url, send.clone())
+                while True:
+                    await slots.acquire()
+                    url = next(sync, None) if sync is not None else await anext(agen, None)  # type: ignore[arg-type]
+                    if url is None:
+                        slots.release()
+                        return
+                    tg.start_soon(one, url, send.clone())
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(feed, tg)

@@ -34,7 +34,8 @@ async def test_pages_come_as_they_complete_from_a_lazy_endless_source(asgi_serve
                 if len(sizes) == 10:
                     break
     assert len(set(sizes)) == 10 and set(sizes) <= {10 + n for n in taken}
-    assert len(taken) <= 10 + 3 + 1  # read lazily: at most the pages started, and one more
+    # Read lazily: the pages taken, those under way, and the one whose slot the tenth freed.
+    assert len(taken) <= 10 + 3 + 1
 
 
 async def test_at_most_concurrency_pages_at_once_whatever_the_consumers_pace(asgi_server: Any) -> None:
