@@ -56,6 +56,7 @@ from ._urls import plain_origin, redact_url
 
 if TYPE_CHECKING:
     from ._page import PageResult
+    from .discovery import Browser
 from ._saving import CallerSink, ExistsPolicy, FileSink, MemorySink
 
 __all__ = ["Loader"]
@@ -531,6 +532,7 @@ class Loader:
         list_only: bool = False,
         manifest: bool = True,
         resume: bool = False,
+        browser: Browser | None = None,
     ) -> PageResult:
         """Fetch a page and, concurrently, every requisite of the chosen ``kinds``.
 
@@ -545,6 +547,9 @@ class Loader:
         continues each requisite's partial file where the protocol allows it
         (``loader fetch -c``).  The page and each stylesheet are read into memory
         for discovery, up to ``Limits.max_page`` bytes: a larger one fails.
+        ``browser`` (a :class:`loader.discovery.Browser`: viewport, DPR,
+        scripting, ``all_candidates``) is the device discovery imitates;
+        the default is a 1280x800 desktop at DPR 1 with scripting on.
         """
         from ._page import fetch_page
         from .discovery import DEFAULT_KINDS
@@ -555,6 +560,7 @@ class Loader:
                 self, call, url, output=None if output is None else Path(output), kinds=chosen,
                 same_host=same_host, convert_links=convert_links, exists=exists,
                 on_result=on_result, list_only=list_only, manifest=manifest, resume=resume,
+                browser=browser,
             )
 
     @asynccontextmanager

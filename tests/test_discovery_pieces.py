@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from loader.discovery import discover, parse_document, parse_kinds
+from loader.discovery import ARCHIVER, discover, parse_document, parse_kinds
 from loader.discovery import html as html_module
 from loader.discovery.css import find_css_urls
 from loader.discovery.encoding import decode_html
@@ -115,13 +115,24 @@ def test_random_pages_cut_anywhere_give_the_same_slots(seed: int) -> None:
         assert piece_slots(content, tags=tags, big_style=rng.choice([1, 1 << 16])) == expected, tags
 
 
-def test_a_big_page_goes_to_pieces_and_finds_what_the_tree_finds(monkeypatch: pytest.MonkeyPatch) -> None:
-    page = (FIXTURES / "realistic.html").read_bytes()
-    whole = discover(parse_document(page, URL, "text/html"), kinds=EVERYTHING)
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.html")))
+def test_a_big_page_goes_to_pieces_and_finds_what_the_tree_finds(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    page = (FIXTURES / name).read_bytes()
+    whole = discover(parse_document(page, URL, "text/html"), kinds=EVERYTHING, browser=ARCHIVER)
+    model = discover(parse_document(page, URL, "text/html"), kinds=EVERYTHING)
     monkeypatch.setattr(html_module, "MAX_TREE_TAGS", 0)
     document = parse_document(page, URL, "text/html")
     assert document.tree is None and document.extra["pieces"]
-    assert discover(document, kinds=EVERYTHING) == whole
+    assert discover(document, kinds=EVERYTHING, browser=ARCHIVER) == whole
+    # The browser model in pieces: what needs the whole tree (a selector's match)
+    # is kept, and says so; everything else is decided as on one tree.
+    pieces = discover(document, kinds=EVERYTHING)
+    by_url = {f.url: f for f in pieces.found}
+    assert {f.url for f in model.found} <= by_url.keys()
+    for url in by_url.keys() - {f.url for f in model.found}:
+        assert "not evaluated" in by_url[url].why or "pieces" in by_url[url].why, by_url[url]
 
 
 def test_base_href_is_found_in_a_later_piece() -> None:

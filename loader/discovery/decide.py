@@ -1,0 +1,485 @@
+"""Per element, what a browser would load: the rules of the browser model.
+
+:class:`Rules` reads the slots of one element at a time (what
+:func:`~loader.discovery.html.iter_slots` yields for one node) and says, for
+each URL, whether the :class:`~loader.discovery.browser.Browser` loads it and
+why: an :class:`Item` with ``keep`` true or false and a ``why``.
+
+The rules (each keeps the URL when it cannot tell: a miss is worse than an extra):
+
+* ``<noscript>`` content is inert when scripting is on: found through the tree
+  (an element inside ``<noscript>``) and, for a ``<noscript>`` in ``<head>``
+  whose ``<img>`` the parser moves into ``<body>``, through the source text;
+* ``img``: one ``srcset`` candidate (``src`` taking part as ``1x``), none when a
+  ``<picture>``'s earlier ``<source>`` applies; ``lowsrc`` is not loaded;
+* ``picture > source``: the first whose ``media`` applies and whose ``type`` is
+  decoded; one candidate of it;
+* icons: the one favicon a tab shows (``rel=icon``, the best size for the
+  DPR, an SVG or ``sizes=any`` first) is an ``image``; every other icon link
+  (touch icons, startup images, mask icons, other sizes) is of kind ``icon``;
+* ``<style>`` ``url()``: only when its rule could apply (``@media`` evaluated,
+  the selector matched against the document, user-action-only selectors
+  skipped; see :func:`~loader.discovery.browser.selector_verdict`); the
+  ``<style media>`` attribute counts as an ``@media``;
+* ``style`` attributes of elements hidden by an inline ``display:none`` or the
+  ``hidden`` attribute are skipped;
+* lazy attributes (``data-src``, ``data-srcset`` …) count only on ``img``,
+  ``source``, ``video``, ``audio`` (``data-bg``-style background attributes on
+  any element), and only when their value reads as a URL.
+
+Later CSS rules overriding earlier ones are not modelled: every rule that
+could apply is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+from .browser import (
+    Browser,
+    choose_candidate,
+    media_matches,
+    selector_verdict,
+    type_supported,
+)
+from .html import NESTED_ATTRIBUTE, Slot, iter_slots, parse_html
+
+__all__ = ["Item", "Matcher", "Rules", "css_verdict", "url_like"]
+
+
+class Item(NamedTuple):
+    """One URL of a slot and the model's verdict on it."""
+
+    raw: str
+    kind: str
+    element: str
+    attribute: str
+    keep: bool
+    why: str
+
+
+#: ``selector -> matches?`` over a document; ``None``: cannot tell.
+Matcher = Callable[[str], "bool | None"]
+
+_LAZY_URL = frozenset(
+    {"data-src", "data-lazy-src", "data-original", "data-lazy", "data-original-src", "data-echo",
+     "data-hi-res-src", "data-fallback-src"}
+)
+_LAZY_SRCSET = frozenset({"data-srcset", "data-lazy-srcset", "data-original-srcset", "data-original-set"})
+_NOT_URL = re.compile(r"[\s\"'{}\[\]<>`]")
+_HIDDEN_STYLE = re.compile(r"(?:^|;)\s*display\s*:\s*none\s*(?:!important\s*)?(?:;|$)", re.IGNORECASE)
+_FAVICON_SIZE = 16
+_KEEP_AT_RULES = ("@keyframes", "@-webkit-keyframes", "@-moz-keyframes", "@font-face", "@page",
+                  "@counter-style", "@property", "@font-feature-values")
+_MAX_MATCHES = 5000
+
+
+def url_like(value: str) -> bool:
+    """Whether a lazy attribute's value reads as a URL (not JSON, no quotes, braces or spaces)."""
+    value = value.strip()
+    return bool(value) and _NOT_URL.search(value) is None
+
+
+def tree_matcher(tree: Any) -> Matcher:
+    """A :data:`Matcher` over a lexbor tree, caching its answers (at most a few thousand)."""
+    cache: dict[str, bool | None] = {}
+
+    def match(selector: str) -> bool | None:
+        verdict = cache.get(selector, ...)
+        if verdict is not ...:
+            return verdict  # type: ignore[return-value]
+        if len(cache) >= _MAX_MATCHES:
+            return None
+        try:
+            verdict = tree.css_first(selector) is not None
+        except Exception:  # noqa: BLE001 - lexbor cannot parse it: keep the rule
+            verdict = None
+        cache[selector] = verdict
+        return verdict
+
+    return match
+
+
+def _no_tree(selector: str) -> bool | None:
+    return None
+
+
+def css_verdict(context: tuple[str, ...], browser: Browser, match: Matcher | None) -> tuple[bool, str]:
+    """Whether a ``url()`` inside blocks with preludes ``context`` could be loaded, and why."""
+    selectors: list[str] = []
+    for prelude in context:
+        lower = prelude.lower()
+        if lower.startswith("@media"):
+            verdict = media_matches(prelude[6:], browser)
+            if verdict is False:
+                return False, f"css: {prelude} does not apply at {_device(browser)}"
+        elif lower.startswith(_KEEP_AT_RULES):
+            return True, f"css: inside {prelude.split()[0]}"
+        elif lower.startswith("@"):
+            continue  # @supports, @layer, @container, @document …: the rules inside decide
+        else:
+            selectors.append(prelude)
+    if not selectors:
+        return True, "css: top-level url()"
+    if len(selectors) > 1 or match is None:
+        reason = "nested rule" if len(selectors) > 1 else "no whole document to match"
+        return True, f"css: rule {selectors[-1][:60]} kept (selector not evaluated: {reason})"
+    return selector_verdict(selectors[0], match)
+
+
+def _device(browser: Browser) -> str:
+    return f"{browser.width}x{browser.height} dpr {browser.dpr:g}"
+
+
+def _tag(node: Any) -> str:
+    tag = node.tag or ""
+    if tag == "param":
+        tag = node.attributes.get(NESTED_ATTRIBUTE) or tag
+    return tag
+
+
+class Rules:
+    """The browser model over one HTML document's slots (see the module docstring).
+
+    ``text`` is the document's decoded text when there is one (whole-tree
+    documents); ``matcher`` evaluates selectors against the whole document
+    (``None`` when it is read in pieces: every selector is kept).
+    """
+
+    def __init__(self, browser: Browser, text: str | None, flags: frozenset[str],
+                 matcher: Matcher | None) -> None:
+        self.browser = browser
+        self.matcher = matcher
+        self.has_noscript = "noscript" in flags and browser.scripting
+        self.has_picture = "picture" in flags
+        self.head_noscript: Counter[tuple[str, str, str]] = Counter()
+        if self.has_noscript and text is not None:
+            self.head_noscript = _head_noscript_slots(text)
+        self.favicons: dict[int, int | None] = {}
+
+    # -- grouping ---------------------------------------------------------------------
+
+    def items(self, slots: list[Slot], refs: Callable[[Slot], Iterator[tuple[str, str, str, str]]],
+              css_refs: Callable[[str], Iterator[Any]]) -> Iterator[Item]:
+        """The verdicts on the URLs of one element's slots (consecutive slots of one node)."""
+        first = slots[0]
+        node = first.node
+        if node is None:
+            # A big <style> block of a page read in pieces: no tree, no selectors.
+            yield Item(first.value, first.kind, first.element, first.attribute, True,
+                       "css: page read in pieces, selector not evaluated")
+            return
+        if self.has_noscript and self._inert(node, slots):
+            for slot in slots:
+                for raw, kind, element, attribute in refs(slot):
+                    yield Item(raw, kind, element, attribute, False,
+                               "noscript: inert with scripting on (--noscript loads it)")
+            return
+        tag = first.element
+        if tag == "img":
+            yield from self._img(node, slots, refs)
+        elif tag == "source" and first.kind == "image":
+            yield from self._source(node, slots, refs)
+        elif tag == "link" and first.kind == "image" and first.attribute == "href":
+            yield from self._icon(node, slots)
+        else:
+            for slot in slots:
+                yield from self._other(node, slot, refs, css_refs)
+
+    # -- noscript ---------------------------------------------------------------------
+
+    def _inert(self, node: Any, slots: list[Slot]) -> bool:
+        parent = node.parent
+        while parent is not None:
+            if parent.tag == "noscript":
+                return True
+            parent = parent.parent
+        if self.head_noscript:
+            counts = self.head_noscript
+            key = (slots[0].element, slots[0].attribute, slots[0].value)
+            if counts.get(key):
+                counts[key] -= 1
+                return True
+        return False
+
+    # -- img, picture -----------------------------------------------------------------
+
+    def _picture_chose_source(self, node: Any) -> bool:
+        """Whether an earlier ``<source>`` of ``node``'s ``<picture>`` applies for sure."""
+        if not self.has_picture:
+            return False
+        parent = node.parent
+        if parent is None or _tag(parent) != "picture":
+            return False
+        sibling = node.prev
+        while sibling is not None:
+            if _tag(sibling) == "source" and self._source_applies(sibling)[0] is True:
+                return True
+            sibling = sibling.prev
+        return False
+
+    def _source_applies(self, node: Any) -> tuple[bool | None, str]:
+        attrs = node.attributes
+        if not (attrs.get("srcset") or attrs.get("src") or any(attrs.get(a) for a in _LAZY_SRCSET)):
+            return False, "no srcset"
+        mime = attrs.get("type")
+        if not type_supported(mime):
+            return False, f"picture: type {mime} not decoded"
+        media = attrs.get("media")
+        if media:
+            verdict = media_matches(media, self.browser)
+            if verdict is False:
+                return False, f"picture: media {media} does not apply at {_device(self.browser)}"
+            if verdict is None:
+                return None, f"picture: media {media} not evaluated"
+        return True, "picture: first <source> that applies"
+
+    def _img(self, node: Any, slots: list[Slot], refs: Callable[[Slot], Iterator[tuple[str, str, str, str]]]) -> Iterator[Item]:
+        browser = self.browser
+        attrs = node.attributes
+        if self._picture_chose_source(node) and not browser.all_candidates:
+            for slot in slots:
+                for raw, kind, element, attribute in refs(slot):
+                    yield Item(raw, kind, element, attribute, False,
+                               "picture: an earlier <source> was chosen")
+            return
+        src = next((s for s in slots if s.attribute == "src"), None)
+        srcset = next((s for s in slots if s.attribute == "srcset"), None)
+        chosen_src = True
+        items: list[Item] = []
+        for slot in slots:
+            attribute = slot.attribute
+            if slot is src:
+                continue
+            if attribute == "lowsrc":
+                items.append(Item(slot.value, "image", "img", attribute, False, "img[lowsrc]: not loaded by browsers"))
+                continue
+            lazy = attribute in _LAZY_URL or attribute in _LAZY_SRCSET
+            if slot.syntax == "srcset":
+                sizes = attrs.get("data-sizes") if lazy else None
+                sizes = sizes or attrs.get("sizes")
+                with_src = src.value if (slot is srcset and src is not None) else None
+                found, src_chosen = self._srcset(slot, sizes, with_src, lazy)
+                if slot is srcset:
+                    chosen_src = src_chosen
+                items.extend(found)
+            elif lazy:
+                items.append(self._lazy(slot))
+            else:
+                for raw, kind, element, attr in refs(slot):
+                    items.append(Item(raw, kind, element, attr, True, f"html: {element}[{attr}]"))
+        if src is not None:
+            # src first, where the document has it (iter_slots yields it first).
+            if chosen_src:
+                yield Item(src.value, "image", "img", "src", True,
+                           "html: img[src]" if srcset is None or browser.all_candidates
+                           else "srcset: chose src (1x)")
+            else:
+                yield Item(src.value, "image", "img", "src", False,
+                           "srcset: a srcset candidate was chosen over src")
+        yield from items
+
+    def _srcset(self, slot: Slot, sizes: str | None, src: str | None, lazy: bool) -> tuple[list[Item], bool]:
+        """The items of a srcset slot, and whether ``src`` (taking part as 1x) was chosen."""
+        from .srcset import Candidate, parse_srcset
+
+        candidates = parse_srcset(slot.value)
+        kind, element, attribute = slot.kind, slot.element, slot.attribute
+        if lazy:
+            bad = [c for c in candidates if not url_like(c.url)]
+            if bad or not candidates:
+                return [Item(c.url, kind, element, attribute, False,
+                             f"lazy: {element}[{attribute}] is not a URL list") for c in candidates], src is not None
+        prefix = "lazy: " if lazy else ""
+        if self.browser.all_candidates:
+            return [Item(c.url, kind, element, attribute, True,
+                         f"{prefix}srcset: every candidate (--all-candidates)") for c in candidates], True
+        pool = list(candidates)
+        src_candidate = None
+        if src is not None and not any(c.width is not None for c in candidates) and not any(
+            (c.density or 1.0) == 1.0 for c in candidates
+        ):
+            src_candidate = Candidate(src, ("1x",), -1, -1)
+            pool.append(src_candidate)
+        chosen, why = choose_candidate(pool, self.browser, sizes)
+        if chosen is None:
+            return [Item(c.url, kind, element, attribute, True, f"{prefix}{why}: every candidate kept")
+                    for c in candidates], True
+        items = []
+        for c in candidates:
+            if c is chosen:
+                items.append(Item(c.url, kind, element, attribute, True, prefix + why))
+            else:
+                label = " ".join(c.descriptors) or "1x"
+                items.append(Item(c.url, kind, element, attribute, False,
+                                  f"{prefix}srcset: {label} not chosen for dpr {self.browser.dpr:g}"))
+        return items, src_candidate is not None and chosen is src_candidate
+
+    def _source(self, node: Any, slots: list[Slot], refs: Callable[[Slot], Iterator[tuple[str, str, str, str]]]) -> Iterator[Item]:
+        browser = self.browser
+        if not browser.all_candidates:
+            verdict, why = self._source_applies(node)
+            earlier = self._picture_chose_source(node)
+            if earlier or verdict is False:
+                reason = "picture: an earlier <source> was chosen" if earlier else why
+                for slot in slots:
+                    for raw, kind, element, attribute in refs(slot):
+                        yield Item(raw, kind, element, attribute, False, reason)
+                return
+        sizes = node.attributes.get("sizes")
+        for slot in slots:
+            lazy = slot.attribute in _LAZY_URL or slot.attribute in _LAZY_SRCSET
+            if slot.syntax == "srcset":
+                lazy_sizes = node.attributes.get("data-sizes") if lazy else None
+                yield from self._srcset(slot, lazy_sizes or sizes, None, lazy)[0]
+            elif lazy:
+                yield self._lazy(slot)
+            else:
+                for raw, kind, element, attribute in refs(slot):
+                    yield Item(raw, kind, element, attribute, True, f"html: {element}[{attribute}]")
+
+    def _lazy(self, slot: Slot) -> Item:
+        if url_like(slot.value):
+            return Item(slot.value.strip(), slot.kind, slot.element, slot.attribute, True,
+                        f"lazy: {slot.element}[{slot.attribute}] (a lazy loader sets it)")
+        return Item(slot.value, slot.kind, slot.element, slot.attribute, False,
+                    f"lazy: {slot.element}[{slot.attribute}] is not a URL")
+
+    # -- icons ------------------------------------------------------------------------
+
+    def _icon(self, node: Any, slots: list[Slot]) -> Iterator[Item]:
+        slot = slots[0]
+        rels = (node.attributes.get("rel") or "").lower().split()
+        rel = " ".join(rels)
+        if "icon" in rels and node.mem_id == self._favicon(node):
+            yield Item(slot.value, "image", "link", "href", True, "icon: the favicon a tab shows")
+            return
+        yield Item(slot.value, "icon", "link", "href", True,
+                   f"icon: rel={rel} (not the tab's favicon; --kinds icon fetches it)")
+
+    def _favicon(self, node: Any) -> int | None:
+        """The ``mem_id`` of the document's (or piece's) best ``rel=icon`` link."""
+        parser = getattr(node, "parser", None)
+        key = id(parser)
+        if key in self.favicons:
+            return self.favicons[key]
+        best: tuple[float, int] | None = None
+        chosen = None
+        target = _FAVICON_SIZE * self.browser.dpr
+        links = parser.css("link[rel][href]") if parser is not None else []
+        for index, link in enumerate(links):
+            attrs = link.attributes
+            if "icon" not in (attrs.get("rel") or "").lower().split() or not attrs.get("href"):
+                continue
+            if self.has_noscript and any(p.tag == "noscript" for p in _ancestors(link)):
+                continue
+            score = _icon_score(attrs.get("sizes"), attrs.get("type"), target)
+            if best is None or (score, index) < best:
+                best, chosen = (score, index), link.mem_id
+        self.favicons[key] = chosen
+        return chosen
+
+    # -- everything else --------------------------------------------------------------
+
+    def _other(self, node: Any, slot: Slot, refs: Callable[[Slot], Iterator[tuple[str, str, str, str]]],
+               css_refs: Callable[[str], Iterator[Any]]) -> Iterator[Item]:
+        syntax, element, attribute = slot.syntax, slot.element, slot.attribute
+        if syntax == "css" and not attribute:
+            yield from self._style_block(node, slot, css_refs)
+            return
+        if syntax == "css" and attribute == "style" and _hidden(node):
+            for raw, kind, el, attr in refs(slot):
+                yield Item(raw, kind, el, attr, False, f"style: <{element}> is hidden (display:none)")
+            return
+        if slot.kind == "image?":
+            for raw, kind, el, attr in refs(slot):
+                yield Item(raw, kind, el, attr, False,
+                           f"lazy: {element}[{attribute}] is not on a media element")
+            return
+        if attribute.startswith("data-") and syntax in ("url", "css-or-url", "bgset") and not _lazy_value_ok(slot):
+            for raw, kind, el, attr in refs(slot):
+                yield Item(raw, kind, el, attr, False, f"lazy: {element}[{attribute}] is not a URL")
+            return
+        for raw, kind, el, attr in refs(slot):
+            if syntax == "css":
+                why = f"css: inline style of <{element}>"
+            elif attribute.startswith("data-"):
+                why = f"lazy: {el}[{attr}] (a lazy loader sets it)"
+            else:
+                why = f"html: {el}[{attr}]"
+            yield Item(raw, kind, el, attr, True, why)
+
+    def _style_block(self, node: Any, slot: Slot, css_refs: Callable[[str], Iterator[Any]]) -> Iterator[Item]:
+        media = node.attributes.get("media") if node.attributes else None
+        outer: tuple[str, ...] = (f"@media {media}",) if media else ()
+        for ref in css_refs(slot.value):
+            kind = "style" if ref.kind == "import" else ref.kind
+            if kind == "style":
+                yield Item(ref.url, kind, "style", ref.via, True, "css: @import")
+                continue
+            keep, why = css_verdict(outer + ref.context, self.browser, self.matcher)
+            yield Item(ref.url, kind, "style", ref.via, keep, why)
+
+
+def _lazy_value_ok(slot: Slot) -> bool:
+    if slot.syntax == "url":
+        return url_like(slot.value)
+    if slot.syntax == "css-or-url":
+        return "url(" in slot.value.lower() or url_like(slot.value)
+    return not any(c in slot.value for c in "{}\"'<>")
+
+
+def _ancestors(node: Any) -> Iterator[Any]:
+    parent = node.parent
+    while parent is not None:
+        yield parent
+        parent = parent.parent
+
+
+def _hidden(node: Any) -> bool:
+    attrs = node.attributes
+    if "hidden" in attrs:
+        return True
+    style = attrs.get("style") or ""
+    return "none" in style.lower() and _HIDDEN_STYLE.search(style) is not None
+
+
+def _icon_score(sizes: str | None, mime: str | None, target: float) -> float:
+    """Lower is better: an SVG or ``sizes=any``, then the size nearest the tab's, then no sizes."""
+    if (mime or "").strip().lower() == "image/svg+xml" or (sizes or "").strip().lower() == "any":
+        return 0.0
+    best: float | None = None
+    for token in (sizes or "").lower().split():
+        w, _, h = token.partition("x")
+        if w.isdigit() and h.isdigit():
+            size = max(int(w), int(h))
+            # A bigger image scales down well, a smaller one up badly.
+            distance = (size - target) / target if size >= target else 2 * (target - size) / target
+            best = distance if best is None else min(best, distance)
+    if best is None:
+        return 0.5  # no sizes: what a plain favicon declares
+    return 0.0 if best == 0 else 1.0 + best
+
+
+_HEAD_NOSCRIPT = re.compile(r"<noscript\b[^>]*>(.*?)(?:</noscript\s*>|\Z)", re.IGNORECASE | re.DOTALL)
+_BODY = re.compile(r"<body[\s>]", re.IGNORECASE)
+
+
+def _head_noscript_slots(text: str) -> Counter[tuple[str, str, str]]:
+    """The slots of ``<noscript>`` blocks before ``<body>``: the parser moves their ``<img>`` out."""
+    body = _BODY.search(text)
+    head = text[: body.start()] if body is not None else text[:65536]
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for n, m in enumerate(_HEAD_NOSCRIPT.finditer(head)):
+        if n >= 100:
+            break
+        inner = m.group(1)
+        if "<" not in inner:
+            continue
+        for slot in iter_slots(parse_html("<body>" + inner[:65536])):
+            counts[(slot.element, slot.attribute, slot.value)] += 1
+    return counts
+
