@@ -471,11 +471,18 @@ _IMAGE_TYPES = frozenset(
 )
 
 
-def type_supported(mime: str | None) -> bool:
-    """Whether the browser decodes images of ``<source type>`` ``mime``."""
+# Decoded by some Chromium builds, not others: such a source is kept, and so is the next.
+_MAYBE_TYPES = frozenset({"image/jxl", "image/heic", "image/heif", "image/jpeg-xl"})
+
+
+def type_supported(mime: str | None) -> bool | None:
+    """Whether the browser decodes images of ``<source type>`` ``mime`` (``None``: some builds do)."""
     if mime is None or not mime.strip():
         return True
-    return mime.split(";", 1)[0].strip().lower() in _IMAGE_TYPES
+    name = mime.split(";", 1)[0].strip().lower()
+    if name in _MAYBE_TYPES:
+        return None
+    return name in _IMAGE_TYPES
 
 
 def choose_candidate(
@@ -485,9 +492,8 @@ def choose_candidate(
 
     Densities come from ``x`` descriptors (1 when none) or from ``w``
     descriptors divided by the ``sizes`` width.  Candidates are sorted by
-    density (the first of equal ones kept) and Chromium's rule is applied: the
-    first whose density reaches the DPR, or the one before it when the DPR is
-    nearer (past their geometric mean) to it.
+    density (the first of equal ones kept) and the first whose density
+    reaches the DPR is chosen, else the densest.
     """
     if not candidates:
         return None, "srcset: no candidate"
@@ -517,15 +523,10 @@ def choose_candidate(
         if not unique or not math.isclose(unique[-1][0], item[0]):
             unique.append(item)
     dpr = browser.dpr
-    chosen = len(unique) - 1
-    for i in range(len(unique) - 1):
-        next_density = unique[i + 1][0]
-        if next_density < dpr:
-            continue
-        current = unique[i][0]
-        mean = math.sqrt(current * next_density)
-        chosen = i + 1 if (dpr <= 1.0 and dpr > current) or dpr >= mean else i
-        break
+    # The smallest density that reaches the DPR, else the largest: what Chromium
+    # picked in every case tools/browser_compare.py measured (its older rule of
+    # a geometric mean between neighbours chose the smaller one more often).
+    chosen = next((i for i, item in enumerate(unique) if item[0] >= dpr - 1e-9), len(unique) - 1)
     candidate = unique[chosen][2]
     label = " ".join(candidate.descriptors) or "1x"
     where = f" (sizes {size:g}px)" if size is not None else ""

@@ -14,9 +14,12 @@ The rules (each keeps the URL when it cannot tell: a miss is worse than an extra
   ``<picture>``'s earlier ``<source>`` applies; ``lowsrc`` is not loaded;
 * ``picture > source``: the first whose ``media`` applies and whose ``type`` is
   decoded; one candidate of it;
-* icons: the one favicon a tab shows (``rel=icon``, the best size for the
-  DPR, an SVG or ``sizes=any`` first) is an ``image``; every other icon link
-  (touch icons, startup images, mask icons, other sizes) is of kind ``icon``;
+* icons: the favicons Chromium loads for a tab (``rel=icon`` without
+  ``sizes``, with ``sizes=any``, an SVG, or sized at most 32 px: it fetches the
+  16 and 32 px ones) are ``image``; every other icon link (touch icons,
+  startup images, mask icons, bigger sizes) is of kind ``icon``;
+* ``audio``/``video``: the ``src``, else the first ``<source>`` of a type it
+  plays (one with an unknown type keeps the next ones too);
 * ``<style>`` ``url()``: only when its rule could apply (``@media`` evaluated,
   the selector matched against the document, user-action-only selectors
   skipped; see :func:`~loader.discovery.browser.selector_verdict`); the
@@ -71,7 +74,14 @@ _LAZY_URL = frozenset(
 _LAZY_SRCSET = frozenset({"data-srcset", "data-lazy-srcset", "data-original-srcset", "data-original-set"})
 _NOT_URL = re.compile(r"[\s\"'{}\[\]<>`]")
 _HIDDEN_STYLE = re.compile(r"(?:^|;)\s*display\s*:\s*none\s*(?:!important\s*)?(?:;|$)", re.IGNORECASE)
-_FAVICON_SIZE = 16
+# Chromium loads the 16 and 32 px favicons (1x and 2x of a tab's icon) and unsized ones.
+_FAVICON_MAX = 32
+_ICON_RELS = frozenset({"icon", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon",
+                        "fluid-icon", "apple-touch-startup-image"})
+# Types Chromium plays: a <source> with one of them ends the search.
+_PLAYABLE = frozenset({"audio/ogg", "audio/mpeg", "audio/mp3", "audio/wav", "audio/wave",
+                       "audio/x-wav", "audio/webm", "audio/mp4", "audio/aac", "audio/flac",
+                       "video/mp4", "video/webm", "video/ogg"})
 _KEEP_AT_RULES = ("@keyframes", "@-webkit-keyframes", "@-moz-keyframes", "@font-face", "@page",
                   "@counter-style", "@property", "@font-feature-values")
 _MAX_MATCHES = 5000
@@ -158,7 +168,6 @@ class Rules:
         self.head_noscript: Counter[tuple[str, str, str]] = Counter()
         if self.has_noscript and text is not None:
             self.head_noscript = _head_noscript_slots(text)
-        self.favicons: dict[int, int | None] = {}
 
     # -- grouping ---------------------------------------------------------------------
 
@@ -183,8 +192,10 @@ class Rules:
             yield from self._img(node, slots, refs)
         elif tag == "source" and first.kind == "image":
             yield from self._source(node, slots, refs)
-        elif tag == "link" and first.kind == "image" and first.attribute == "href":
+        elif tag == "link" and first.attribute == "href" and _is_icon_link(node):
             yield from self._icon(node, slots)
+        elif tag == "source" and first.kind in ("sound", "video"):
+            yield from self._media_source(node, slots, refs)
         else:
             for slot in slots:
                 yield from self._other(node, slot, refs, css_refs)
@@ -226,7 +237,8 @@ class Rules:
         if not (attrs.get("srcset") or attrs.get("src") or any(attrs.get(a) for a in _LAZY_SRCSET)):
             return False, "no srcset"
         mime = attrs.get("type")
-        if not type_supported(mime):
+        decoded = type_supported(mime)
+        if decoded is False:
             return False, f"picture: type {mime} not decoded"
         media = attrs.get("media")
         if media:
@@ -235,6 +247,8 @@ class Rules:
                 return False, f"picture: media {media} does not apply at {_device(self.browser)}"
             if verdict is None:
                 return None, f"picture: media {media} not evaluated"
+        if decoded is None:
+            return None, f"picture: type {mime} decoded by some builds"
         return True, "picture: first <source> that applies"
 
     def _img(self, node: Any, slots: list[Slot], refs: Callable[[Slot], Iterator[tuple[str, str, str, str]]]) -> Iterator[Item]:
@@ -352,35 +366,36 @@ class Rules:
 
     def _icon(self, node: Any, slots: list[Slot]) -> Iterator[Item]:
         slot = slots[0]
-        rels = (node.attributes.get("rel") or "").lower().split()
+        attrs = node.attributes
+        rels = (attrs.get("rel") or "").lower().split()
         rel = " ".join(rels)
-        if "icon" in rels and node.mem_id == self._favicon(node):
-            yield Item(slot.value, "image", "link", "href", True, "icon: the favicon a tab shows")
+        if "icon" in rels and _tab_icon(attrs.get("sizes"), attrs.get("type")):
+            yield Item(slot.value, "image", "link", "href", True, "icon: a favicon a tab loads")
             return
         yield Item(slot.value, "icon", "link", "href", True,
-                   f"icon: rel={rel} (not the tab's favicon; --kinds icon fetches it)")
+                   f"icon: rel={rel} (not a tab's favicon; --kinds icon fetches it)")
 
-    def _favicon(self, node: Any) -> int | None:
-        """The ``mem_id`` of the document's (or piece's) best ``rel=icon`` link."""
-        parser = getattr(node, "parser", None)
-        key = id(parser)
-        if key in self.favicons:
-            return self.favicons[key]
-        best: tuple[float, int] | None = None
-        chosen = None
-        target = _FAVICON_SIZE * self.browser.dpr
-        links = parser.css("link[rel][href]") if parser is not None else []
-        for index, link in enumerate(links):
-            attrs = link.attributes
-            if "icon" not in (attrs.get("rel") or "").lower().split() or not attrs.get("href"):
-                continue
-            if self.has_noscript and any(p.tag == "noscript" for p in _ancestors(link)):
-                continue
-            score = _icon_score(attrs.get("sizes"), attrs.get("type"), target)
-            if best is None or (score, index) < best:
-                best, chosen = (score, index), link.mem_id
-        self.favicons[key] = chosen
-        return chosen
+    # -- audio and video sources ------------------------------------------------------
+
+    def _media_source(self, node: Any, slots: list[Slot],
+                      refs: Callable[[Slot], Iterator[tuple[str, str, str, str]]]) -> Iterator[Item]:
+        parent = node.parent
+        reason = None
+        if parent is not None and parent.attributes.get("src"):
+            reason = f"media: <{_tag(parent)} src> is played, not its <source>s"
+        else:
+            sibling = node.prev
+            while sibling is not None:
+                if _tag(sibling) == "source" and sibling.attributes.get("src") and _playable(sibling.attributes.get("type")):
+                    reason = "media: an earlier <source> is played"
+                    break
+                sibling = sibling.prev
+        for slot in slots:
+            for raw, kind, element, attribute in refs(slot):
+                if reason is None or self.browser.all_candidates:
+                    yield Item(raw, kind, element, attribute, True, f"html: {element}[{attribute}]")
+                else:
+                    yield Item(raw, kind, element, attribute, False, reason)
 
     # -- everything else --------------------------------------------------------------
 
@@ -447,21 +462,29 @@ def _hidden(node: Any) -> bool:
     return "none" in style.lower() and _HIDDEN_STYLE.search(style) is not None
 
 
-def _icon_score(sizes: str | None, mime: str | None, target: float) -> float:
-    """Lower is better: an SVG or ``sizes=any``, then the size nearest the tab's, then no sizes."""
-    if (mime or "").strip().lower() == "image/svg+xml" or (sizes or "").strip().lower() == "any":
-        return 0.0
-    best: float | None = None
-    for token in (sizes or "").lower().split():
+def _is_icon_link(node: Any) -> bool:
+    return bool(_ICON_RELS.intersection((node.attributes.get("rel") or "").lower().split()))
+
+
+def _tab_icon(sizes: str | None, mime: str | None) -> bool:
+    """Whether Chromium loads a ``rel=icon`` for a tab: unsized, ``any``/SVG, or at most 32 px."""
+    if (mime or "").strip().lower() == "image/svg+xml":
+        return True
+    tokens = (sizes or "").lower().split()
+    if not tokens or "any" in tokens:
+        return True
+    for token in tokens:
         w, _, h = token.partition("x")
-        if w.isdigit() and h.isdigit():
-            size = max(int(w), int(h))
-            # A bigger image scales down well, a smaller one up badly.
-            distance = (size - target) / target if size >= target else 2 * (target - size) / target
-            best = distance if best is None else min(best, distance)
-    if best is None:
-        return 0.5  # no sizes: what a plain favicon declares
-    return 0.0 if best == 0 else 1.0 + best
+        if not (w.isdigit() and h.isdigit()) or max(int(w), int(h)) <= _FAVICON_MAX:
+            return True
+    return False
+
+
+def _playable(mime: str | None) -> bool:
+    """Whether a ``<source type>`` is one Chromium surely plays (no type: it tries it)."""
+    if mime is None or not mime.strip():
+        return True
+    return mime.split(";", 1)[0].strip().lower() in _PLAYABLE
 
 
 _HEAD_NOSCRIPT = re.compile(r"<noscript\b[^>]*>(.*?)(?:</noscript\s*>|\Z)", re.IGNORECASE | re.DOTALL)
