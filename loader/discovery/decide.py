@@ -134,9 +134,14 @@ def css_verdict(context: tuple[str, ...], browser: Browser, match: Matcher | Non
             selectors.append(prelude)
     if not selectors:
         return True, "css: top-level url()"
-    if len(selectors) > 1 or match is None:
-        reason = "nested rule" if len(selectors) > 1 else "no whole document to match"
-        return True, f"css: rule {selectors[-1][:60]} kept (selector not evaluated: {reason})"
+    if len(selectors) > 1:
+        return True, f"css: rule {selectors[-1][:60]} kept (selector not evaluated: nested rule)"
+    if match is None:
+        # No whole document: user-action-only selectors are still skipped, the rest kept.
+        keep, why = selector_verdict(selectors[0], _no_tree)
+        if keep:
+            why = f"css: rule {selectors[0][:60]} kept (selector not evaluated: no whole document to match)"
+        return keep, why
     return selector_verdict(selectors[0], match)
 
 
@@ -489,20 +494,26 @@ def _playable(mime: str | None) -> bool:
 
 _HEAD_NOSCRIPT = re.compile(r"<noscript\b[^>]*>(.*?)(?:</noscript\s*>|\Z)", re.IGNORECASE | re.DOTALL)
 _BODY = re.compile(r"<body[\s>]", re.IGNORECASE)
+# A start tag that cannot stand in <head>: where <body> begins when its tag is left out.
+_BODY_CONTENT = re.compile(
+    r"<(?!(?:html|head|meta|link|title|style|script|noscript|base|template|/)[\s/>]|[!?/])[a-zA-Z]",
+    re.IGNORECASE,
+)
 
 
 def _head_noscript_slots(text: str) -> Counter[tuple[str, str, str]]:
-    """The slots of ``<noscript>`` blocks before ``<body>``: the parser moves their ``<img>`` out."""
+    """The slots of ``<noscript>`` blocks in ``<head>``: the parser moves their ``<img>`` out."""
     body = _BODY.search(text)
-    head = text[: body.start()] if body is not None else text[:65536]
+    end = body.start() if body is not None else len(text)
     counts: Counter[tuple[str, str, str]] = Counter()
-    for n, m in enumerate(_HEAD_NOSCRIPT.finditer(head)):
-        if n >= 100:
-            break
+    at = 0
+    for n, m in enumerate(_HEAD_NOSCRIPT.finditer(text, 0, end)):
+        if n >= 100 or _BODY_CONTENT.search(text, at, m.start()) is not None:
+            break  # body content before it: this <noscript> is in <body>, the tree knows it
+        at = m.end()
         inner = m.group(1)
         if "<" not in inner:
             continue
         for slot in iter_slots(parse_html("<body>" + inner[:65536])):
             counts[(slot.element, slot.attribute, slot.value)] += 1
     return counts
-
