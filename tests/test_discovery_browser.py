@@ -445,3 +445,23 @@ async def test_fetch_page_takes_the_browser(http_server: Any) -> None:
     assert "p-narrow.jpg" in {Path(f.url).name for f in phone.found}
     assert {Path(f.url).name for f in default.dropped} >= {"p-narrow.jpg", "p-print.jpg"}
     assert all(f.why for f in default.dropped)
+
+
+def test_a_later_declaration_of_the_same_selector_overrides_an_earlier_one() -> None:
+    html = (
+        "<style>.card { background: url(base.png) }"
+        " @media (max-width: 600px) { .card { background-image: url(small.png) } }"
+        " @media (scan: interlace) { .card { background: url(unknown.png) } }"
+        " .card { list-style: url(bullet.png); background: url(a.png), url(b.png) }"
+        " .other, .card { background: url(other.png) }</style><div class=card></div>"
+    )
+    # The last plain .card background surely applies: it wins over every earlier one
+    # (both of its images load); .other, .card is another selector text.
+    assert found(html) == ["bullet.png", "a.png", "b.png", "other.png"]
+    assert why(run(html))["base.png"] == "css: background overridden by a later .card rule"
+    assert found(html, PHONE) == ["bullet.png", "a.png", "b.png", "other.png"]
+    # Without it, the phone's max-width rule wins over base.png; the (scan) rule may
+    # not apply, so it overrides nothing.
+    html = html.replace(" .card { list-style: url(bullet.png); background: url(a.png), url(b.png) }", "")
+    assert found(html) == ["base.png", "unknown.png", "other.png"]
+    assert found(html, PHONE) == ["small.png", "unknown.png", "other.png"]

@@ -41,6 +41,7 @@ _ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|(\r\n|[\n\r\f])|(.)|\
 
 # Deeper blocks keep an empty prelude: hostile nesting must not keep copies of the text.
 _MAX_PRELUDES = 32
+_PROPERTY = re.compile(r"\s*+(-?[A-Za-z][\w\-]*+)\s*+:")
 _COMMENT = re.compile(r"/\*.*?(?:\*/|\Z)", re.DOTALL)
 
 
@@ -73,6 +74,10 @@ class CSSRef:
     #: The preludes of the blocks the reference stands in, outermost first
     #: (``("@media (min-width: 40em)", ".hero::before")``); empty at top level.
     context: tuple[str, ...] = ()
+    #: The property of the declaration it stands in (``"background"``), ``""`` if none,
+    #: and where that declaration starts in the text (``-1`` if none).
+    property: str = ""
+    declared_at: int = -1
 
 
 def _unescape_match(m: re.Match[str]) -> str:
@@ -204,7 +209,9 @@ class CSSScanner:
                     kind, via = "image", "image-set()"
                 else:
                     continue
-                yield CSSRef(unescape_css(body), kind, via, m.start(), m.end(), context)
+                prop = _PROPERTY.match(text, prelude_start) if context else None
+                yield CSSRef(unescape_css(body), kind, via, m.start(), m.end(), context,
+                             prop.group(1).lower() if prop else "", prelude_start if prop else -1)
             elif group == "url":
                 top = functions[-1] if functions else None
                 if at_rule == "namespace":
@@ -218,7 +225,9 @@ class CSSScanner:
                     kind, via = "image", "image-set()"
                 else:
                     kind, via = ("font" if in_font_face else "image"), "url()"
-                yield CSSRef(unescape_css(m.group("unquoted")), kind, via, m.start(), m.end(), context)
+                prop = _PROPERTY.match(text, prelude_start) if context else None
+                yield CSSRef(unescape_css(m.group("unquoted")), kind, via, m.start(), m.end(), context,
+                             prop.group(1).lower() if prop else "", prelude_start if prop else -1)
             elif group == "function":
                 name = m.group("function").lower()
                 if name == "url":

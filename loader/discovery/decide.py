@@ -30,8 +30,9 @@ The rules (each keeps the URL when it cannot tell: a miss is worse than an extra
   ``source``, ``video``, ``audio`` (``data-bg``-style background attributes on
   any element), and only when their value reads as a URL.
 
-Later CSS rules overriding earlier ones are not modelled: every rule that
-could apply is kept.
+A later declaration of the same longhand in a rule of the same selector text
+overrides an earlier one (:func:`css_items`); specificity and declarations
+without a ``url()`` are not modelled, so such rules are kept.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from typing import Any, NamedTuple
 
 from .browser import (
     Browser,
+    _short,
     choose_candidate,
     media_matches,
     selector_verdict,
@@ -50,7 +52,7 @@ from .browser import (
 )
 from .html import NESTED_ATTRIBUTE, Slot, iter_slots, parse_html
 
-__all__ = ["Item", "Matcher", "Rules", "css_verdict", "url_like"]
+__all__ = ["MAX_OVERRIDE_REFS", "Item", "Matcher", "Rules", "css_items", "css_verdict", "url_like"]
 
 
 class Item(NamedTuple):
@@ -143,6 +145,77 @@ def css_verdict(context: tuple[str, ...], browser: Browser, match: Matcher | Non
             why = f"css: rule {selectors[0][:60]} kept (selector not evaluated: no whole document to match)"
         return keep, why
     return selector_verdict(selectors[0], match)
+
+
+# The longhand a declaration's url() sets: a later declaration of the same one wins.
+_LONGHAND = {
+    "background": "background-image",
+    "background-image": "background-image",
+    "list-style": "list-style-image",
+    "list-style-image": "list-style-image",
+    "border-image": "border-image-source",
+    "border-image-source": "border-image-source",
+    "mask": "mask-image",
+    "mask-image": "mask-image",
+    "-webkit-mask": "mask-image",
+    "-webkit-mask-image": "mask-image",
+    "content": "content",
+    "cursor": "cursor",
+}
+#: Most references of one stylesheet looked at for overrides (a bigger one keeps them all).
+MAX_OVERRIDE_REFS = 20_000
+
+
+def css_items(refs: Iterator[Any], outer: tuple[str, ...], browser: Browser,
+              match: Matcher | None) -> Iterator[tuple[Any, bool, str]]:
+    """Each reference of one stylesheet with its verdict (:func:`css_verdict`), overrides applied.
+
+    A ``url()`` whose declaration is followed, later in the same stylesheet, by a
+    declaration of the same longhand (``background`` and ``background-image`` …)
+    in a rule of the very same selector whose ``@media`` surely applies, is
+    overridden: that element shows the later image.  Only the same selector
+    text counts (no specificity), and only declarations holding a ``url()`` are
+    seen: a later ``background: none`` overrides nothing here.
+    """
+    batch: list[tuple[Any, bool, str]] = []
+    for ref in refs:
+        batch.append((ref, *_verdict(ref, outer, browser, match)))
+        if len(batch) > MAX_OVERRIDE_REFS:
+            yield from batch
+            for ref in refs:
+                yield (ref, *_verdict(ref, outer, browser, match))
+            return
+    # Walk backwards: the last sure declaration of each (selector, longhand) wins.
+    winners: dict[tuple[str, str], int] = {}
+    out = list(batch)
+    for index in range(len(batch) - 1, -1, -1):
+        ref, keep, why = batch[index]
+        if not keep or ref.kind != "image":
+            continue
+        longhand = _LONGHAND.get(ref.property)
+        context = outer + ref.context
+        if longhand is None or not context or context[-1].startswith("@"):
+            continue
+        key = (context[-1], longhand)
+        winner = winners.get(key)
+        if winner is not None and winner != ref.declared_at:
+            out[index] = (ref, False, f"css: {ref.property} overridden by a later {_short(context[-1])} rule")
+        elif winner is None and _surely_applies(context[:-1], browser):
+            winners[key] = ref.declared_at
+    yield from out
+
+
+def _verdict(ref: Any, outer: tuple[str, ...], browser: Browser, match: Matcher | None) -> tuple[bool, str]:
+    if ref.kind == "import":
+        return True, "css: @import"
+    return css_verdict(outer + ref.context, browser, match)
+
+
+def _surely_applies(at_rules: tuple[str, ...], browser: Browser) -> bool:
+    for prelude in at_rules:
+        if not prelude.lower().startswith("@media") or media_matches(prelude[6:], browser) is not True:
+            return False
+    return True
 
 
 def _device(browser: Browser) -> str:
@@ -435,12 +508,8 @@ class Rules:
     def _style_block(self, node: Any, slot: Slot, css_refs: Callable[[str], Iterator[Any]]) -> Iterator[Item]:
         media = node.attributes.get("media") if node.attributes else None
         outer: tuple[str, ...] = (f"@media {media}",) if media else ()
-        for ref in css_refs(slot.value):
+        for ref, keep, why in css_items(css_refs(slot.value), outer, self.browser, self.matcher):
             kind = "style" if ref.kind == "import" else ref.kind
-            if kind == "style":
-                yield Item(ref.url, kind, "style", ref.via, True, "css: @import")
-                continue
-            keep, why = css_verdict(outer + ref.context, self.browser, self.matcher)
             yield Item(ref.url, kind, "style", ref.via, keep, why)
 
 

@@ -383,16 +383,14 @@ def discover(
             for raw, kind, element, attribute in _css_refs(text, "css", None):
                 accept(raw, kind, element, attribute, source, f"css: {attribute}")
         else:
-            from .decide import css_verdict, tree_matcher
+            from .decide import css_items, tree_matcher
 
             page_tree = page.tree if page is not None else None
             matcher = tree_matcher(page_tree) if page_tree is not None else None
-            for ref in _iter_css_urls(text):
+            for ref, keep, why in css_items(_iter_css_urls(text), (), browser, matcher):
                 if ref.kind == "import":
-                    accept(ref.url, "style", "css", ref.via, source, "css: @import")
-                    continue
-                keep, why = css_verdict(ref.context, browser, matcher)
-                if keep:
+                    accept(ref.url, "style", "css", ref.via, source, why)
+                elif keep:
                     accept(ref.url, ref.kind, "css", ref.via, source, why)
                 else:
                     drop(ref.url, ref.kind, "css", ref.via, why)
