@@ -465,3 +465,19 @@ def test_a_later_declaration_of_the_same_selector_overrides_an_earlier_one() -> 
     html = html.replace(" .card { list-style: url(bullet.png); background: url(a.png), url(b.png) }", "")
     assert found(html) == ["base.png", "unknown.png", "other.png"]
     assert found(html, PHONE) == ["small.png", "unknown.png", "other.png"]
+
+
+def test_hostile_pictures_and_stylesheets_stay_bounded_and_keep_what_they_cannot_decide() -> None:
+    from loader.discovery.decide import tree_matcher
+    from loader.discovery.html import parse_html
+
+    # The chosen <source> lies further back than the walk looks: the img is kept.
+    html = "<picture><source srcset=a.png>" + "<source media=print srcset=p.png>" * 70 + "<img src=i.png></picture>"
+    assert found(html) == ["a.png", "i.png"]
+    html = "<picture><source srcset=a.png>" + "<source media=print srcset=p.png>" * 10 + "<img src=i.png></picture>"
+    assert found(html) == ["a.png"]
+    # A big tree allows fewer selector evaluations; past them every selector is kept.
+    match = tree_matcher(parse_html("<p class=a>"), elements=10**9)
+    assert [match(f".zz{i}") for i in range(100)] == [False] * 100
+    assert match(".zz-more") is None
+    assert match(".zz1") is False  # answers already given stay

@@ -20,6 +20,7 @@ the model, no tree walking:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -392,6 +393,12 @@ def _query(text: str, browser: Browser) -> bool | None:
 
 def media_matches(media: str, browser: Browser) -> bool | None:
     """Whether a media query list applies to the device; ``None`` if it cannot tell."""
+    if len(media) > 200:
+        return _media_matches(media, browser)
+    return _cached_media_matches(media, browser)
+
+
+def _media_matches(media: str, browser: Browser) -> bool | None:
     text = media.strip()
     if not text:
         return True
@@ -404,6 +411,9 @@ def media_matches(media: str, browser: Browser) -> bool | None:
             return True
     return result
 
+
+# A page repeats the same few queries (every <source> of a gallery).
+_cached_media_matches = functools.lru_cache(maxsize=512)(_media_matches)
 
 # ---------------------------------------------------------------------------
 # srcset, sizes, <source type>

@@ -87,6 +87,11 @@ _PLAYABLE = frozenset({"audio/ogg", "audio/mpeg", "audio/mp3", "audio/wav", "aud
 _KEEP_AT_RULES = ("@keyframes", "@-webkit-keyframes", "@-moz-keyframes", "@font-face", "@page",
                   "@counter-style", "@property", "@font-feature-values")
 _MAX_MATCHES = 5000
+# Selector evaluations walk the tree: at most about this many elements visited in all.
+_MATCH_BUDGET = 20_000_000
+# Earlier siblings looked at for a chosen <source> (a hostile picture may hold thousands:
+# past these, the element is kept).
+_MAX_SIBLINGS = 64
 
 
 def url_like(value: str) -> bool:
@@ -95,15 +100,21 @@ def url_like(value: str) -> bool:
     return bool(value) and _NOT_URL.search(value) is None
 
 
-def tree_matcher(tree: Any) -> Matcher:
-    """A :data:`Matcher` over a lexbor tree, caching its answers (at most a few thousand)."""
+def tree_matcher(tree: Any, elements: int = 0) -> Matcher:
+    """A :data:`Matcher` over a lexbor tree, caching its answers.
+
+    ``elements`` (about how many the tree holds) bounds the work: at most
+    ``_MATCH_BUDGET // elements`` distinct selectors (and at most
+    ``_MAX_MATCHES``) are evaluated; past them every selector is kept.
+    """
     cache: dict[str, bool | None] = {}
+    limit = min(_MAX_MATCHES, max(100, _MATCH_BUDGET // max(elements, 1)))
 
     def match(selector: str) -> bool | None:
         verdict = cache.get(selector, ...)
         if verdict is not ...:
             return verdict  # type: ignore[return-value]
-        if len(cache) >= _MAX_MATCHES:
+        if len(cache) >= limit:
             return None
         try:
             verdict = tree.css_first(selector) is not None
@@ -246,6 +257,9 @@ class Rules:
         self.head_noscript: Counter[tuple[str, str, str]] = Counter()
         if self.has_noscript and text is not None:
             self.head_noscript = _head_noscript_slots(text)
+        self.noscript_parents: dict[int, bool] = {}
+        self.sources: dict[int, tuple[bool | None, str]] = {}  # <source> verdicts by mem_id
+        self.parser: Any = None  # the tree those mem_ids belong to
 
     # -- grouping ---------------------------------------------------------------------
 
@@ -259,6 +273,12 @@ class Rules:
             yield Item(first.value, first.kind, first.element, first.attribute, True,
                        "css: page read in pieces, selector not evaluated")
             return
+        parser = node.parser
+        if parser is not self.parser:
+            # Another piece's tree: lexbor may reuse the addresses mem_id is made of.
+            self.parser = parser
+            self.noscript_parents.clear()
+            self.sources.clear()
         if self.has_noscript and self._inert(node, slots):
             for slot in slots:
                 for raw, kind, element, attribute in refs(slot):
@@ -281,11 +301,8 @@ class Rules:
     # -- noscript ---------------------------------------------------------------------
 
     def _inert(self, node: Any, slots: list[Slot]) -> bool:
-        parent = node.parent
-        while parent is not None:
-            if parent.tag == "noscript":
-                return True
-            parent = parent.parent
+        if self._in_noscript(node.parent):
+            return True
         if self.head_noscript:
             counts = self.head_noscript
             key = (slots[0].element, slots[0].attribute, slots[0].value)
@@ -293,6 +310,27 @@ class Rules:
                 counts[key] -= 1
                 return True
         return False
+
+    def _in_noscript(self, node: Any) -> bool:
+        """Whether ``node`` is or stands in a ``<noscript>``; each element's answer is kept,
+        so a deep tree costs one walk, not one per element."""
+        known = self.noscript_parents
+        path = []
+        answer = False
+        while node is not None:
+            key = node.mem_id
+            cached = known.get(key)
+            if cached is not None:
+                answer = cached
+                break
+            if node.tag == "noscript":
+                answer = True
+                break
+            path.append(key)
+            node = node.parent
+        for key in path:
+            known[key] = answer
+        return answer
 
     # -- img, picture -----------------------------------------------------------------
 
@@ -304,13 +342,22 @@ class Rules:
         if parent is None or _tag(parent) != "picture":
             return False
         sibling = node.prev
-        while sibling is not None:
+        for _ in range(_MAX_SIBLINGS):
+            if sibling is None:
+                break
             if _tag(sibling) == "source" and self._source_applies(sibling)[0] is True:
                 return True
             sibling = sibling.prev
         return False
 
     def _source_applies(self, node: Any) -> tuple[bool | None, str]:
+        key = node.mem_id
+        verdict = self.sources.get(key)
+        if verdict is None:
+            verdict = self.sources[key] = self._source_verdict(node)
+        return verdict
+
+    def _source_verdict(self, node: Any) -> tuple[bool | None, str]:
         attrs = node.attributes
         if not (attrs.get("srcset") or attrs.get("src") or any(attrs.get(a) for a in _LAZY_SRCSET)):
             return False, "no srcset"
@@ -463,8 +510,11 @@ class Rules:
             reason = f"media: <{_tag(parent)} src> is played, not its <source>s"
         else:
             sibling = node.prev
-            while sibling is not None:
-                if _tag(sibling) == "source" and sibling.attributes.get("src") and _playable(sibling.attributes.get("type")):
+            for _ in range(_MAX_SIBLINGS):
+                if sibling is None:
+                    break
+                attrs = sibling.attributes
+                if _tag(sibling) == "source" and attrs.get("src") and _playable(attrs.get("type")):
                     reason = "media: an earlier <source> is played"
                     break
                 sibling = sibling.prev

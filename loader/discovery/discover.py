@@ -386,7 +386,9 @@ def discover(
             from .decide import css_items, tree_matcher
 
             page_tree = page.tree if page is not None else None
-            matcher = tree_matcher(page_tree) if page_tree is not None else None
+            page_text = page.extra.get("text") if page is not None else None
+            elements = page_text.count("<") if isinstance(page_text, str) else 0
+            matcher = tree_matcher(page_tree, elements) if page_tree is not None else None
             for ref, keep, why in css_items(_iter_css_urls(text), (), browser, matcher):
                 if ref.kind == "import":
                     accept(ref.url, "style", "css", ref.via, source, why)
@@ -423,7 +425,7 @@ def _rules(document: Document, browser: Browser) -> Any:
 
     text = document.extra.get("text")
     if document.tree is not None and isinstance(text, str):
-        return Rules(browser, text, _flags(_FLAGS, text), tree_matcher(document.tree))
+        return Rules(browser, text, _flags(_FLAGS, text), tree_matcher(document.tree, text.count("<")))
     # Read in pieces: no whole tree to match selectors against.
     return Rules(browser, None, _flags(_FLAGS_BYTES, document.content), None)
 
