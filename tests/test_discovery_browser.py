@@ -481,3 +481,15 @@ def test_hostile_pictures_and_stylesheets_stay_bounded_and_keep_what_they_cannot
     assert [match(f".zz{i}") for i in range(100)] == [False] * 100
     assert match(".zz-more") is None
     assert match(".zz1") is False  # answers already given stay
+
+
+def test_image_set_loads_one_candidate() -> None:
+    html = (
+        "<div style='background-image: image-set(url(a1.png) 1x, \"a2.png\" 2x)'></div>"
+        "<style>div { background: -webkit-image-set(url(b1.png) 1x, url(b3.png) 288dpi),"
+        " image-set(url(c.avif) type('image/avif'), url(c.png) type('image/png')) }</style>"
+    )
+    assert found(html) == ["a1.png", "b1.png", "c.avif", "c.png"]
+    assert found(html, Browser(dpr=2)) == ["a2.png", "b3.png", "c.avif", "c.png"]
+    assert found(html, Browser(all_candidates=True)) == ["a1.png", "a2.png", "b1.png", "b3.png", "c.avif", "c.png"]
+    assert why(run(html))["a2.png"] == "css: image-set 2x not chosen for dpr 1"

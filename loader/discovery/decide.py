@@ -178,7 +178,7 @@ MAX_OVERRIDE_REFS = 20_000
 
 
 def css_items(refs: Iterator[Any], outer: tuple[str, ...], browser: Browser,
-              match: Matcher | None) -> Iterator[tuple[Any, bool, str]]:
+              match: Matcher | None, text: str | None = None) -> Iterator[tuple[Any, bool, str]]:
     """Each reference of one stylesheet with its verdict (:func:`css_verdict`), overrides applied.
 
     A ``url()`` whose declaration is followed, later in the same stylesheet, by a
@@ -186,7 +186,9 @@ def css_items(refs: Iterator[Any], outer: tuple[str, ...], browser: Browser,
     in a rule of the very same selector whose ``@media`` surely applies, is
     overridden: that element shows the later image.  Only the same selector
     text counts (no specificity), and only declarations holding a ``url()`` are
-    seen: a later ``background: none`` overrides nothing here.
+    seen: a later ``background: none`` overrides nothing here.  With the
+    stylesheet's ``text``, an ``image-set()`` loads one candidate, as a
+    ``srcset`` does (unless ``browser.all_candidates``).
     """
     batch: list[tuple[Any, bool, str]] = []
     for ref in refs:
@@ -196,11 +198,13 @@ def css_items(refs: Iterator[Any], outer: tuple[str, ...], browser: Browser,
             for ref in refs:
                 yield (ref, *_verdict(ref, outer, browser, match))
             return
+    out = list(batch)
+    if text is not None and not browser.all_candidates:
+        _choose_image_sets(out, text, browser)
     # Walk backwards: the last sure declaration of each (selector, longhand) wins.
     winners: dict[tuple[str, str], int] = {}
-    out = list(batch)
-    for index in range(len(batch) - 1, -1, -1):
-        ref, keep, why = batch[index]
+    for index in range(len(out) - 1, -1, -1):
+        ref, keep, why = out[index]
         if not keep or ref.kind != "image":
             continue
         longhand = _LONGHAND.get(ref.property)
@@ -214,6 +218,55 @@ def css_items(refs: Iterator[Any], outer: tuple[str, ...], browser: Browser,
         elif winner is None and _surely_applies(context[:-1], browser):
             winners[key] = ref.declared_at
     yield from out
+
+
+_RESOLUTION = re.compile(r"\s*+([0-9]*\.?[0-9]+)(x|dppx|dpi|dpcm)\b", re.IGNORECASE)
+
+
+def _choose_image_sets(items: list[tuple[Any, bool, str]], text: str, browser: Browser) -> None:
+    """Keep one candidate of each ``image-set()`` among ``items`` (in place).
+
+    Candidates of one set are consecutive references with nothing but their
+    resolutions and commas between them; a set whose candidates cannot all be
+    told apart that way (``type()`` between them) keeps each of them.
+    """
+    groups: list[list[int]] = []
+    for index, (ref, keep, _why) in enumerate(items):
+        if ref.via != "image-set()" or not keep:
+            continue
+        if groups:
+            last = items[groups[-1][-1]][0]
+            between = text[last.end : ref.start] if 0 <= last.end <= ref.start else "("
+            if last.declared_at == ref.declared_at and "(" not in between and ")" not in between:
+                groups[-1].append(index)
+                continue
+        groups.append([index])
+    for group in groups:
+        if len(group) < 2:
+            continue
+        densities = []
+        for index in group:
+            ref = items[index][0]
+            m = _RESOLUTION.match(text, ref.end)
+            densities.append(_density(m.group(1), m.group(2)) if m else 1.0)
+        order = sorted(range(len(group)), key=lambda i: densities[i])
+        pick = next((i for i in order if densities[i] >= browser.dpr - 1e-9), order[-1])
+        for i, index in enumerate(group):
+            ref, _keep, _why = items[index]
+            if i == pick:
+                items[index] = (ref, True, f"css: image-set chose {densities[i]:g}x for dpr {browser.dpr:g}")
+            else:
+                items[index] = (ref, False, f"css: image-set {densities[i]:g}x not chosen for dpr {browser.dpr:g}")
+
+
+def _density(value: str, unit: str) -> float:
+    number = float(value)
+    unit = unit.lower()
+    if unit == "dpi":
+        return number / 96
+    if unit == "dpcm":
+        return number * 2.54 / 96
+    return number
 
 
 def _verdict(ref: Any, outer: tuple[str, ...], browser: Browser, match: Matcher | None) -> tuple[bool, str]:
@@ -533,9 +586,16 @@ class Rules:
         if syntax == "css" and not attribute:
             yield from self._style_block(node, slot, css_refs)
             return
-        if syntax == "css" and attribute == "style" and _hidden(node):
-            for raw, kind, el, attr in refs(slot):
-                yield Item(raw, kind, el, attr, False, f"style: <{element}> is hidden (display:none)")
+        if syntax == "css" and attribute == "style":
+            if _hidden(node):
+                for raw, kind, el, attr in refs(slot):
+                    yield Item(raw, kind, el, attr, False, f"style: <{element}> is hidden (display:none)")
+                return
+            for ref, keep, why in css_items(css_refs(slot.value), (), self.browser, None, slot.value):
+                kind = "style" if ref.kind == "import" else ref.kind
+                if not why.startswith("css: image-set"):
+                    why = f"css: inline style of <{element}>"
+                yield Item(ref.url, kind, element, attribute, keep, why)
             return
         if slot.kind == "image?":
             for raw, kind, el, attr in refs(slot):
@@ -558,7 +618,7 @@ class Rules:
     def _style_block(self, node: Any, slot: Slot, css_refs: Callable[[str], Iterator[Any]]) -> Iterator[Item]:
         media = node.attributes.get("media") if node.attributes else None
         outer: tuple[str, ...] = (f"@media {media}",) if media else ()
-        for ref, keep, why in css_items(css_refs(slot.value), outer, self.browser, self.matcher):
+        for ref, keep, why in css_items(css_refs(slot.value), outer, self.browser, self.matcher, slot.value):
             kind = "style" if ref.kind == "import" else ref.kind
             yield Item(ref.url, kind, "style", ref.via, keep, why)
 

@@ -389,7 +389,7 @@ def discover(
             page_text = page.extra.get("text") if page is not None else None
             elements = page_text.count("<") if isinstance(page_text, str) else 0
             matcher = tree_matcher(page_tree, elements) if page_tree is not None else None
-            for ref, keep, why in css_items(_iter_css_urls(text), (), browser, matcher):
+            for ref, keep, why in css_items(_iter_css_urls(text), (), browser, matcher, text):
                 if ref.kind == "import":
                     accept(ref.url, "style", "css", ref.via, source, why)
                 elif keep:
