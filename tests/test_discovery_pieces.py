@@ -42,10 +42,14 @@ def piece_slots(content: bytes, **sizes: int) -> list[SlotRow]:
     return rows(iter_piece_slots(content, "text/html", **sizes))
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.html")))
+#: The discovery fixtures and the browser model's (fixtures/browser).
+PAGES = sorted(FIXTURES.glob("*.html")) + sorted((FIXTURES.parent / "browser").glob("*.html"))
+
+
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: f"{p.parent.name}/{p.name}")
 @pytest.mark.parametrize("tags", [1, 2, 3, 5, 13])
-def test_fixture_pages_cut_anywhere_give_the_same_slots(name: str, tags: int) -> None:
-    content = (FIXTURES / name).read_bytes()
+def test_fixture_pages_cut_anywhere_give_the_same_slots(path: Path, tags: int) -> None:
+    content = path.read_bytes()
     # big_style=1: every <style> block is scanned on its own too.
     assert piece_slots(content, tags=tags, big_style=1) == tree_slots(content)
     assert piece_slots(content, tags=tags) == tree_slots(content)
@@ -115,11 +119,11 @@ def test_random_pages_cut_anywhere_give_the_same_slots(seed: int) -> None:
         assert piece_slots(content, tags=tags, big_style=rng.choice([1, 1 << 16])) == expected, tags
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.html")))
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_a_big_page_goes_to_pieces_and_finds_what_the_tree_finds(
-    monkeypatch: pytest.MonkeyPatch, name: str
+    monkeypatch: pytest.MonkeyPatch, path: Path
 ) -> None:
-    page = (FIXTURES / name).read_bytes()
+    page = path.read_bytes()
     whole = discover(parse_document(page, URL, "text/html"), kinds=EVERYTHING, browser=ARCHIVER)
     model = discover(parse_document(page, URL, "text/html"), kinds=EVERYTHING)
     monkeypatch.setattr(html_module, "MAX_TREE_TAGS", 0)

@@ -210,6 +210,10 @@ class _Collector:
 #: Most left-out items a :class:`Discovery` keeps for ``--explain``.
 MAX_DROPPED = 1000
 _FLAGS = re.compile(r"<(noscript|picture)\b", re.IGNORECASE)
+# How much of a page read in pieces is searched for <noscript> in <head>.
+_HEAD_BYTES = 1 << 20
+# Codecs whose bytes can be cut anywhere and decoded with "replace" (pieces re-encode the others).
+_ASCII_SAFE = frozenset({"utf-8", "utf8", "ascii", "latin-1", "iso-8859-1", "windows-1252", "cp1252"})
 _FLAGS_BYTES = re.compile(rb"<(noscript|picture)\b", re.IGNORECASE)
 
 
@@ -426,8 +430,14 @@ def _rules(document: Document, browser: Browser) -> Any:
     text = document.extra.get("text")
     if document.tree is not None and isinstance(text, str):
         return Rules(browser, text, _flags(_FLAGS, text), tree_matcher(document.tree, text.count("<")))
-    # Read in pieces: no whole tree to match selectors against.
-    return Rules(browser, None, _flags(_FLAGS_BYTES, document.content), None)
+    # Read in pieces: no whole tree to match selectors against; the <head> (where
+    # the parser moves a <noscript>'s <img> out) is read from its first bytes.
+    flags = _flags(_FLAGS_BYTES, document.content)
+    head = None
+    if "noscript" in flags:
+        codec = document.extra.get("encoding") or "utf-8"
+        head = str(document.content[: _HEAD_BYTES], codec, "replace") if codec in _ASCII_SAFE else None
+    return Rules(browser, head, flags, None)
 
 
 def _flags(pattern: re.Pattern[Any], text: Any) -> frozenset[str]:
