@@ -42,6 +42,7 @@ from ._scheduler import HostQueues, Scheduler
 
 if TYPE_CHECKING:
     from ._page import PageResult
+    from .discovery import Browser
     from .har import HarCollector
 from ._saving import ExistsPolicy
 
@@ -283,6 +284,7 @@ class Loader:
         list_only: bool = False,
         manifest: bool = True,
         resume: bool = False,
+        browser: Browser | None = None,
     ) -> PageResult:
         """Fetch a page and, concurrently, every requisite of the chosen ``kinds``.
 
@@ -297,11 +299,15 @@ class Loader:
         continues each requisite's partial file where the protocol allows it
         (``loader fetch -c``).  The page and each stylesheet are read into memory
         for discovery, up to ``Limits.max_page`` bytes: a larger one fails.
+        ``browser`` (a :class:`loader.discovery.Browser`: viewport, DPR,
+        scripting, ``all_candidates``) is the device discovery imitates;
+        the default is a 1280x800 desktop at DPR 1 with scripting on.
         """
         return await self._page(
             url, None, output=output, kinds=kinds, same_host=same_host, convert_links=convert_links,
             exists=exists, callback=callback, context=context, callback_mode=callback_mode,
             on_result=on_result, list_only=list_only, manifest=manifest, resume=resume,
+            browser=browser,
         )
 
     async def fetch_requisites(

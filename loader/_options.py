@@ -222,6 +222,8 @@ def _complete(args: argparse.Namespace, stdin: IO[str]) -> None:
             raise _UsageError("--json and -o - both write to stdout: give -o a file")
         if command == "fetch" and getattr(args, "list", False):
             raise _UsageError("--json and --list both write to stdout: choose one")
+    if command == "fetch" and getattr(args, "explain", False) and not getattr(args, "list", False):
+        raise _UsageError("--explain goes with --list: it explains what discovery chose")
     if command == "get" and getattr(args, "timestamping", False):
         if args.output == "-" or args.resume:
             raise _UsageError("-N needs a file to compare with: not with -o - or -c")

@@ -47,10 +47,11 @@ if TYPE_CHECKING:
     import pluggy
 
     from ._models import Limits
+    from .discovery import Browser
 
 #: How a page asks for one request: ``fetch(url, **options) -> Result`` (the loader's
 #: one-request path, bound to the page's call; options as ``Loader.fetch`` plus
-#: ``parent_id``, ``purpose``, ``root``, ``checked`` and ``document``).
+#: ``parent_id``, ``purpose``, ``root``, ``checked``, ``document`` and ``given``).
 Fetch = Callable[..., Awaitable[Result]]
 
 __all__ = ["PageResult", "fetch_page"]
@@ -73,6 +74,8 @@ class PageResult:
     requisite fetched (in completion order); ``found`` everything discovery
     reported (with provenance); ``skipped`` how many were left out by
     ``Limits.per_page``; ``manifest`` where the manifest was written.
+    ``dropped``: what the browser model left out, each with its ``why``
+    (at most ``MAX_DROPPED``; ``loader fetch --list --explain`` prints them).
     """
 
     url: str
@@ -83,6 +86,7 @@ class PageResult:
     path: Path | None = None
     manifest: Path | None = None
     warnings: tuple[str, ...] = ()
+    dropped: tuple[Found, ...] = ()
 
     @functools.cached_property
     def by_url(self) -> dict[str, Found]:
@@ -165,9 +169,13 @@ class _PageRun:
         on_result: Callable[[Result], Awaitable[None] | None] | None,
         list_only: bool,
         resume: bool = False,
+        browser: Browser | None = None,
     ) -> None:
         self.fetch = fetch
         self.pm = pm
+        self.browser = browser
+        self.page_document: Document | None = None  # stylesheets' selectors match against it
+        self.dropped: list[Found] = []
         self.resume = resume
         self.output = output
         self.kinds = kinds
@@ -220,14 +228,17 @@ class _PageRun:
                 raise plugin_error(pm, "loader_extract", exc, document.url) from exc
 
     def discover(self, document: Document) -> tuple[list[Found], list[Found]]:
-        from .discovery import discover
+        from .discovery import DEFAULT_BROWSER, MAX_DROPPED, discover
 
         found = discover(
             document,
             kinds=self.kinds,
             extractors=[self._hook_extractor],
             max_found=max(self.budget * 2, 16),
+            browser=self.browser or DEFAULT_BROWSER,
+            page=self.page_document,
         )
+        self.dropped.extend(found.dropped[: max(MAX_DROPPED - len(self.dropped), 0)])
         sheets = [f for f in found.stylesheets if self._wanted(f)]
         # A stylesheet asked for as a kind ("style") is also a stylesheet to read: it
         # goes the stylesheet's way (parsed, capped by max_page, saved), never twice.
@@ -451,6 +462,7 @@ async def fetch_page(
     manifest: bool = True,
     resume: bool = False,
     given: tuple[bytes, dict[str, Any]] | None = None,
+    browser: Browser | None = None,
 ) -> PageResult:
     """The body of :meth:`Loader.fetch_page` (see the module docstring); with ``given`` (the
     page's body and result fields), of :meth:`Loader.fetch_requisites`."""
@@ -461,7 +473,7 @@ async def fetch_page(
         exists = "skip"  # a file under its final name is complete: only partial ones continue
     run = _PageRun(fetch, pm, limits, url, output=output, kinds=kinds, same_host=same_host,
                    convert_links=convert_links, exists=exists, on_result=on_result,
-                   list_only=list_only, resume=resume)
+                   list_only=list_only, resume=resume, browser=browser)
     page = await fetch(url, kind="document", purpose="page", document=True, given=given)
     run.page_id = page.request_id
     if not page.ok:
@@ -487,6 +499,7 @@ async def fetch_page(
         page = run.save_bytes(page, page_path, exists=exists)  # --exists applies to the page too
         page_path = page.path or page_path
     if document is not None:
+        run.page_document = document if doc_type == "html" else None
         items, sheets = run.discover(document)
         async with anyio.create_task_group() as tg:
             run.schedule(items, sheets, 1, tg)
@@ -507,4 +520,5 @@ async def fetch_page(
         path=page_path,
         manifest=manifest_path,
         warnings=tuple(run.warnings),
+        dropped=tuple(run.dropped),
     )

@@ -155,6 +155,36 @@ def _kinds(text: str) -> frozenset[str]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _viewport(text: str) -> tuple[int, int]:
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.strip().isdigit() or not height.strip().isdigit() \
+            or int(width) < 1 or int(height) < 1:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 1280x800, got {text!r}")
+    return int(width), int(height)
+
+
+def _dpr(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid device pixel ratio: {text!r}") from None
+    if not 0.1 <= value <= 16:
+        raise argparse.ArgumentTypeError(f"device pixel ratio must be between 0.1 and 16, not {text}")
+    return value
+
+
+def _browser(args: argparse.Namespace) -> Any:
+    """The :class:`~loader.discovery.Browser` ``fetch``'s device options describe."""
+    from .discovery import Browser
+
+    return Browser(
+        viewport=getattr(args, "viewport", None) or (1280, 800),
+        dpr=getattr(args, "dpr", None) or 1.0,
+        scripting=not getattr(args, "noscript", False),
+        all_candidates=getattr(args, "all_candidates", False),
+    )
+
+
 def add_common_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by every subcommand that fetches (concurrency, timeouts, output modes)."""
     g = parser.add_argument_group("connection options")
@@ -466,6 +496,7 @@ async def _cmd_fetch(args: argparse.Namespace, loader: Loader) -> int:
             exists=args.exists,
             list_only=args.list,
             resume=getattr(args, "resume", False),  # the demo's own arguments have no -c
+            browser=_browser(args),
         )
         if isinstance(getattr(args, "_pages", None), list):
             args._pages.append(page)
@@ -476,8 +507,14 @@ async def _cmd_fetch(args: argparse.Namespace, loader: Loader) -> int:
                 _print_failure(page.document, args._stderr)
                 worst = max(worst, EXIT_FAILED)
                 continue
+            explain = getattr(args, "explain", False)
             for item in page.found:
-                args._stdout.write(f"{item.kind}\t{shown_url(item.url)}\t{printable(item.provenance())}\n")
+                why = f"\t{printable(item.why)}" if explain and item.why else ""
+                args._stdout.write(f"{item.kind}\t{shown_url(item.url)}\t{printable(item.provenance())}{why}\n")
+            if explain:
+                for item in page.dropped:
+                    args._stdout.write(f"skipped\t{shown_url(item.url)}\t{printable(item.provenance())}"
+                                       f"\t{printable(item.why)}\n")
             if page.skipped:
                 args._stderr.write(f"note: {page.skipped} more resources over the per-page cap were not listed\n")
             continue
@@ -725,9 +762,19 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
     fetch.add_argument("-o", "--output", default=".", metavar="DIR", help="output directory (default .)")
     fetch.add_argument("--list", action="store_true", help="discover only: print each resource and why it was found")
     fetch.add_argument("--kinds", type=_kinds, default="image,sound", metavar="KINDS",
-                       help="comma list of image,sound,style,script,font,video,frame,meta or 'all'; "
+                       help="comma list of image,sound,style,script,font,video,frame,meta,icon or 'all'; "
                             "plural names work too (default image,sound)")
     fetch.add_argument("--meta-images", action="store_true", help="also og:image-style images from <meta>")
+    fetch.add_argument("--viewport", type=_viewport, default=(1280, 800), metavar="WxH",
+                       help="the window discovery imitates, for srcset, sizes and @media (default 1280x800)")
+    fetch.add_argument("--dpr", type=_dpr, default=1.0, metavar="N",
+                       help="device pixel ratio, for srcset and resolution queries (default 1)")
+    fetch.add_argument("--all-candidates", action="store_true",
+                       help="every srcset/<picture> candidate, not just the one a browser picks")
+    fetch.add_argument("--noscript", action="store_true",
+                       help="load <noscript> content, as a browser with scripting off does")
+    fetch.add_argument("--explain", action="store_true",
+                       help="with --list: say why each resource was chosen and list what was skipped")
     fetch.add_argument("--same-host", action="store_true", help="skip resources on other hosts")
     fetch.add_argument("--convert-links", action="store_true", help="rewrite the saved page to use the local copies")
     fetch.add_argument("--exists", choices=["overwrite", "skip", "unique"], default="overwrite",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loader.discovery import discover, parse_document, parse_kinds
+from loader.discovery import ARCHIVER, discover, parse_document, parse_kinds
 from loader.discovery.css import css_string, find_css_urls, unescape_css
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "discovery"
@@ -141,7 +141,8 @@ def test_stylesheet_document() -> None:
         (FIXTURES / "site.css").read_bytes(), CSS_URL, "text/css; charset=utf-8"
     )
     assert (document.type, document.tree, document.base_url) == ("css", None, CSS_URL)
-    result = discover(document, kinds=parse_kinds("all"))
+    # Every URL it names (alone, a browser would still skip the :hover rule's cursor).
+    result = discover(document, kinds=parse_kinds("all"), browser=ARCHIVER)
     assert [(f.url, f.kind, f.provenance()) for f in result.found] == [
         ("http://example.test/css/base.css", "style", "css[@import]"),
         ("http://example.test/css/print.css", "style", "css[@import]"),
@@ -159,7 +160,7 @@ def test_stylesheet_document() -> None:
 
 def test_stylesheet_images_are_images_and_imports_are_always_stylesheets() -> None:
     document = parse_document((FIXTURES / "site.css").read_bytes(), CSS_URL, "text/css")
-    result = discover(document)
+    result = discover(document, browser=ARCHIVER)  # every URL, the :hover rule's too
     assert [f.url.rsplit("/", 1)[1] for f in result.found] == [
         "paper.png",
         "waves.avif",

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from loader.discovery import (
+    ARCHIVER,
     DEFAULT_KINDS,
     Discovery,
     Document,
@@ -22,7 +23,11 @@ EVERYTHING = parse_kinds("all") | {"meta"}
 
 
 def load(name: str, *, kinds: frozenset[str] = EVERYTHING, **kwargs: object) -> Discovery:
+    """Discovery of a fixture page; by default every URL it names (the browser model off:
+    these tables pin what each construct holds; tests/test_discovery_browser.py pins what
+    a browser loads of it)."""
     document = parse_document((FIXTURES / name).read_bytes(), PAGE_DIR + name, "text/html")
+    kwargs.setdefault("browser", ARCHIVER)
     return discover(document, kinds=kinds, **kwargs)  # type: ignore[arg-type]
 
 

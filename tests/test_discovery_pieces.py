@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from loader.discovery import discover, parse_document, parse_kinds
+from loader.discovery import ARCHIVER, discover, parse_document, parse_kinds
 from loader.discovery import html as html_module
 from loader.discovery.css import find_css_urls
 from loader.discovery.encoding import decode_html
@@ -42,10 +42,14 @@ def piece_slots(content: bytes, **sizes: int) -> list[SlotRow]:
     return rows(iter_piece_slots(content, "text/html", **sizes))
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.html")))
+#: The discovery fixtures and the browser model's (fixtures/browser).
+PAGES = sorted(FIXTURES.glob("*.html")) + sorted((FIXTURES.parent / "browser").glob("*.html"))
+
+
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: f"{p.parent.name}/{p.name}")
 @pytest.mark.parametrize("tags", [1, 2, 3, 5, 13])
-def test_fixture_pages_cut_anywhere_give_the_same_slots(name: str, tags: int) -> None:
-    content = (FIXTURES / name).read_bytes()
+def test_fixture_pages_cut_anywhere_give_the_same_slots(path: Path, tags: int) -> None:
+    content = path.read_bytes()
     # big_style=1: every <style> block is scanned on its own too.
     assert piece_slots(content, tags=tags, big_style=1) == tree_slots(content)
     assert piece_slots(content, tags=tags) == tree_slots(content)
@@ -115,13 +119,24 @@ def test_random_pages_cut_anywhere_give_the_same_slots(seed: int) -> None:
         assert piece_slots(content, tags=tags, big_style=rng.choice([1, 1 << 16])) == expected, tags
 
 
-def test_a_big_page_goes_to_pieces_and_finds_what_the_tree_finds(monkeypatch: pytest.MonkeyPatch) -> None:
-    page = (FIXTURES / "realistic.html").read_bytes()
-    whole = discover(parse_document(page, URL, "text/html"), kinds=EVERYTHING)
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_a_big_page_goes_to_pieces_and_finds_what_the_tree_finds(
+    monkeypatch: pytest.MonkeyPatch, path: Path
+) -> None:
+    page = path.read_bytes()
+    whole = discover(parse_document(page, URL, "text/html"), kinds=EVERYTHING, browser=ARCHIVER)
+    model = discover(parse_document(page, URL, "text/html"), kinds=EVERYTHING)
     monkeypatch.setattr(html_module, "MAX_TREE_TAGS", 0)
     document = parse_document(page, URL, "text/html")
     assert document.tree is None and document.extra["pieces"]
-    assert discover(document, kinds=EVERYTHING) == whole
+    assert discover(document, kinds=EVERYTHING, browser=ARCHIVER) == whole
+    # The browser model in pieces: what needs the whole tree (a selector's match)
+    # is kept, and says so; everything else is decided as on one tree.
+    pieces = discover(document, kinds=EVERYTHING)
+    by_url = {f.url: f for f in pieces.found}
+    assert {f.url for f in model.found} <= by_url.keys()
+    for url in by_url.keys() - {f.url for f in model.found}:
+        assert "not evaluated" in by_url[url].why or "pieces" in by_url[url].why, by_url[url]
 
 
 def test_base_href_is_found_in_a_later_piece() -> None:

@@ -15,6 +15,10 @@ from ._types import (
 
 # The parsers (selectolax) load on first use: plugins importing Found stay light.
 _EXPORTS = {
+    "ARCHIVER": ".browser",
+    "Browser": ".browser",
+    "DEFAULT_BROWSER": ".browser",
+    "MAX_DROPPED": ".discover",
     "Discovery": ".discover",
     "Extractor": ".discover",
     "decode_data_url": ".data_url",
@@ -25,14 +29,19 @@ _EXPORTS = {
 }
 
 if _TYPE_CHECKING:
+    from .browser import ARCHIVER, DEFAULT_BROWSER, Browser
     from .data_url import decode_data_url
-    from .discover import Discovery, Extractor, discover, parse_document
+    from .discover import MAX_DROPPED, Discovery, Extractor, discover, parse_document
     from .rewrite import rewrite_css, rewrite_html
 
 __all__ = [
+    "ARCHIVER",
+    "DEFAULT_BROWSER",
     "DEFAULT_KINDS",
     "KINDS",
     "KIND_BY_EXTENSION",
+    "MAX_DROPPED",
+    "Browser",
     "Discovery",
     "Document",
     "Extractor",

@@ -9,7 +9,9 @@ __all__ = ["DEFAULT_KINDS", "KINDS", "KIND_BY_EXTENSION", "Document", "Found", "
 
 #: Every kind discovery can report.  ``style`` resources are always fetched
 #: for discovery (their images count as images) but saved only when asked for.
-KINDS = ("image", "sound", "style", "script", "font", "video", "frame", "meta")
+#: ``icon``: the icon links a browser tab does not load (touch icons, startup
+#: images, mask icons, other sizes); the tab's own favicon is an ``image``.
+KINDS = ("image", "sound", "style", "script", "font", "video", "frame", "meta", "icon")
 DEFAULT_KINDS = frozenset({"image", "sound"})
 
 #: The kind a file extension suggests: for URLs discovery cannot type otherwise
@@ -67,7 +69,10 @@ class Found:
     (``"img"``/``"srcset"``, ``"style"``/``"url()"``, ``"css"``/``"@import"`` …);
     ``source`` is the URL of the document it was found in.  ``also`` records
     the provenance of duplicates that were merged into this one (the first
-    few: discovery keeps at most ``MAX_ALSO``).
+    few: discovery keeps at most ``MAX_ALSO``).  ``why`` names the rule of
+    the browser model that selected it (``"srcset: chose 2x for dpr 2"``,
+    ``"css: rule matched .hero"``) or, for an item discovery left out
+    (``Discovery.dropped``), why it was skipped.
     """
 
     url: str
@@ -76,6 +81,7 @@ class Found:
     attribute: str
     source: str | None = None
     also: tuple[tuple[str, str, str | None], ...] = ()
+    why: str = ""
 
     def provenance(self) -> str:
         """``"img[srcset]"``-style description."""

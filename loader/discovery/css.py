@@ -39,6 +39,19 @@ _TOKEN = re.compile(
 )
 _ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|(\r\n|[\n\r\f])|(.)|\Z)", re.DOTALL)
 
+# Deeper blocks keep an empty prelude: hostile nesting must not keep copies of the text.
+_MAX_PRELUDES = 32
+_PROPERTY = re.compile(r"\s*+(-?[A-Za-z][\w\-]*+)\s*+:")
+_COMMENT = re.compile(r"/\*.*?(?:\*/|\Z)", re.DOTALL)
+
+
+def _prelude(text: str) -> str:
+    """A block's prelude without comments, whitespace collapsed."""
+    if "/*" in text:
+        text = _COMMENT.sub(" ", text)
+    return " ".join(text.split())
+
+
 _IMAGE_SET = frozenset({"image-set", "-webkit-image-set", "-moz-image-set", "-o-image-set"})
 
 
@@ -58,6 +71,13 @@ class CSSRef:
     via: str
     start: int
     end: int
+    #: The preludes of the blocks the reference stands in, outermost first
+    #: (``("@media (min-width: 40em)", ".hero::before")``); empty at top level.
+    context: tuple[str, ...] = ()
+    #: The property of the declaration it stands in (``"background"``), ``""`` if none,
+    #: and where that declaration starts in the text (``-1`` if none).
+    property: str = ""
+    declared_at: int = -1
 
 
 def _unescape_match(m: re.Match[str]) -> str:
@@ -143,7 +163,7 @@ class CSSScanner:
     at-rule) carries over.  A reference's ``start``/``end`` are in its part.
     """
 
-    __slots__ = ("at_rule", "at_rule_has_url", "blocks", "functions", "in_font_face")
+    __slots__ = ("at_rule", "at_rule_has_url", "blocks", "deep", "functions", "in_font_face", "preludes")
 
     def __init__(self) -> None:
         self.functions: list[str] = []  # open functions/parentheses, innermost last
@@ -151,11 +171,17 @@ class CSSScanner:
         self.at_rule_has_url = False
         self.blocks: list[bool] = []  # open '{' blocks: is it an @font-face block?
         self.in_font_face = 0
+        # The preludes of the open blocks (selectors, at-rules), for CSSRef.context.
+        self.preludes: list[str] = []
+        self.deep = 0  # open blocks past _MAX_PRELUDES
 
     def feed(self, text: str) -> Iterator[CSSRef]:
         """Yield the references in the next part, ``text``."""
-        functions, blocks = self.functions, self.blocks
+        functions, blocks, preludes = self.functions, self.blocks, self.preludes
         at_rule, at_rule_has_url, in_font_face = self.at_rule, self.at_rule_has_url, self.in_font_face
+        prelude_start = 0  # where the next block's prelude begins
+        context: tuple[str, ...] = tuple(preludes)
+        deep = self.deep
         for m in _TOKEN.finditer(text):
             group = m.lastgroup
             if group == "string":
@@ -183,7 +209,9 @@ class CSSScanner:
                     kind, via = "image", "image-set()"
                 else:
                     continue
-                yield CSSRef(unescape_css(body), kind, via, m.start(), m.end())
+                prop = _PROPERTY.match(text, prelude_start) if context else None
+                yield CSSRef(unescape_css(body), kind, via, m.start(), m.end(), context,
+                             prop.group(1).lower() if prop else "", prelude_start if prop else -1)
             elif group == "url":
                 top = functions[-1] if functions else None
                 if at_rule == "namespace":
@@ -197,7 +225,9 @@ class CSSScanner:
                     kind, via = "image", "image-set()"
                 else:
                     kind, via = ("font" if in_font_face else "image"), "url()"
-                yield CSSRef(unescape_css(m.group("unquoted")), kind, via, m.start(), m.end())
+                prop = _PROPERTY.match(text, prelude_start) if context else None
+                yield CSSRef(unescape_css(m.group("unquoted")), kind, via, m.start(), m.end(), context,
+                             prop.group(1).lower() if prop else "", prelude_start if prop else -1)
             elif group == "function":
                 name = m.group("function").lower()
                 if name == "url":
@@ -225,14 +255,28 @@ class CSSScanner:
                 elif ch == "{":
                     functions.clear()
                     is_font_face = at_rule == "font-face"
+                    if len(preludes) < _MAX_PRELUDES:
+                        preludes.append(_prelude(text[max(prelude_start, m.start() - 8192) : m.start()]))
+                        context = tuple(preludes)
+                    else:
+                        deep += 1
+                    prelude_start = m.end()
                     blocks.append(is_font_face)
                     in_font_face += is_font_face
                     at_rule = None
                 elif ch == "}":
                     functions.clear()
                     at_rule = None
+                    prelude_start = m.end()
+                    if deep:
+                        deep -= 1
+                    elif preludes:
+                        preludes.pop()
+                        context = tuple(preludes)
                     if blocks and blocks.pop():
                         in_font_face -= 1
                 elif not functions:  # ';'
                     at_rule = None
+                    prelude_start = m.end()
         self.at_rule, self.at_rule_has_url, self.in_font_face = at_rule, at_rule_has_url, in_font_face
+        self.deep = deep

@@ -10,12 +10,14 @@ fetches ``stylesheets`` (always: images inside them count as images) to run
 from __future__ import annotations
 
 import importlib
+import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._types import DEFAULT_KINDS, KINDS, Document, Found
+from .browser import DEFAULT_BROWSER, Browser
 from .encoding import decode_css, decode_html, html_codec
 from .html import Slot, base_href, extension_kind, in_pieces, iter_slots, parse_html
 from .urls import Resolver
@@ -24,7 +26,15 @@ if TYPE_CHECKING:
     from .css import CSSRef
     from .srcset import Candidate
 
-__all__ = ["MAX_ALSO", "Discovery", "Extractor", "discover", "document_type", "parse_document"]
+__all__ = [
+    "MAX_ALSO",
+    "MAX_DROPPED",
+    "Discovery",
+    "Extractor",
+    "discover",
+    "document_type",
+    "parse_document",
+]
 
 #: A function that finds more resources in a document (what ``loader_extract`` hooks provide).
 Extractor = Callable[[Document], "Iterable[Found] | None"]
@@ -50,7 +60,9 @@ class Discovery:
     at most :data:`MAX_ALSO` provenances.  ``base_url``: what relative
     references resolved against.  ``errors``: exceptions raised by
     extractors (the built-in results are kept; the caller reports them as
-    plugin errors).
+    plugin errors).  ``dropped``: URLs of the requested kinds the browser
+    model left out, each with its ``why`` (at most :data:`MAX_DROPPED`, the
+    first ones; a URL found elsewhere in the document is not in it).
     """
 
     found: list[Found]
@@ -58,6 +70,7 @@ class Discovery:
     skipped: int
     base_url: str
     errors: list[Exception] = field(default_factory=list)
+    dropped: list[Found] = field(default_factory=list)
 
 
 def _media_type(content_type: str | None) -> str | None:
@@ -169,11 +182,12 @@ class _Collector:
 
     def __init__(self, cap: int | None, overflow: _Overflow) -> None:
         self.cap = cap
-        # url -> [kind, element, attribute, source, also (list or None)]
+        # url -> [kind, element, attribute, source, also (list or None), why]
         self.entries: dict[str, list[Any]] = {}
         self.overflow = overflow
 
-    def add(self, url: str, kind: str, element: str, attribute: str, source: str | None) -> None:
+    def add(self, url: str, kind: str, element: str, attribute: str, source: str | None,
+            why: str = "") -> None:
         entry = self.entries.get(url)
         if entry is not None:
             also = entry[4]
@@ -184,13 +198,23 @@ class _Collector:
         elif self.cap is not None and len(self.entries) >= self.cap:
             self.overflow.add(url)
         else:
-            self.entries[url] = [kind, element, attribute, source, None]
+            self.entries[url] = [kind, element, attribute, source, None, why]
 
     def results(self) -> list[Found]:
         return [
-            Found(url, kind, element, attribute, source, tuple(also) if also else ())
-            for url, (kind, element, attribute, source, also) in self.entries.items()
+            Found(url, kind, element, attribute, source, tuple(also) if also else (), why)
+            for url, (kind, element, attribute, source, also, why) in self.entries.items()
         ]
+
+
+#: Most left-out items a :class:`Discovery` keeps for ``--explain``.
+MAX_DROPPED = 1000
+_FLAGS = re.compile(r"<(noscript|picture)\b", re.IGNORECASE)
+# How much of a page read in pieces is searched for <noscript> in <head>.
+_HEAD_BYTES = 1 << 20
+# Codecs whose bytes can be cut anywhere and decoded with "replace" (pieces re-encode the others).
+_ASCII_SAFE = frozenset({"utf-8", "utf8", "ascii", "latin-1", "iso-8859-1", "windows-1252", "cp1252"})
+_FLAGS_BYTES = re.compile(rb"<(noscript|picture)\b", re.IGNORECASE)
 
 
 # (raw url, kind, element, attribute); kind "style" = a stylesheet.
@@ -263,6 +287,8 @@ def discover(
     kinds: frozenset[str] = DEFAULT_KINDS,
     extractors: Sequence[Extractor] = (),
     max_found: int | None = None,
+    browser: Browser = DEFAULT_BROWSER,
+    page: Document | None = None,
 ) -> Discovery:
     """Find the resources ``document`` uses.
 
@@ -277,6 +303,13 @@ def discover(
     out is counted in ``skipped``.  Memory follows ``max_found``, not the
     document: a huge HTML document is walked a piece at a time, and the
     URLs left out are counted, not kept.  Never raises for any document content.
+
+    ``browser`` is the device whose loads are imitated (see
+    :mod:`~loader.discovery.decide`: one ``srcset`` candidate, inert
+    ``<noscript>``, CSS rules that could apply …); what it leaves out is in
+    ``dropped``.  A stylesheet's selectors are matched against ``page`` (the
+    HTML document that linked it) when given; a page read in pieces, or a
+    stylesheet without its page, keeps every rule that ``@media`` allows.
     """
     source = document.url
     base_url = document.base_url or document.url
@@ -285,10 +318,13 @@ def discover(
     overflow = _Overflow()
     found = _Collector(max_found, overflow)
     stylesheets = _Collector(max_found, overflow)
+    dropped: dict[str, Found] = {}
     want_styles = "style" in kinds
     found_add = found.add
+    explain_icons = "image" in kinds
 
-    def accept(raw: str, kind: str, element: str, attribute: str, item_source: str | None) -> None:
+    def accept(raw: str, kind: str, element: str, attribute: str, item_source: str | None,
+               why: str = "") -> None:
         url = resolve(raw)
         if url is None:
             return
@@ -297,25 +333,73 @@ def discover(
                 return
             kind = "image"
         if kind == "style":
-            stylesheets.add(url, kind, element, attribute, item_source)
+            stylesheets.add(url, kind, element, attribute, item_source, why)
             if want_styles:
-                found_add(url, kind, element, attribute, item_source)
+                found_add(url, kind, element, attribute, item_source, why)
         elif kind in kinds:
-            found_add(url, kind, element, attribute, item_source)
+            found_add(url, kind, element, attribute, item_source, why)
+        elif kind == "icon" and explain_icons:
+            drop(raw, kind, element, attribute, why)
+
+    def drop(raw: str, kind: str, element: str, attribute: str, why: str) -> None:
+        if kind not in kinds and not (kind == "icon" and explain_icons) and kind != "image?":
+            return
+        if len(dropped) >= MAX_DROPPED:
+            return
+        url = resolve(raw)
+        if url is not None and url not in dropped:
+            dropped[url] = Found(url, "image" if kind == "image?" else kind, element, attribute,
+                                 source, why=why)
 
     if document.type == "html":
-        for slot in _html_slots(document):
-            if slot.syntax == "url" and slot.kind in kinds and slot.kind != "style":
-                # The common case, inlined: a million <img> must stay fast.
-                url = resolve(slot.value)
-                if url is not None:
-                    found_add(url, slot.kind, slot.element, slot.attribute, source)
-            else:
-                for raw, kind, element, attribute in _slot_refs(slot):
-                    accept(raw, kind, element, attribute, source)
+        if not browser.faithful:
+            for slot in _html_slots(document):
+                if slot.syntax == "url" and slot.kind in kinds and slot.kind != "style":
+                    # The common case, inlined: a million <img> must stay fast.
+                    url = resolve(slot.value)
+                    if url is not None:
+                        found_add(url, slot.kind, slot.element, slot.attribute, source,
+                                  f"html: {slot.element}[{slot.attribute}]")
+                else:
+                    for raw, kind, element, attribute in _slot_refs(slot):
+                        accept(raw, kind, element, attribute, source, f"html: {element}[{attribute}]")
+        else:
+            slots = _html_slots(document)  # parses a hand-built Document's tree first
+            rules = _rules(document, browser)
+            fast = not (rules.has_noscript or rules.has_picture)
+            for group in _groups(slots):
+                slot = group[0]
+                if fast and len(group) == 1 and slot.element == "img" and slot.attribute == "src":
+                    # The common case, inlined: a million <img> must stay fast.
+                    if "image" in kinds:
+                        url = resolve(slot.value)
+                        if url is not None:
+                            found_add(url, "image", "img", "src", source, "html: img[src]")
+                    continue
+                for item in rules.items(group, _slot_refs, _iter_css_urls):
+                    if item.keep:
+                        accept(item.raw, item.kind, item.element, item.attribute, source, item.why)
+                    else:
+                        drop(item.raw, item.kind, item.element, item.attribute, item.why)
     elif document.type == "css":
-        for raw, kind, element, attribute in _css_refs(_document_text(document), "css", None):
-            accept(raw, kind, element, attribute, source)
+        text = _document_text(document)
+        if not browser.faithful:
+            for raw, kind, element, attribute in _css_refs(text, "css", None):
+                accept(raw, kind, element, attribute, source, f"css: {attribute}")
+        else:
+            from .decide import css_items, tree_matcher
+
+            page_tree = page.tree if page is not None else None
+            page_text = page.extra.get("text") if page is not None else None
+            elements = page_text.count("<") if isinstance(page_text, str) else 0
+            matcher = tree_matcher(page_tree, elements) if page_tree is not None else None
+            for ref, keep, why in css_items(_iter_css_urls(text), (), browser, matcher, text):
+                if ref.kind == "import":
+                    accept(ref.url, "style", "css", ref.via, source, why)
+                elif keep:
+                    accept(ref.url, ref.kind, "css", ref.via, source, why)
+                else:
+                    drop(ref.url, ref.kind, "css", ref.via, why)
 
     errors: list[Exception] = []
     for extractor in extractors:
@@ -323,17 +407,62 @@ def discover(
             items = extractor(document)
             for item in items or ():
                 if isinstance(item, Found) and item.kind in KINDS:
-                    accept(item.url, item.kind, item.element, item.attribute, item.source or source)
+                    accept(item.url, item.kind, item.element, item.attribute, item.source or source,
+                           item.why or "plugin: loader_extract")
         except Exception as exc:  # noqa: BLE001 - a plugin's failure is reported, not raised
             errors.append(exc)
 
+    kept = found.entries.keys() | stylesheets.entries.keys()
     return Discovery(
         found=found.results(),
         stylesheets=stylesheets.results(),
         skipped=overflow.count(),
         base_url=base_url,
         errors=errors,
+        dropped=[item for url, item in dropped.items() if url not in kept],
     )
+
+
+def _rules(document: Document, browser: Browser) -> Any:
+    """The browser model's :class:`~loader.discovery.decide.Rules` for an HTML document."""
+    from .decide import Rules, tree_matcher
+
+    text = document.extra.get("text")
+    if document.tree is not None and isinstance(text, str):
+        return Rules(browser, text, _flags(_FLAGS, text), tree_matcher(document.tree, text.count("<")))
+    # Read in pieces: no whole tree to match selectors against; the <head> (where
+    # the parser moves a <noscript>'s <img> out) is read from its first bytes.
+    flags = _flags(_FLAGS_BYTES, document.content)
+    head = None
+    if "noscript" in flags:
+        codec = document.extra.get("encoding") or "utf-8"
+        head = str(document.content[: _HEAD_BYTES], codec, "replace") if codec in _ASCII_SAFE else None
+    return Rules(browser, head, flags, None)
+
+
+def _flags(pattern: re.Pattern[Any], text: Any) -> frozenset[str]:
+    """Which of ``noscript``/``picture`` the document's text has (a scan that stops early)."""
+    seen: set[str] = set()
+    for m in pattern.finditer(text):
+        name = m.group(1)
+        seen.add(name.decode().lower() if isinstance(name, bytes) else name.lower())
+        if len(seen) == 2:
+            break
+    return frozenset(seen)
+
+
+def _groups(slots: Iterator[Slot]) -> Iterator[list[Slot]]:
+    """The slots of one element together (``iter_slots`` yields them one after another)."""
+    group: list[Slot] = []
+    node: Any = None
+    for slot in slots:
+        if group and (slot.node is not node or node is None):
+            yield group
+            group = []
+        group.append(slot)
+        node = slot.node
+    if group:
+        yield group
 
 
 def _html_slots(document: Document) -> Iterator[Slot]:

@@ -369,11 +369,12 @@ def redis_command(port: int, *words: str) -> bytes:
 # -- running the loader and checking what it saved ---------------------------------
 
 #: The demo page and what its fetch asks for (default kinds: images and sounds), relative
-#: to the page's directory; the stylesheet is fetched too, for its url()s.
+#: to the page's directory; the stylesheet is fetched too, for its url()s.  Not
+#: photo-2x.png: a browser at DPR 1 picks photo-1x.png of the srcset.
 DEMO_FILES = frozenset({
     "index.html", "sounds/beep.wav", "sounds/chime.wav",
     *(f"img/{name}" for name in ("bg.png", "dot.gif", "favicon.png", "inline.png",
-                                 "logo.png", "photo-1x.png", "photo-2x.png", "wide.png")),
+                                 "logo.png", "photo-1x.png", "wide.png")),
 })
 #: What the fetch saves: those and the stylesheet it downloaded (an offline copy needs it).
 SAVED_FILES = DEMO_FILES | {"css/site.css"}
