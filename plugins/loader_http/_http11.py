@@ -1,0 +1,404 @@
+"""HTTP/1.1 on the wire without I/O: request heads out, response events in.
+
+:class:`ResponseParser` is fed the bytes a connection delivers, in pieces of
+any size, and hands out what they mean: a :class:`Head` (status line and
+headers; interim 1xx heads too), pieces of the body (``bytes``), then
+:data:`END`; :data:`NEED_DATA` when it cannot go on without more bytes.  It
+never reads or writes a socket, so ``tests/test_http_parse.py`` feeds it
+recorded responses byte by byte and at every split point.  Malformed input
+raises :class:`BadResponse`, which the transport turns into httpx's
+``RemoteProtocolError``.
+
+Why our own and not h11 or httptools (figures in ``docs/architecture.md``):
+h11 costs ~20-25 µs more per response (its client state machine wants the
+request sent through it as well), more than 10 % of a small request's whole
+CPU; httptools (llhttp) is faster, but its response parser cannot be told
+that a response answers a HEAD (llhttp's "skip the body" return is not reachable
+through its callbacks), and it refuses bare-LF line ends and folded headers that
+this parser, like h11, accepts.
+
+What is accepted (RFC 9112, as a user agent may read it):
+
+* heads end with a blank line, CRLF or bare LF; at most :data:`MAX_HEAD`
+  bytes and :data:`MAX_HEADERS` lines; an obsolete folded line joins the
+  value before it with one space (§5.2);
+* a header name is a token; no CR (but the line's last), LF or NUL anywhere;
+* body framing per §6.3: none for HEAD, 1xx, 204 and 304; ``chunked`` as the
+  last transfer coding (anywhere else, or twice, is refused); a
+  ``Content-Length`` whose values all agree; otherwise until the peer closes;
+* chunk sizes are 1-16 hex digits (``0x5``, ``-1`` and ``+5`` are refused),
+  extensions are skipped, trailers are read (and dropped) up to :data:`MAX_HEAD`
+  bytes, each shaped like a header line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import NamedTuple
+
+__all__ = [
+    "END", "MAX_HEAD", "MAX_HEADERS", "NEED_DATA", "BadHeader", "BadResponse", "Event", "Head",
+    "ResponseParser", "framing", "head_end", "header_block", "parse_head",
+]
+
+#: Largest response head (status line and header lines with their line ends, not the empty
+#: line), and largest chunk-size line or trailer block.
+MAX_HEAD = 64 * 1024
+#: Most header lines accepted in a head.
+MAX_HEADERS = 256
+_NO_BODY_STATUS = frozenset({204, 304})
+_BAD_HEADER_CHARS = (b"\r", b"\n", b"\0")
+#: RFC 9110 §5.6.2 ``tchar``: what a header name is made of.
+_TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_HEX = b"0123456789abcdefABCDEF"
+
+
+class BadResponse(ValueError):
+    """The peer's bytes are not a well-formed HTTP/1.x response (the message says where)."""
+
+
+class BadHeader(ValueError):
+    """A request header line with a character HTTP/1.1 cannot carry (CR, LF, NUL)."""
+
+
+class Head(NamedTuple):
+    """A response's status line and header lines (raw, in order)."""
+
+    version: bytes  # b"HTTP/1.1"
+    status: int
+    reason: bytes
+    headers: list[tuple[bytes, bytes]]
+
+
+class _Marker:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: :meth:`ResponseParser.next_event`: feed more bytes (or the end of the stream) first.
+NEED_DATA = _Marker("NEED_DATA")
+#: :meth:`ResponseParser.next_event`: the response is complete.
+END = _Marker("END")
+
+Event = Head | bytes | _Marker
+
+
+def head_end(buffer: bytes, start: int = 0) -> tuple[int, int]:
+    """Where the head ends in ``buffer``: (end of head, start of body), or (-1, -1).
+
+    The head ends at its first empty line: a line end (LF, or CRLF) followed by
+    CRLF or a bare LF.  ``start`` skips what an earlier call already scanned (less
+    the bytes an end can straddle), so a head arriving a byte at a time is not
+    rescanned.  The end returned is that of the last header line, without its LF.
+    """
+    crlf = buffer.find(b"\n\r\n", start)
+    # A bare-LF end counts only if it starts before the CRLF one: with the head found,
+    # the body that came with it (up to a read's size) is not scanned again.
+    lf = buffer.find(b"\n\n", start, crlf + 1 if crlf >= 0 else len(buffer))
+    if lf >= 0:
+        return lf, lf + 2
+    if crlf >= 0:
+        return crlf, crlf + 3
+    return -1, -1
+
+
+def _line(raw: bytes) -> bytes:
+    """A line of chunk framing without its final CR; any other CR, or a NUL, is refused."""
+    line = raw[:-1] if raw[-1:] == b"\r" else raw
+    if b"\r" in line or b"\0" in line:
+        raise BadResponse(f"malformed line {line[:80]!r}")
+    return line
+
+
+def parse_head(head: bytes) -> Head:
+    """Status line and headers of a response head (without its blank line)."""
+    text = head[:-1] if head[-1:] == b"\r" else head  # the last line's CR (its LF ended the head)
+    if b"\0" in text:
+        raise BadResponse("NUL in the response head")
+    crs = text.count(b"\r")
+    if crs == text.count(b"\n") == text.count(b"\r\n"):  # every line ends in CRLF: the usual head
+        lines = text.split(b"\r\n")
+    elif crs == text.count(b"\r\n"):  # some end in a bare LF, and no CR is out of place
+        lines = [line[:-1] if line[-1:] == b"\r" else line for line in text.split(b"\n")]
+    else:
+        raise BadResponse(f"bare CR in the response head {text[:80]!r}")
+    status_line = lines[0]
+    parts = status_line.split(b" ", 2)
+    version = parts[0]
+    if len(parts) < 2 or len(version) != 8 or not version.startswith(b"HTTP/1.") or not version[7:].isdigit():
+        raise BadResponse(f"not an HTTP/1.x status line: {status_line[:80]!r}")
+    code = parts[1]
+    if len(code) != 3 or not code.isdigit():
+        raise BadResponse(f"bad status code in {status_line[:80]!r}")
+    reason = parts[2].strip() if len(parts) > 2 else b""
+    if len(lines) > MAX_HEADERS + 1:
+        raise BadResponse(f"more than {MAX_HEADERS} header lines")
+    return Head(version, int(code), reason, _header_lines(lines[1:]))
+
+
+def _header_lines(lines: Iterable[bytes]) -> list[tuple[bytes, bytes]]:
+    """Header lines (without line ends, CR- and NUL-free) as (name, value) pairs."""
+    headers: list[tuple[bytes, bytes]] = []
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):  # obsolete line folding: part of the previous value
+            if not headers:
+                raise BadResponse("continuation line before any header")
+            name, value = headers[-1]
+            headers[-1] = (name, value + b" " + line.strip(b" \t"))
+            continue
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name.translate(None, _TCHAR):
+            raise BadResponse(f"malformed header line {line[:80]!r}")
+        headers.append((name, value.strip(b" \t")))
+    return headers
+
+
+def framing(method: str, head: Head) -> tuple[str, int, bool]:
+    """How the body is delimited (RFC 9112 §6.3): (kind, length, reusable).
+
+    ``kind`` is "none", "length", "chunked" or "close"; ``reusable``: whether the
+    connection may carry another request once this body has been read.
+    """
+    lengths: list[bytes] = []
+    codings: list[bytes] = []
+    tokens: set[bytes] = set()
+    status = head.status
+    for name, value in head.headers:
+        lname = name.lower()
+        if lname == b"content-length":
+            lengths.extend(v.strip() for v in value.split(b","))
+        elif lname == b"transfer-encoding":
+            codings.extend(v.strip().lower() for v in value.split(b","))
+        elif lname == b"connection":
+            tokens.update(v.strip().lower() for v in value.split(b","))
+    if head.version == b"HTTP/1.0":
+        reusable = b"keep-alive" in tokens and b"close" not in tokens
+    else:
+        reusable = b"close" not in tokens
+    reusable = reusable and status != 101  # after a 101 the connection speaks another protocol
+    if method == "HEAD" or status < 200 or status in _NO_BODY_STATUS:
+        return "none", 0, reusable
+    if codings:
+        if b"chunked" in codings[:-1]:
+            raise BadResponse(f"chunked is not the last transfer coding, once: {b', '.join(codings)[:80]!r}")
+        if codings[-1] == b"chunked":
+            return "chunked", 0, reusable and not lengths
+        return "close", 0, False
+    if lengths:
+        first = lengths[0]
+        if not first.isdigit() or len(first) > 18 or any(other != first for other in lengths):
+            raise BadResponse(f"bad Content-Length {b', '.join(lengths)[:80]!r}")
+        return "length", int(first), reusable
+    return "close", 0, False
+
+
+class ResponseParser:
+    """One response, to a request with ``method``, read from the bytes it is fed.
+
+    Call :meth:`feed` with what the connection delivered (``b""`` at its end) and
+    ``next_event()`` until it says :data:`NEED_DATA`.  Events: a :class:`Head` per
+    interim (1xx but 101) response and one for the final one, then the body in
+    pieces (``bytes``, never empty, each no larger than what was fed), then
+    :data:`END` (again on every later call).  After :data:`END`, :attr:`buffer` holds
+    the bytes that came after the response.  Raises :class:`BadResponse`.
+    """
+
+    __slots__ = (
+        "method", "buffer", "eof", "next_event", "kind", "reusable", "length", "remaining",
+        "_scanned", "_trailer",
+    )
+
+    #: The next event (a bound method, swapped per state: no dispatch per call).
+    next_event: Callable[[], Event]
+
+    def __init__(self, method: str, buffer: bytes = b"") -> None:
+        self.method = method
+        #: Bytes fed and not yet handed out.
+        self.buffer = buffer
+        #: The peer has closed its side.
+        self.eof = False
+        self.next_event = self._head
+        #: The final head's framing (see :func:`framing`), "" until it is read.
+        self.kind = ""
+        #: Whether the connection may carry another request after :data:`END`.
+        self.reusable = False
+        #: The body's length ("length") or the current chunk's size ("chunked").
+        self.length = 0
+        #: Of which this many bytes are still to come.
+        self.remaining = 0
+        self._scanned = 0
+        self._trailer = 0
+
+    def feed(self, data: bytes) -> None:
+        """Bytes received; ``b""``: the peer closed the connection."""
+        if not data:
+            self.eof = True
+        elif self.buffer:
+            self.buffer += data
+        else:
+            self.buffer = data
+
+    # -- the head ---------------------------------------------------------------------
+
+    def _head(self) -> Event:
+        buffer = self.buffer
+        end, body_start = head_end(buffer, self._scanned)
+        if end < 0:
+            if len(buffer) >= MAX_HEAD + 2:  # an end that comes now is past MAX_HEAD
+                raise BadResponse(f"response head larger than {MAX_HEAD} bytes")
+            if self.eof:
+                raise BadResponse(
+                    "Server disconnected without sending a response."
+                    if not buffer else "server closed the connection inside the response head"
+                )
+            self._scanned = max(0, len(buffer) - 3)
+            return NEED_DATA
+        if end >= MAX_HEAD:  # the head's lines, their line ends included, are more than MAX_HEAD
+            raise BadResponse(f"response head larger than {MAX_HEAD} bytes")
+        head = parse_head(buffer[:end])
+        self.buffer = buffer[body_start:]
+        self._scanned = 0
+        if head.status < 200 and head.status != 101:
+            return head  # 100 Continue, 103 Early Hints …: the real response follows
+        kind, length, self.reusable = framing(self.method, head)
+        self.kind = kind
+        if kind == "length":
+            self.length = self.remaining = length
+            self.next_event = self._by_length
+        elif kind == "chunked":
+            self.next_event = self._chunk_size
+        elif kind == "close":
+            self.next_event = self._until_close
+        else:
+            self.next_event = self._end
+        return head
+
+    # -- bodies -----------------------------------------------------------------------
+
+    def _end(self) -> Event:
+        return END
+
+    def _take(self, most: int) -> bytes:
+        data = self.buffer
+        if len(data) > most:
+            data, self.buffer = data[:most], data[most:]
+        else:
+            self.buffer = b""
+        return data
+
+    def _by_length(self) -> Event:
+        remaining = self.remaining
+        if not remaining:
+            self.next_event = self._end
+            return END
+        if not self.buffer:
+            if self.eof:
+                raise BadResponse(
+                    f"peer closed the connection with {remaining} of {self.length} body bytes missing"
+                )
+            return NEED_DATA
+        data = self._take(remaining)
+        self.remaining = remaining - len(data)
+        return data
+
+    def _until_close(self) -> Event:
+        if self.buffer:
+            data, self.buffer = self.buffer, b""
+            return data
+        if self.eof:
+            self.next_event = self._end
+            return END
+        return NEED_DATA
+
+    def _chunk_line(self) -> bytes | None:
+        """The next line of chunk framing (without its line end), or None: need more."""
+        buffer = self.buffer
+        at = buffer.find(b"\n")
+        if at < 0:
+            if len(buffer) > MAX_HEAD:
+                raise BadResponse("chunk header line too long")
+            if self.eof:
+                raise BadResponse("peer closed the connection inside a chunked body")
+            return None
+        self.buffer = buffer[at + 1 :]
+        return _line(buffer[:at]) if at else b""
+
+    def _chunk_size(self) -> Event:
+        line = self._chunk_line()
+        if line is None:
+            return NEED_DATA
+        size_text = line.split(b";", 1)[0].strip(b" \t")
+        if not size_text or len(size_text) > 16 or size_text.translate(None, _HEX):
+            raise BadResponse(f"bad chunk size {line[:40]!r}")
+        size = int(size_text, 16)
+        if not size:
+            self.next_event = self._trailers
+            return self._trailers()
+        self.length = self.remaining = size
+        self.next_event = self._chunk_data
+        return self._chunk_data()
+
+    def _chunk_data(self) -> Event:
+        if not self.buffer:
+            if self.eof:
+                raise BadResponse(
+                    f"peer closed the connection with {self.remaining} of {self.length} chunk bytes missing"
+                )
+            return NEED_DATA
+        data = self._take(self.remaining)
+        self.remaining -= len(data)
+        if not self.remaining:
+            self.next_event = self._chunk_end
+        return data
+
+    def _chunk_end(self) -> Event:
+        line = self._chunk_line()
+        if line is None:
+            return NEED_DATA
+        if line:
+            raise BadResponse("chunk not followed by CRLF")
+        self.next_event = self._chunk_size
+        return self._chunk_size()
+
+    def _trailers(self) -> Event:
+        while True:
+            before = len(self.buffer)
+            line = self._chunk_line()
+            if line is None:
+                return NEED_DATA
+            self._trailer += before - len(self.buffer)
+            if self._trailer > MAX_HEAD:
+                raise BadResponse(f"trailers larger than {MAX_HEAD} bytes")
+            if not line:
+                self.next_event = self._end
+                return END
+            if line[:1] not in (b" ", b"\t"):  # a folded trailer line continues the one before
+                _header_lines((line,))
+
+
+def header_block(raw: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, bool, bool]:
+    """Request header lines as sent (through the blank line), and whether they say the
+    body is chunked and ask to close the connection; raises :class:`BadHeader`.
+
+    One pass over the headers serves all three (httpx's ``Headers.get`` scans them each time).
+    """
+    parts: list[bytes] = []
+    values: dict[bytes, list[bytes]] = {b"transfer-encoding": [], b"connection": []}
+    for name, value in raw:
+        for bad in _BAD_HEADER_CHARS:
+            if bad in name or bad in value:
+                raise BadHeader(f"illegal character in header {name[:40]!r}")
+        parts += (name, b": ", value, b"\r\n")
+        wanted = values.get(name.lower())
+        if wanted is not None:
+            wanted.append(value)
+    parts.append(b"\r\n")
+    # Several lines of one header read as one comma-separated value, as Headers.get gives it.
+    chunked = b", ".join(values[b"transfer-encoding"]).lower() == b"chunked"
+    close = b", ".join(values[b"connection"]).lower() == b"close"
+    return b"".join(parts), chunked, close
