@@ -107,23 +107,16 @@ def head_end(buffer: bytes, start: int = 0) -> tuple[int, int]:
     return -1, -1
 
 
-def _line(raw: bytes) -> bytes:
-    """A line of chunk framing without its final CR; any other CR, or a NUL, is refused."""
-    line = raw[:-1] if raw[-1:] == b"\r" else raw
-    if b"\r" in line or b"\0" in line:
-        raise BadResponse(f"malformed line {line[:80]!r}")
-    return line
-
-
 def parse_head(head: bytes) -> Head:
     """Status line and headers of a response head (without its blank line)."""
     text = head[:-1] if head[-1:] == b"\r" else head  # the last line's CR (its LF ended the head)
     if b"\0" in text:
         raise BadResponse("NUL in the response head")
     crs = text.count(b"\r")
-    if crs == text.count(b"\n") == text.count(b"\r\n"):  # every line ends in CRLF: the usual head
+    crlfs = text.count(b"\r\n")
+    if crs == crlfs == text.count(b"\n"):  # every line ends in CRLF: the usual head
         lines = text.split(b"\r\n")
-    elif crs == text.count(b"\r\n"):  # some end in a bare LF, and no CR is out of place
+    elif crs == crlfs:  # some end in a bare LF, and no CR is out of place
         lines = [line[:-1] if line[-1:] == b"\r" else line for line in text.split(b"\n")]
     else:
         raise BadResponse(f"bare CR in the response head {text[:80]!r}")
@@ -138,7 +131,8 @@ def parse_head(head: bytes) -> Head:
     reason = parts[2].strip() if len(parts) > 2 else b""
     if len(lines) > MAX_HEADERS + 1:
         raise BadResponse(f"more than {MAX_HEADERS} header lines")
-    return Head(version, int(code), reason, _header_lines(lines[1:]))
+    # tuple.__new__ in C: NamedTuple's own __new__ is a Python function, called per response
+    return tuple.__new__(Head, (version, int(code), reason, _header_lines(lines[1:])))  # type: ignore[return-value]
 
 
 def _header_lines(lines: Iterable[bytes]) -> list[tuple[bytes, bytes]]:
@@ -216,10 +210,15 @@ class ResponseParser:
     #: The next event (a bound method, swapped per state: no dispatch per call).
     next_event: Callable[[], Event]
 
-    def __init__(self, method: str, buffer: bytes = b"") -> None:
+    #: The body's length ("length") or the current chunk's size ("chunked"), once known.
+    length: int
+    #: Of which this many bytes are still to come.
+    remaining: int
+
+    def __init__(self, method: str) -> None:
         self.method = method
         #: Bytes fed and not yet handed out.
-        self.buffer = buffer
+        self.buffer = b""
         #: The peer has closed its side.
         self.eof = False
         self.next_event = self._head
@@ -227,12 +226,7 @@ class ResponseParser:
         self.kind = ""
         #: Whether the connection may carry another request after :data:`END`.
         self.reusable = False
-        #: The body's length ("length") or the current chunk's size ("chunked").
-        self.length = 0
-        #: Of which this many bytes are still to come.
-        self.remaining = 0
-        self._scanned = 0
-        self._trailer = 0
+        self._scanned = 0  # how far the head scan got; length, remaining, _trailer: set when needed
 
     def feed(self, data: bytes) -> None:
         """Bytes received; ``b""``: the peer closed the connection."""
@@ -326,17 +320,21 @@ class ResponseParser:
                 raise BadResponse("peer closed the connection inside a chunked body")
             return None
         self.buffer = buffer[at + 1 :]
-        return _line(buffer[:at]) if at else b""
+        line = buffer[: at - 1] if buffer[at - 1 : at] == b"\r" else buffer[:at]
+        if b"\r" in line or b"\0" in line:
+            raise BadResponse(f"malformed line {line[:80]!r}")
+        return line
 
     def _chunk_size(self) -> Event:
         line = self._chunk_line()
         if line is None:
             return NEED_DATA
-        size_text = line.split(b";", 1)[0].strip(b" \t")
+        size_text = line.partition(b";")[0].strip(b" \t")
         if not size_text or len(size_text) > 16 or size_text.translate(None, _HEX):
             raise BadResponse(f"bad chunk size {line[:40]!r}")
         size = int(size_text, 16)
         if not size:
+            self._trailer = 0
             self.next_event = self._trailers
             return self._trailers()
         self.length = self.remaining = size

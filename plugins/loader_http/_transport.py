@@ -741,7 +741,8 @@ class FastTransport:
         """The final response's head (interim 1xx ones skipped), read through ``parser``."""
         while True:
             try:
-                event = parser.next_event()
+                # A parser with no bytes yet needs some: not asked, it would only say so.
+                event = parser.next_event() if parser.buffer or parser.eof else NEED_DATA
             except BadResponse as exc:
                 raise httpx.RemoteProtocolError(str(exc)) from exc
             if event is NEED_DATA:
