@@ -165,7 +165,10 @@ def framing(method: str, head: Head) -> tuple[str, int, bool]:
     for name, value in head.headers:
         lname = name.lower()
         if lname == b"content-length":
-            lengths.extend(v.strip() for v in value.split(b","))
+            if b"," in value:
+                lengths.extend(v.strip() for v in value.split(b","))
+            else:
+                lengths.append(value)  # stripped already, as every value is
         elif lname == b"transfer-encoding":
             codings.extend(v.strip().lower() for v in value.split(b","))
         elif lname == b"connection":
@@ -185,7 +188,7 @@ def framing(method: str, head: Head) -> tuple[str, int, bool]:
         return "close", 0, False
     if lengths:
         first = lengths[0]
-        if not first.isdigit() or len(first) > 18 or any(other != first for other in lengths):
+        if not first.isdigit() or len(first) > 18 or lengths.count(first) != len(lengths):
             raise BadResponse(f"bad Content-Length {b', '.join(lengths)[:80]!r}")
         return "length", int(first), reusable
     return "close", 0, False
@@ -348,11 +351,23 @@ class ResponseParser:
                     f"peer closed the connection with {self.remaining} of {self.length} chunk bytes missing"
                 )
             return NEED_DATA
-        data = self._take(self.remaining)
-        self.remaining -= len(data)
+        remaining = self.remaining
+        buffer = self.buffer
+        if len(buffer) > remaining:
+            data = buffer[:remaining]
+            if buffer[remaining : remaining + 2] == b"\r\n":  # the chunk's line end came with it
+                self.buffer = buffer[remaining + 2 :]
+                self.next_event = self._chunk_size
+            else:
+                self.buffer = buffer[remaining:]
+                self.next_event = self._chunk_end
+            self.remaining = 0
+            return data
+        self.buffer = b""
+        self.remaining = remaining - len(buffer)
         if not self.remaining:
             self.next_event = self._chunk_end
-        return data
+        return buffer
 
     def _chunk_end(self) -> Event:
         line = self._chunk_line()
