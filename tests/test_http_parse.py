@@ -289,6 +289,10 @@ def test_endless_trailers_and_chunk_lines_are_bounded() -> None:
     line = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;" + b"e" * (MAX_HEAD + 1)
     with pytest.raises(BadResponse, match="chunk header line too long"):
         parse([line], eof=False)
+    whole = line + b"\r\nhello\r\n0\r\n\r\n"  # the line's end in the same read: refused all the same
+    for pieces in ([whole], [whole[:100], whole[100:]], [line, whole[len(line) :]]):
+        with pytest.raises(BadResponse, match="chunk header line too long"):
+            parse(pieces, eof=False)
 
 
 def test_a_chunk_size_of_sixteen_hex_digits_is_read() -> None:

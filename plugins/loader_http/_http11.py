@@ -203,11 +203,14 @@ class ResponseParser:
     pieces (``bytes``, never empty, each no larger than what was fed), then
     :data:`END` (again on every later call).  After :data:`END`, :attr:`buffer` holds
     the bytes that came after the response.  Raises :class:`BadResponse`.
+
+    The bytes fed are kept with an offset to the first one not handed out: a read
+    full of small chunks is walked, not copied once per chunk.
     """
 
     __slots__ = (
-        "method", "buffer", "eof", "next_event", "kind", "reusable", "length", "remaining",
-        "_scanned", "_trailer",
+        "method", "eof", "next_event", "kind", "reusable", "length", "remaining",
+        "_data", "_at", "_scanned", "_trailer",
     )
 
     #: The next event (a bound method, swapped per state: no dispatch per call).
@@ -220,8 +223,6 @@ class ResponseParser:
 
     def __init__(self, method: str) -> None:
         self.method = method
-        #: Bytes fed and not yet handed out.
-        self.buffer = b""
         #: The peer has closed its side.
         self.eof = False
         self.next_event = self._head
@@ -229,16 +230,25 @@ class ResponseParser:
         self.kind = ""
         #: Whether the connection may carry another request after :data:`END`.
         self.reusable = False
+        self._data = b""
+        self._at = 0  # _data[_at:] is what has not been handed out
         self._scanned = 0  # how far the head scan got; length, remaining, _trailer: set when needed
+
+    @property
+    def buffer(self) -> bytes:
+        """Bytes fed and not yet handed out."""
+        return self._data[self._at :] if self._at else self._data
 
     def feed(self, data: bytes) -> None:
         """Bytes received; ``b""``: the peer closed the connection."""
         if not data:
             self.eof = True
-        elif self.buffer:
-            self.buffer += data
+        elif self._at < len(self._data):
+            self._data = self._data[self._at :] + data
+            self._at = 0
         else:
-            self.buffer = data
+            self._data = data
+            self._at = 0
 
     # -- the head ---------------------------------------------------------------------
 
@@ -258,7 +268,8 @@ class ResponseParser:
         if end >= MAX_HEAD:  # the head's lines, their line ends included, are more than MAX_HEAD
             raise BadResponse(f"response head larger than {MAX_HEAD} bytes")
         head = parse_head(buffer[:end])
-        self.buffer = buffer[body_start:]
+        self._data = buffer
+        self._at = body_start
         self._scanned = 0
         if head.status < 200 and head.status != 101:
             return head  # 100 Continue, 103 Early Hints …: the real response follows
@@ -281,19 +292,21 @@ class ResponseParser:
         return END
 
     def _take(self, most: int) -> bytes:
-        data = self.buffer
-        if len(data) > most:
-            data, self.buffer = data[:most], data[most:]
-        else:
-            self.buffer = b""
-        return data
+        """At most ``most`` of the bytes not handed out (there are some)."""
+        data, at = self._data, self._at
+        end = at + most
+        if end >= len(data):
+            self._data, self._at = b"", 0
+            return data[at:] if at else data
+        self._at = end
+        return data[at:end]
 
     def _by_length(self) -> Event:
         remaining = self.remaining
         if not remaining:
             self.next_event = self._end
             return END
-        if not self.buffer:
+        if self._at >= len(self._data):
             if self.eof:
                 raise BadResponse(
                     f"peer closed the connection with {remaining} of {self.length} body bytes missing"
@@ -304,9 +317,8 @@ class ResponseParser:
         return data
 
     def _until_close(self) -> Event:
-        if self.buffer:
-            data, self.buffer = self.buffer, b""
-            return data
+        if self._at < len(self._data):
+            return self._take(len(self._data))
         if self.eof:
             self.next_event = self._end
             return END
@@ -314,16 +326,16 @@ class ResponseParser:
 
     def _chunk_line(self) -> bytes | None:
         """The next line of chunk framing (without its line end), or None: need more."""
-        buffer = self.buffer
-        at = buffer.find(b"\n")
-        if at < 0:
-            if len(buffer) > MAX_HEAD:
+        data, at = self._data, self._at
+        end = data.find(b"\n", at)
+        if end < 0 or end - at > MAX_HEAD:
+            if len(data) - at > MAX_HEAD:
                 raise BadResponse("chunk header line too long")
             if self.eof:
                 raise BadResponse("peer closed the connection inside a chunked body")
             return None
-        self.buffer = buffer[at + 1 :]
-        line = buffer[: at - 1] if buffer[at - 1 : at] == b"\r" else buffer[:at]
+        self._at = end + 1
+        line = data[at : end - 1] if end > at and data[end - 1] == 13 else data[at:end]  # 13: CR
         if b"\r" in line or b"\0" in line:
             raise BadResponse(f"malformed line {line[:80]!r}")
         return line
@@ -345,29 +357,28 @@ class ResponseParser:
         return self._chunk_data()
 
     def _chunk_data(self) -> Event:
-        if not self.buffer:
+        data, at = self._data, self._at
+        if at >= len(data):
             if self.eof:
                 raise BadResponse(
                     f"peer closed the connection with {self.remaining} of {self.length} chunk bytes missing"
                 )
             return NEED_DATA
-        remaining = self.remaining
-        buffer = self.buffer
-        if len(buffer) > remaining:
-            data = buffer[:remaining]
-            if buffer[remaining : remaining + 2] == b"\r\n":  # the chunk's line end came with it
-                self.buffer = buffer[remaining + 2 :]
+        end = at + self.remaining
+        if end < len(data):
+            if data[end : end + 2] == b"\r\n":  # the chunk's line end came with it
+                self._at = end + 2
                 self.next_event = self._chunk_size
             else:
-                self.buffer = buffer[remaining:]
+                self._at = end
                 self.next_event = self._chunk_end
             self.remaining = 0
-            return data
-        self.buffer = b""
-        self.remaining = remaining - len(buffer)
+            return data[at:end]
+        piece = self._take(self.remaining)
+        self.remaining -= len(piece)
         if not self.remaining:
             self.next_event = self._chunk_end
-        return buffer
+        return piece
 
     def _chunk_end(self) -> Event:
         line = self._chunk_line()
@@ -380,11 +391,11 @@ class ResponseParser:
 
     def _trailers(self) -> Event:
         while True:
-            before = len(self.buffer)
+            before = self._at
             line = self._chunk_line()
             if line is None:
                 return NEED_DATA
-            self._trailer += before - len(self.buffer)
+            self._trailer += self._at - before
             if self._trailer > MAX_HEAD:
                 raise BadResponse(f"trailers larger than {MAX_HEAD} bytes")
             if not line:
