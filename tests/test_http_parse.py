@@ -373,3 +373,24 @@ def test_h11_reads_random_responses_as_we_do() -> None:
         assert h11_body == body
         cut = rng.randint(0, len(data))
         assert parse([data[:cut], data[cut:]], method, eof) == ours, (data, cut)
+
+
+def test_a_parser_is_freed_by_reference_counting() -> None:
+    """No reference cycle: the read a parser holds (up to 256 KiB) goes when the parser does."""
+    import gc
+
+    data = HEAD_NGINX + b"hello world"
+    gc.collect()
+    gc.disable()
+    try:
+        for pieces in ([data], [data[:10], data[10:]]):
+            parse(pieces, eof=False)
+        refused = ResponseParser("GET")
+        refused.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+        with pytest.raises(BadResponse):
+            while refused.next_event() is not NEED_DATA:
+                pass
+        del refused
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

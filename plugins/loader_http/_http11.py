@@ -209,12 +209,14 @@ class ResponseParser:
     """
 
     __slots__ = (
-        "method", "eof", "next_event", "kind", "reusable", "length", "remaining",
+        "method", "eof", "_state", "kind", "reusable", "length", "remaining",
         "_data", "_at", "_scanned", "_trailer",
     )
 
-    #: The next event (a bound method, swapped per state: no dispatch per call).
-    next_event: Callable[[], Event]
+    #: What reads the next event: a plain function per state, not a bound method (a bound
+    #: method kept on the instance is a reference cycle, and the read it holds would wait for
+    #: the cycle collector).
+    _state: Callable[[ResponseParser], Event]
 
     #: The body's length ("length") or the current chunk's size ("chunked"), once known.
     length: int
@@ -225,7 +227,7 @@ class ResponseParser:
         self.method = method
         #: The peer has closed its side.
         self.eof = False
-        self.next_event = self._head
+        self._state = ResponseParser._head
         #: The final head's framing (see :func:`framing`), "" until it is read.
         self.kind = ""
         #: Whether the connection may carry another request after :data:`END`.
@@ -238,6 +240,10 @@ class ResponseParser:
     def buffer(self) -> bytes:
         """Bytes fed and not yet handed out."""
         return self._data[self._at :] if self._at else self._data
+
+    def next_event(self) -> Event:
+        """The next :class:`Head`, body piece, :data:`END` or :data:`NEED_DATA`."""
+        return self._state(self)
 
     def feed(self, data: bytes) -> None:
         """Bytes received; ``b""``: the peer closed the connection."""
@@ -277,13 +283,13 @@ class ResponseParser:
         self.kind = kind
         if kind == "length":
             self.length = self.remaining = length
-            self.next_event = self._by_length
+            self._state = ResponseParser._by_length
         elif kind == "chunked":
-            self.next_event = self._chunk_size
+            self._state = ResponseParser._chunk_size
         elif kind == "close":
-            self.next_event = self._until_close
+            self._state = ResponseParser._until_close
         else:
-            self.next_event = self._end
+            self._state = ResponseParser._end
         return head
 
     # -- bodies -----------------------------------------------------------------------
@@ -304,7 +310,7 @@ class ResponseParser:
     def _by_length(self) -> Event:
         remaining = self.remaining
         if not remaining:
-            self.next_event = self._end
+            self._state = ResponseParser._end
             return END
         if self._at >= len(self._data):
             if self.eof:
@@ -320,7 +326,7 @@ class ResponseParser:
         if self._at < len(self._data):
             return self._take(len(self._data))
         if self.eof:
-            self.next_event = self._end
+            self._state = ResponseParser._end
             return END
         return NEED_DATA
 
@@ -350,10 +356,10 @@ class ResponseParser:
         size = int(size_text, 16)
         if not size:
             self._trailer = 0
-            self.next_event = self._trailers
+            self._state = ResponseParser._trailers
             return self._trailers()
         self.length = self.remaining = size
-        self.next_event = self._chunk_data
+        self._state = ResponseParser._chunk_data
         return self._chunk_data()
 
     def _chunk_data(self) -> Event:
@@ -368,16 +374,16 @@ class ResponseParser:
         if end < len(data):
             if data[end : end + 2] == b"\r\n":  # the chunk's line end came with it
                 self._at = end + 2
-                self.next_event = self._chunk_size
+                self._state = ResponseParser._chunk_size
             else:
                 self._at = end
-                self.next_event = self._chunk_end
+                self._state = ResponseParser._chunk_end
             self.remaining = 0
             return data[at:end]
         piece = self._take(self.remaining)
         self.remaining -= len(piece)
         if not self.remaining:
-            self.next_event = self._chunk_end
+            self._state = ResponseParser._chunk_end
         return piece
 
     def _chunk_end(self) -> Event:
@@ -386,7 +392,7 @@ class ResponseParser:
             return NEED_DATA
         if line:
             raise BadResponse("chunk not followed by CRLF")
-        self.next_event = self._chunk_size
+        self._state = ResponseParser._chunk_size
         return self._chunk_size()
 
     def _trailers(self) -> Event:
@@ -399,7 +405,7 @@ class ResponseParser:
             if self._trailer > MAX_HEAD:
                 raise BadResponse(f"trailers larger than {MAX_HEAD} bytes")
             if not line:
-                self.next_event = self._end
+                self._state = ResponseParser._end
                 return END
             if line[:1] not in (b" ", b"\t"):  # a folded trailer line continues the one before
                 _header_lines((line,))
