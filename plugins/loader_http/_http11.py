@@ -10,12 +10,12 @@ raises :class:`BadResponse`, which the transport turns into httpx's
 ``RemoteProtocolError``.
 
 Why our own and not h11 or httptools (figures in ``docs/architecture.md``):
-h11 costs ~20-25 µs more per response (its client state machine wants the
-request sent through it as well), more than 10 % of a small request's whole
-CPU; httptools (llhttp) is faster, but its response parser cannot be told
-that a response answers a HEAD (llhttp's "skip the body" return is not reachable
-through its callbacks), and it refuses bare-LF line ends and folded headers that
-this parser, like h11, accepts.
+behind this same interface h11 made a small request cost ~80 µs more CPU
+in-process (scenario d: +60 %), far past the 10 % the loader allows itself;
+httptools (llhttp) parses a head faster, but its response parser cannot be
+told that a response answers a HEAD (llhttp's "skip the body" return is not
+reachable through its callbacks), and it refuses bare-LF line ends and folded
+headers that this parser, like h11, accepts.
 
 What is accepted (RFC 9112, as a user agent may read it):
 
