@@ -132,7 +132,7 @@ def parse_head(head: bytes) -> Head:
     if len(lines) > MAX_HEADERS + 1:
         raise BadResponse(f"more than {MAX_HEADERS} header lines")
     # tuple.__new__ in C: NamedTuple's own __new__ is a Python function, called per response
-    return tuple.__new__(Head, (version, int(code), reason, _header_lines(lines[1:])))  # type: ignore[return-value]
+    return tuple.__new__(Head, (version, int(code), reason, _header_lines(lines[1:])))
 
 
 def _header_lines(lines: Iterable[bytes]) -> list[tuple[bytes, bytes]]:
