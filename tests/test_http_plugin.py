@@ -244,3 +244,28 @@ async def test_a_proxy_in_the_environment_builds_the_client_first(
         handler = loader.handler("http")
         result = await loader.fetch(http_server.url("/files/http/hello.txt"))
         assert result.ok and handler._client is not None
+
+
+def test_the_plugins_modules_import_no_circle() -> None:
+    """No module of ``loader_http`` imports one that imports it back, at any depth (lazy imports too)."""
+    import ast
+
+    import loader_http
+
+    package = Path(loader_http.__file__).parent
+    names = {path.stem for path in package.glob("*.py")}
+    imports: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                found |= {node.module.split(".")[0]} if node.module else {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("loader_http."):
+                found.add(node.module.split(".")[1])  # type: ignore[union-attr]
+        imports[path.stem] = found & names
+    assert "_lazy_httpx" in imports["_transport"] and "_client" in imports["_handler"]  # the scan sees them
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in imports[start])
+
+    assert [name for name in sorted(names) if reaches(name, name, set())] == []

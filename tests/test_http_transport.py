@@ -20,7 +20,8 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from loader_http._transport import FastTransport, _framing, _parse_head
+from loader_http._http11 import Head, framing, parse_head
+from loader_http._transport import FastTransport
 from support.raw_server import recv_until
 
 from loader import Loader, Phase
@@ -315,6 +316,9 @@ async def test_request_bodies_fixed_and_chunked(serve: Any, client: Any) -> None
         (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "bad Content-Length"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad chunk size"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", "of 5 chunk bytes missing"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n", "bad chunk size"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", "chunked is not the last"),
+        (b"HTTP/1.1 200 OK\r\nX: a\rContent-Length: 0\r\n\r\n", "bare CR"),
         (b"SSH-2.0-OpenSSH_9.0\r\n\r\n", "not an HTTP/1.x status line"),
         (b"HTTP/1.1 2000 OK\r\n\r\n", "bad status code"),
         (b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n", "malformed header line"),
@@ -456,21 +460,26 @@ async def test_standard_transport_can_be_chosen(serve: Any, monkeypatch: pytest.
 
 
 def test_parse_head_and_framing_rules() -> None:
-    version, status, reason, headers = _parse_head(b"HTTP/1.1 404 Not Found\r\nContent-Length: 3")
-    assert (version, status, reason, headers) == (b"HTTP/1.1", 404, b"Not Found", [(b"Content-Length", b"3")])
-    assert _parse_head(b"HTTP/1.1 200")[2] == b""
-    assert _framing("GET", 200, b"HTTP/1.1", [(b"Content-Length", b"3")]) == ("length", 3, True)
-    assert _framing("GET", 200, b"HTTP/1.1", [(b"Content-Length", b"3, 3")]) == ("length", 3, True)
-    assert _framing("HEAD", 200, b"HTTP/1.1", [(b"Content-Length", b"3")]) == ("none", 0, True)
-    assert _framing("GET", 304, b"HTTP/1.1", []) == ("none", 0, True)
+    head = parse_head(b"HTTP/1.1 404 Not Found\r\nContent-Length: 3")
+    assert head == (b"HTTP/1.1", 404, b"Not Found", [(b"Content-Length", b"3")])
+    assert parse_head(b"HTTP/1.1 200").reason == b""
+
+    def frame(method: str, status: int, version: bytes, headers: list[tuple[bytes, bytes]]) -> tuple[str, int, bool]:
+        return framing(method, Head(version, status, b"", headers))
+
+    assert frame("GET", 200, b"HTTP/1.1", [(b"Content-Length", b"3")]) == ("length", 3, True)
+    assert frame("GET", 200, b"HTTP/1.1", [(b"Content-Length", b"3, 3")]) == ("length", 3, True)
+    assert frame("HEAD", 200, b"HTTP/1.1", [(b"Content-Length", b"3")]) == ("none", 0, True)
+    assert frame("GET", 304, b"HTTP/1.1", []) == ("none", 0, True)
+    assert frame("GET", 101, b"HTTP/1.1", []) == ("none", 0, False)  # the connection is not HTTP's any more
     # Transfer-Encoding wins over Content-Length, and such a connection is not reused.
     both = [(b"Content-Length", b"3"), (b"Transfer-Encoding", b"chunked")]
-    assert _framing("GET", 200, b"HTTP/1.1", both) == ("chunked", 0, False)
-    assert _framing("GET", 200, b"HTTP/1.1", [(b"Transfer-Encoding", b"gzip")]) == ("close", 0, False)
-    assert _framing("GET", 200, b"HTTP/1.0", [(b"Content-Length", b"1")]) == ("length", 1, False)
+    assert frame("GET", 200, b"HTTP/1.1", both) == ("chunked", 0, False)
+    assert frame("GET", 200, b"HTTP/1.1", [(b"Transfer-Encoding", b"gzip")]) == ("close", 0, False)
+    assert frame("GET", 200, b"HTTP/1.0", [(b"Content-Length", b"1")]) == ("length", 1, False)
     keep = [(b"Content-Length", b"1"), (b"Connection", b"Keep-Alive")]
-    assert _framing("GET", 200, b"HTTP/1.0", keep) == ("length", 1, True)
-    assert _framing("GET", 200, b"HTTP/1.1", [(b"Connection", b"close"), (b"Content-Length", b"1")])[2] is False
+    assert frame("GET", 200, b"HTTP/1.0", keep) == ("length", 1, True)
+    assert frame("GET", 200, b"HTTP/1.1", [(b"Connection", b"close"), (b"Content-Length", b"1")])[2] is False
 
 
 @pytest.mark.parametrize("use_uvloop", [False, True])
@@ -583,20 +592,25 @@ def test_wire_hands_out_bytes_and_bounds_what_it_holds() -> None:
 
 
 def test_head_end_finds_the_first_blank_line_either_way() -> None:
-    """``_head_end`` (which scans a bare-LF end only before the CRLF one) against both scans."""
+    """``head_end`` (which scans a bare-LF end only before the CRLF one) against both scans."""
     import random
 
-    from loader_http._transport import _head_end
+    from loader_http._http11 import head_end
 
     def both_scans(buffer: bytes) -> tuple[int, int]:
-        crlf, lf = buffer.find(b"\r\n\r\n"), buffer.find(b"\n\n")
+        crlf, lf = buffer.find(b"\n\r\n"), buffer.find(b"\n\n")
         if lf >= 0 and (crlf < 0 or lf < crlf):
             return lf, lf + 2
-        return (crlf, crlf + 4) if crlf >= 0 else (-1, -1)
+        return (crlf, crlf + 3) if crlf >= 0 else (-1, -1)
 
     rng = random.Random(5)
     for _ in range(50_000):
         buffer = bytes(rng.choice(b"\r\nab") for _ in range(rng.randint(0, 14)))
-        assert _head_end(buffer) == both_scans(buffer), buffer
-    assert _head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n" + b"\n\n" * 10) == (21, 25)
-    assert _head_end(b"HTTP/1.1 200 OK\nA: b\n\nbody\r\n\r\n") == (20, 22)
+        assert head_end(buffer) == both_scans(buffer), buffer
+        # Resuming a scan where an earlier, shorter one stopped finds the same end.
+        cut = rng.randint(0, len(buffer))
+        if head_end(buffer[:cut]) == (-1, -1):
+            assert head_end(buffer, max(0, cut - 3)) == both_scans(buffer), (buffer, cut)
+    assert head_end(b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n" + b"\n\n" * 10) == (22, 25)
+    assert head_end(b"HTTP/1.1 200 OK\nA: b\n\nbody\r\n\r\n") == (20, 22)
+    assert head_end(b"HTTP/1.1 200 OK\nA: b\n\r\nbody") == (20, 23)

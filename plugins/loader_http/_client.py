@@ -10,7 +10,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from ._handler import _sets_cookie
+from ._direct import sets_cookie
 from ._lazy_httpx import httpx
 
 __all__ = ["Client", "Cookies", "Deferred", "Routes"]
@@ -102,7 +102,7 @@ class Cookies(httpx.Cookies):
     """
 
     def extract_cookies(self, response: httpx.Response) -> None:
-        if _sets_cookie(response.headers):
+        if sets_cookie(response.headers):
             super().extract_cookies(response)
 
 

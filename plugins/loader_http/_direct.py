@@ -42,10 +42,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ._http11 import BadHeader, header_block
 from ._lazy_httpx import httpx
-from ._transport import FastTransport, Trace, _BadHeader, _header_block, _How
+from ._transport import FastTransport, Trace, _How
 
-__all__ = ["DirectLane", "default_headers", "header_dict", "plain_url"]
+__all__ = ["DirectLane", "default_headers", "header_dict", "plain_url", "sets_cookie"]
 
 #: Characters httpx's URL parser leaves as they are, per component (its ``PATH_SAFE``,
 #: ``QUERY_SAFE`` and ``FRAG_SAFE`` plus the unreserved ones, without space: printable ASCII).
@@ -108,6 +109,11 @@ def header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str] | None:
         else:
             headers[key] = text
     return headers
+
+
+def sets_cookie(headers: Any) -> bool:
+    """Whether a response has cookies for the jar (header names as httpx or :func:`header_dict` give them)."""
+    return "set-cookie" in headers or "set-cookie2" in headers
 
 
 class DirectLane:
@@ -208,9 +214,9 @@ class DirectLane:
             route = self.route
             if route is None or route(request.url) is not self.transport or not self.transport.serves(scheme):
                 return None  # a proxy, or HTTP/2's fallback
-            lines, chunked, close = _header_block(request.headers.raw)
+            lines, chunked, close = header_block(request.headers.raw)
         except (httpx.HTTPError, httpx.InvalidURL, ValueError):
-            return None  # httpx will say what is wrong, in its own words (_BadHeader is a ValueError)
+            return None  # httpx will say what is wrong, in its own words (BadHeader is a ValueError)
         if chunked or request.url.host != host or request.url.port != port:
             return None
         return lines, close, request.extensions["timeout"]
@@ -227,8 +233,8 @@ class DirectLane:
         if not any(name.lower() == b"host" for name, _ in lines):
             lines.insert(0, (b"Host", netloc.encode("ascii")))  # as httpx's Request puts it first
         try:
-            block, chunked, close = _header_block(lines)
-        except _BadHeader:
+            block, chunked, close = header_block(lines)
+        except BadHeader:
             return None  # httpx's lane raises its error
         if chunked:
             return None

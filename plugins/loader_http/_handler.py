@@ -87,7 +87,7 @@ if TYPE_CHECKING:
     from loader import PluginContext
 
 from ._decoding import Decoder, DecodingError
-from ._direct import DirectLane, default_headers, header_dict
+from ._direct import DirectLane, default_headers, header_dict, sets_cookie
 from ._lazy_httpx import httpx
 from ._transport import ANSWERED, Exchange, FastTransport, NotHandled, nothing
 
@@ -254,11 +254,6 @@ async def _drain(body: AsyncIterable[bytes], headers: Any) -> None:
 def _is_encoded(headers: Any) -> bool:
     """Whether the body has a ``Content-Encoding`` to undo (then :class:`_DecodedBody` does it)."""
     return headers.get("content-encoding", "identity").lower() not in ("", "identity")
-
-
-def _sets_cookie(headers: Any) -> bool:
-    """Whether a response has cookies for the jar (header names as httpx or header_dict give them)."""
-    return "set-cookie" in headers or "set-cookie2" in headers
 
 
 class _RawBody:
@@ -713,7 +708,7 @@ class HttpHandler(ProtocolHandler):
             else:
                 version, status, reason_bytes, raw, body = answer
                 found = header_dict(raw)
-                if found is not None and not (_sets_cookie(found) or (status in _REDIRECTS and "location" in found)):
+                if found is not None and not (sets_cookie(found) or (status in _REDIRECTS and "location" in found)):
                     try:
                         reason = reason_bytes.decode("ascii", errors="ignore")
                         if status >= 400:

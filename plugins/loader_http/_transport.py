@@ -14,8 +14,9 @@ How a request flows::
         │                    expired, socket not readable = not closed by the peer)
         │                    else connect (trace: connection.connect_tcp.*)
         ▼
-    write head + body  ─▶ read head (1xx skipped) ─▶ framing per RFC 9112 §6.3:
-        no body | Content-Length | chunked | until close
+    write head + body  ─▶ _http11.ResponseParser fed what the socket delivers:
+        head (1xx skipped), framing per RFC 9112 §6.3 (no body | Content-Length |
+        chunked | until close), body pieces, end
         ▼
     httpx.Response whose stream yields the body; when the body was read to its
     end and both sides allow it, the connection goes back to the pool, else it
@@ -30,8 +31,9 @@ streams carry it (``anyio.connect_tcp``, ``TLSStream``).
 
 The trace extension gets the same event names as httpcore's, so the handler's
 phase mapping works for both transports.  Errors are httpx's own exception
-types, chained to their cause.  Memory per connection is bounded: a head is at
-most ``MAX_HEAD`` bytes and the body is streamed in the socket's chunks.
+types, chained to their cause (the parser's :class:`~._http11.BadResponse` becomes
+``RemoteProtocolError``).  Memory per connection is bounded: a head is at most
+``_http11.MAX_HEAD`` bytes and the body is streamed in the socket's chunks.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import select
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NamedTuple
 
 import anyio
@@ -52,18 +54,13 @@ from anyio.abc import ByteStream, SocketAttribute
 from loader._net import is_ip
 from loader._upload import IDEMPOTENT_METHODS
 
+from ._http11 import END, NEED_DATA, BadHeader, BadResponse, Head, ResponseParser, header_block
 from ._lazy_httpx import httpx
 
 __all__ = ["ANSWERED", "Exchange", "FastTransport", "NotHandled", "as_httpx_response", "nothing"]
 
-#: Largest response head (status line + headers) accepted.
-MAX_HEAD = 64 * 1024
-#: Most header lines accepted in a head.
-MAX_HEADERS = 256
 READ_SIZE = 256 * 1024
 _HAPPY_EYEBALLS_DELAY = 0.25  # as anyio.connect_tcp races a name's addresses
-_NO_BODY_STATUS = frozenset({204, 304})
-_BAD_HEADER_CHARS = (b"\r", b"\n", b"\0")
 
 Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
 
@@ -148,14 +145,13 @@ def _httpx_stream_type() -> type:
 
 
 class _Connection:
-    """One TCP (or TLS) connection and the bytes read from it but not yet used."""
+    """One TCP (or TLS) connection."""
 
-    __slots__ = ("stream", "origin", "buffer", "idle_since", "sock", "reused")
+    __slots__ = ("stream", "origin", "idle_since", "sock", "reused")
 
     def __init__(self, stream: ByteStream | None, origin: tuple[str, str, int], sock: Any = None) -> None:
         self.stream = stream  # type: ignore[assignment]  # None: the loop's own (_LoopConnection)
         self.origin = origin
-        self.buffer = b""
         self.idle_since = 0.0
         self.sock = sock if stream is None else stream.extra(SocketAttribute.raw_socket, None)
         self.reused = False
@@ -180,8 +176,6 @@ class _Connection:
 
     def looks_alive(self) -> bool:
         """An idle connection is dead (or out of step) if its socket has anything to read."""
-        if self.buffer:
-            return False
         if self.sock is None:
             return True  # nothing to look at: trust it, a stale one is retried
         try:
@@ -359,7 +353,7 @@ class _WireConnection(_Connection):
         # The protocol hears of a close (or stray bytes) at the loop's every poll:
         # no need to ask the socket again.
         wire = self.wire
-        return not wire.chunks and not wire.eof and not self.buffer and not wire.transport.is_closing()
+        return not wire.chunks and not wire.eof and not wire.transport.is_closing()
 
     async def receive(self, timeout: float | None) -> bytes:
         return await self.wire.receive(timeout)
@@ -408,117 +402,11 @@ def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def _head_end(buffer: bytes) -> tuple[int, int]:
-    """Where the head ends in ``buffer``: (end of head, start of body), or (-1, -1)."""
-    crlf = buffer.find(b"\r\n\r\n")
-    # A bare-LF end counts only before the CRLF one (it cannot straddle it): with the
-    # head found, the body that came with it (up to READ_SIZE) is not scanned again.
-    lf = buffer.find(b"\n\n", 0, crlf if crlf >= 0 else len(buffer))
-    if lf >= 0 and (crlf < 0 or lf < crlf):
-        return lf, lf + 2
-    if crlf >= 0:
-        return crlf, crlf + 4
-    return -1, -1
-
-
-def _parse_head(head: bytes) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]]]:
-    """Status line and headers of a response head (without the blank line)."""
-    lines = head.split(b"\n")
-    status_line = lines[0].rstrip(b"\r")
-    parts = status_line.split(b" ", 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or len(parts[0]) != 8:
-        raise httpx.RemoteProtocolError(f"not an HTTP/1.x status line: {status_line[:80]!r}")
-    code = parts[1]
-    if len(code) != 3 or not code.isdigit():
-        raise httpx.RemoteProtocolError(f"bad status code in {status_line[:80]!r}")
-    reason = parts[2].strip() if len(parts) > 2 else b""
-    headers: list[tuple[bytes, bytes]] = []
-    if len(lines) > MAX_HEADERS + 1:
-        raise httpx.RemoteProtocolError(f"more than {MAX_HEADERS} header lines")
-    for raw in lines[1:]:
-        line = raw.rstrip(b"\r")
-        if not line:
-            continue
-        if line[0] in b" \t":  # obsolete line folding: part of the previous value
-            if not headers:
-                raise httpx.RemoteProtocolError("continuation line before any header")
-            name, value = headers[-1]
-            headers[-1] = (name, value + b" " + line.strip())
-            continue
-        name, colon, value = line.partition(b":")
-        if not colon or not name or name != name.strip() or b" " in name or b"\t" in name:
-            raise httpx.RemoteProtocolError(f"malformed header line {line[:80]!r}")
-        headers.append((name, value.strip(b" \t")))
-    return parts[0], int(code), reason, headers
-
-
-def _framing(
-    method: str, status: int, version: bytes, headers: list[tuple[bytes, bytes]]
-) -> tuple[str, int, bool]:
-    """How the body is delimited (RFC 9112 §6.3): (kind, length, reusable).
-
-    ``kind`` is "none", "length", "chunked" or "close".
-    """
-    lengths: list[bytes] = []
-    codings: list[bytes] = []
-    tokens: set[bytes] = set()
-    for name, value in headers:
-        lname = name.lower()
-        if lname == b"content-length":
-            lengths.extend(v.strip() for v in value.split(b","))
-        elif lname == b"transfer-encoding":
-            codings.extend(v.strip().lower() for v in value.split(b","))
-        elif lname == b"connection":
-            tokens.update(v.strip().lower() for v in value.split(b","))
-    if version == b"HTTP/1.0":
-        reusable = b"keep-alive" in tokens and b"close" not in tokens
-    else:
-        reusable = b"close" not in tokens
-    if method == "HEAD" or status < 200 or status in _NO_BODY_STATUS:
-        return "none", 0, reusable
-    if codings:
-        if codings[-1] == b"chunked":
-            return "chunked", 0, reusable and not lengths
-        return "close", 0, False
-    if lengths:
-        if len(set(lengths)) != 1 or not lengths[0].isdigit():
-            raise httpx.RemoteProtocolError(f"bad Content-Length {b', '.join(lengths)[:80]!r}")
-        return "length", int(lengths[0]), reusable
-    return "close", 0, False
-
-
-class _BadHeader(ValueError):
-    """A header line with a character HTTP/1.1 cannot carry (CR, LF, NUL)."""
-
-
-def _header_block(raw: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, bool, bool]:
-    """Header lines as sent (through the blank line), and whether they say the body is
-    chunked and ask to close the connection; raises :class:`_BadHeader`.
-
-    One pass over the headers serves all three (httpx's ``Headers.get`` scans them each time).
-    """
-    parts: list[bytes] = []
-    values: dict[bytes, list[bytes]] = {b"transfer-encoding": [], b"connection": []}
-    for name, value in raw:
-        for bad in _BAD_HEADER_CHARS:
-            if bad in name or bad in value:
-                raise _BadHeader(f"illegal character in header {name[:40]!r}")
-        parts += (name, b": ", value, b"\r\n")
-        wanted = values.get(name.lower())
-        if wanted is not None:
-            wanted.append(value)
-    parts.append(b"\r\n")
-    # Several lines of one header read as one comma-separated value, as Headers.get gives it.
-    chunked = b", ".join(values[b"transfer-encoding"]).lower() == b"chunked"
-    close = b", ".join(values[b"connection"]).lower() == b"close"
-    return b"".join(parts), chunked, close
-
-
 def _request_head(request: httpx.Request) -> tuple[bytes, bool, bool]:
     """The request's head, and whether its body is chunked and it asks to close the connection."""
     try:
-        headers, chunked, close = _header_block(request.headers.raw)
-    except _BadHeader as exc:
+        headers, chunked, close = header_block(request.headers.raw)
+    except BadHeader as exc:
         raise httpx.LocalProtocolError(str(exc)) from None
     line = b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), request.url.raw_path or b"/")
     return line + headers, chunked, close
@@ -537,132 +425,64 @@ class _Body:
     """
 
     def __init__(
-        self, transport: FastTransport, conn: _Connection, kind: str, length: int,
+        self, transport: FastTransport, conn: _Connection, parser: ResponseParser,
         reusable: bool, timeout: float | None,
     ) -> None:
         self._transport = transport
         self._conn: _Connection | None = conn
         #: The connection it arrived on (httpx's ``network_stream`` extension).
         self.connection = conn
-        self._kind = kind
-        self._length = length
+        self._parser = parser
         self._reusable = reusable
         self._timeout = timeout
-        self._complete = kind == "none"
+        self._complete = parser.kind == "none"
 
     def __aiter__(self) -> AsyncIterator[bytes]:
-        # One generator per body, no delegation: each layer would cost per chunk.
         if self._conn is None or self._complete:
             return nothing()
-        if self._kind == "length":
-            return _ByLength(self, self._conn)
-        if self._kind == "chunked":
-            return self._chunked(self._conn)
-        return self._until_close(self._conn)
-
-    async def _piece(self, conn: _Connection, remaining: int, size: int, where: str) -> bytes:
-        """The next at most ``remaining`` of ``size`` bytes, buffered ones first."""
-        if not conn.buffer:
-            data = await conn.receive(self._timeout)
-            if not data:
-                raise httpx.RemoteProtocolError(
-                    f"peer closed the connection with {remaining} of {size} {where} bytes missing"
-                )
-            conn.buffer = data
-        return _buffered(conn, remaining)
-
-    async def _line(self, conn: _Connection) -> bytes:
-        while True:
-            end = conn.buffer.find(b"\n")
-            if end >= 0:
-                line, conn.buffer = conn.buffer[:end], conn.buffer[end + 1 :]
-                return line.rstrip(b"\r")
-            if len(conn.buffer) > MAX_HEAD:
-                raise httpx.RemoteProtocolError("chunk header line too long")
-            data = await conn.receive(self._timeout)
-            if not data:
-                raise httpx.RemoteProtocolError("peer closed the connection inside a chunked body")
-            conn.buffer += data
-
-    async def _chunked(self, conn: _Connection) -> AsyncIterator[bytes]:
-        while True:
-            line = await self._line(conn)
-            size_text = line.split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise httpx.RemoteProtocolError(f"bad chunk size {line[:40]!r}") from None
-            if size < 0 or not size_text.isalnum():
-                raise httpx.RemoteProtocolError(f"bad chunk size {line[:40]!r}")
-            if size == 0:
-                while await self._line(conn):  # trailers, up to the blank line
-                    pass
-                self._complete = True
-                return
-            remaining = size
-            while remaining:
-                data = await self._piece(conn, remaining, size, "chunk")
-                remaining -= len(data)
-                yield data
-            if await self._line(conn):
-                raise httpx.RemoteProtocolError("chunk not followed by CRLF")
-
-    async def _until_close(self, conn: _Connection) -> AsyncIterator[bytes]:
-        if conn.buffer:
-            data, conn.buffer = conn.buffer, b""
-            yield data
-        while data := await conn.receive(self._timeout):
-            yield data
-        self._complete = True
+        return _Pieces(self, self._conn)
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if not (self._complete and self._reusable and not conn.buffer and self._transport._release(conn)):
+        if not (
+            self._complete and self._reusable and not self._parser.buffer and self._transport._release(conn)
+        ):
             await conn.aclose()
 
 
-def _buffered(conn: _Connection, most: int) -> bytes:
-    """Take at most ``most`` of the connection's buffered bytes."""
-    data = conn.buffer
-    if len(data) > most:
-        data, conn.buffer = data[:most], data[most:]
-    else:
-        conn.buffer = b""
-    return data
-
-
-class _ByLength:
-    """A ``Content-Length`` body's pieces: the common case, as a plain iterator.
+class _Pieces:
+    """A body's pieces, as its parser hands them out, reading when it needs more.
 
     Not an async generator: the loop's hooks track each of those (a weak set entry
     and its removal), and the buffered case, a small body that came with its head,
     needs no await at all.
     """
 
-    __slots__ = ("_body", "_conn", "_remaining")
+    __slots__ = ("_body", "_conn", "_parser")
 
     def __init__(self, body: _Body, conn: _Connection) -> None:
         self._body = body
         self._conn = conn
-        self._remaining = body._length
+        self._parser = body._parser
 
-    def __aiter__(self) -> _ByLength:
+    def __aiter__(self) -> _Pieces:
         return self
 
     async def __anext__(self) -> bytes:
-        remaining = self._remaining
-        if not remaining:
-            self._body._complete = True
-            raise StopAsyncIteration
-        conn = self._conn
-        if conn.buffer:
-            data = _buffered(conn, remaining)
-        else:
-            data = await self._body._piece(conn, remaining, self._body._length, "body")
-        self._remaining = remaining - len(data)
-        return data
+        parser = self._parser
+        while True:
+            try:
+                event = parser.next_event()
+            except BadResponse as exc:
+                raise httpx.RemoteProtocolError(str(exc)) from exc
+            if event.__class__ is bytes:
+                return event  # type: ignore[return-value]
+            if event is END:
+                self._body._complete = True
+                raise StopAsyncIteration
+            parser.feed(await self._conn.receive(self._body._timeout))
 
 
 class FastTransport:
@@ -890,7 +710,8 @@ class FastTransport:
         except httpx.WriteError as exc:
             # A server may answer before it has read the body (a 413, a 401) and close
             # (RFC 9112 §9.6): that answer, not the broken pipe, is what the caller needs.
-            early = None if stream is None else await self._early_answer(conn, read_timeout)
+            parser = ResponseParser(how.method)
+            early = None if stream is None else await self._early_answer(conn, parser, read_timeout)
             if early is None:
                 if conn.reused:
                     raise _Stale(str(exc)) from exc
@@ -898,60 +719,44 @@ class FastTransport:
             how = how._replace(close=True)
         else:
             early = None
+            parser = ResponseParser(how.method)
             if trace is not None:
                 await trace("http11.send_request_body.complete", {"request": request})
         if trace is not None:
             await trace("http11.receive_response_headers.started", {"request": request})
-        while True:
-            version, status, reason, headers = early or await self._read_head(conn, read_timeout)
-            early = None
-            if status < 200 and status != 101:
-                conn.reused = False  # a response has begun: no silent resend from here
-                continue  # 100 Continue, 103 Early Hints …: the real response follows
-            break
-        kind, length, reusable = _framing(how.method, status, version, headers)
-        if status == 101 or how.close:
-            reusable = False
+        head = early or await self._read_head(conn, parser, read_timeout)
         if trace is not None:
-            await trace(
-                "http11.receive_response_headers.complete",
-                {"request": request, "return_value": (version, status, reason, headers)},
-            )
-        return version, status, reason, headers, _Body(self, conn, kind, length, reusable, read_timeout)
+            await trace("http11.receive_response_headers.complete", {"request": request, "return_value": head})
+        reusable = parser.reusable and not how.close
+        return head.version, head.status, head.reason, head.headers, _Body(self, conn, parser, reusable, read_timeout)
 
-    async def _early_answer(
-        self, conn: _Connection, timeout: float | None
-    ) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]]] | None:
+    async def _early_answer(self, conn: _Connection, parser: ResponseParser, timeout: float | None) -> Head | None:
         """The head of a response that came while the body was still being sent, else None."""
         try:
-            return await self._read_head(conn, timeout)
+            return await self._read_head(conn, parser, timeout)
         except (_Stale, httpx.HTTPError):
             return None
 
-    async def _read_head(
-        self, conn: _Connection, timeout: float | None
-    ) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]]]:
-        buffer = conn.buffer
+    async def _read_head(self, conn: _Connection, parser: ResponseParser, timeout: float | None) -> Head:
+        """The final response's head (interim 1xx ones skipped), read through ``parser``."""
         while True:
-            end, body_start = _head_end(buffer)
-            if end >= 0:
-                break
-            if len(buffer) > MAX_HEAD:
-                raise httpx.RemoteProtocolError(f"response head larger than {MAX_HEAD} bytes")
             try:
-                data = await conn.receive(timeout)
-            except httpx.ReadError as exc:
-                if conn.reused and not buffer:
-                    raise _Stale(str(exc)) from exc
-                raise
-            if not data:
-                if conn.reused and not buffer:
+                # A parser with no bytes yet needs some: not asked, it would only say so.
+                event = parser.next_event() if parser.buffer or parser.eof else NEED_DATA
+            except BadResponse as exc:
+                raise httpx.RemoteProtocolError(str(exc)) from exc
+            if event is NEED_DATA:
+                try:
+                    data = await conn.receive(timeout)
+                except httpx.ReadError as exc:
+                    if conn.reused and not parser.buffer:
+                        raise _Stale(str(exc)) from exc
+                    raise
+                if not data and conn.reused and not parser.buffer:
                     raise _Stale("closed while idle")
-                raise httpx.RemoteProtocolError(
-                    "Server disconnected without sending a response."
-                    if not buffer else "server closed the connection inside the response head"
-                )
-            buffer += data
-        conn.buffer = buffer[body_start:]
-        conn.reused = False
-        return _parse_head(buffer[:end])
+                parser.feed(data)
+                continue
+            conn.reused = False  # a response has begun: no silent resend from here
+            if parser.kind:
+                return event  # type: ignore[return-value]
+            # 100 Continue, 103 Early Hints …: the real response follows
