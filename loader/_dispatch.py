@@ -62,14 +62,15 @@ class Observers:
         impls = self._hook.get_hookimpls()
         #: False when no plugin implements ``loader_event``: then it is not called.
         self.present = bool(impls)
-        wanted: set[Phase] | None = set()
+        wanted: set[Phase] = set()
+        everything = False
         for impl in impls:
             phases = getattr(impl.plugin, "loader_event_phases", None)
             if phases is None:
-                wanted = None
+                everything = True
                 break
             wanted.update(phases)
-        self.phases: frozenset[Phase] | None = None if wanted is None else frozenset(wanted)
+        self.phases: frozenset[Phase] | None = None if everything else frozenset(wanted)
 
     def notify(self, event: Event, report: Callable[[Event, Exception, str], None]) -> None:
         """Call ``pm.hook.loader_event(event=event)``; ``report`` each observer that raises.
@@ -167,6 +168,8 @@ class Delivery:
         callback = self._callback
         if self._send is not None:
             await self._send.send(event)
+        elif callback is None:
+            return
         elif self._is_async:
             try:
                 await callback(event)

@@ -109,10 +109,11 @@ class PolicyDenied(LoaderError):
 
 
 class PluginError(LoaderError):
-    """A plugin raised an unexpected exception; ``plugin`` names it."""
+    """A plugin raised an unexpected exception; ``plugin`` names it (``None``: it could not be told)."""
 
-    def __init__(self, message: str = "failed", *, plugin: str, url: str | None = None) -> None:
-        super().__init__(f"plugin {plugin!r} failed: {message}", url=url)
+    def __init__(self, message: str = "failed", *, plugin: str | None, url: str | None = None) -> None:
+        who = "a plugin" if plugin is None else f"plugin {plugin!r}"
+        super().__init__(f"{who} failed: {message}", url=url)
         self.plugin = plugin
 
 

@@ -113,7 +113,7 @@ def tree_matcher(tree: Any, elements: int = 0) -> Matcher:
     def match(selector: str) -> bool | None:
         verdict = cache.get(selector, ...)
         if verdict is not ...:
-            return verdict  # type: ignore[return-value]
+            return verdict
         if len(cache) >= limit:
             return None
         try:

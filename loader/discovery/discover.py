@@ -109,9 +109,8 @@ def parse_document(content: bytes, url: str, content_type: str | None = None) ->
     if kind == "css":
         text, codec = decode_css(content, content_type)
         tree, base_url = None, url
-        extra = {"text": text, "encoding": codec}
+        extra: dict[str, Any] = {"text": text, "encoding": codec}
     else:
-        extra: dict[str, Any]
         if in_pieces(content):
             # Too big for one tree (see .pieces): read a piece at a time, when discovered.
             from .pieces import first_base_href

@@ -85,7 +85,8 @@ class FtpFile:
     async def __anext__(self) -> bytes:
         if self._chunks is None:
             raise StopAsyncIteration
-        return await self._chunks.__anext__()
+        chunk: bytes = await self._chunks.__anext__()
+        return chunk
 
     async def read(self) -> bytes:
         """The rest of the file (mind the size: prefer ``async for``)."""
