@@ -409,9 +409,9 @@ class Loader:
         **options: Any,
     ) -> PageResult:
         from ._page import fetch_page
-        from .discovery import DEFAULT_KINDS
+        from .discovery import DEFAULT_KINDS, check_kinds
 
-        chosen = DEFAULT_KINDS if kinds is None else frozenset(kinds)
+        chosen = DEFAULT_KINDS if kinds is None else check_kinds(kinds)
         async with self._call(callback, callback_mode, context) as call:
             return await fetch_page(
                 functools.partial(self._running.fetch_in, call), self.pm, self.limits, url,

@@ -76,6 +76,12 @@ class PageResult:
     ``Limits.per_page``; ``manifest`` where the manifest was written.
     ``dropped``: what the browser model left out, each with its ``why``
     (at most ``MAX_DROPPED``; ``loader fetch --list --explain`` prints them).
+    ``links``: the page's outgoing links, collected whatever ``kinds`` say and never
+    fetched here (``a``/``area[href]``, ``link rel=next|prev|alternate``, Gopher menu
+    items of types 1, 0, h, 7 and FTP directory entries: kind ``link``;
+    ``iframe``/``frame[src]``: kind ``frame``; a ``loader_extract`` item of a kind
+    that is no requisite kind, with its kind), each with its provenance, at most
+    ``discovery.MAX_LINKS`` a page (``links_skipped`` counts the rest).
     """
 
     url: str
@@ -87,6 +93,8 @@ class PageResult:
     manifest: Path | None = None
     warnings: tuple[str, ...] = ()
     dropped: tuple[Found, ...] = ()
+    links: tuple[Found, ...] = ()
+    links_skipped: int = 0
 
     @functools.cached_property
     def by_url(self) -> dict[str, Found]:
@@ -176,6 +184,8 @@ class _PageRun:
         self.browser = browser
         self.page_document: Document | None = None  # stylesheets' selectors match against it
         self.dropped: list[Found] = []
+        self.links: list[Found] = []
+        self.links_skipped = 0
         self.resume = resume
         self.output = output
         self.kinds = kinds
@@ -228,7 +238,7 @@ class _PageRun:
                 raise plugin_error(pm, "loader_extract", exc, document.url) from exc
 
     def discover(self, document: Document) -> tuple[list[Found], list[Found]]:
-        from .discovery import DEFAULT_BROWSER, MAX_DROPPED, discover
+        from .discovery import DEFAULT_BROWSER, MAX_DROPPED, MAX_LINKS, discover
 
         found = discover(
             document,
@@ -239,6 +249,9 @@ class _PageRun:
             page=self.page_document,
         )
         self.dropped.extend(found.dropped[: max(MAX_DROPPED - len(self.dropped), 0)])
+        room = max(MAX_LINKS - len(self.links), 0)
+        self.links.extend(found.links[:room])
+        self.links_skipped += found.links_skipped + max(len(found.links) - room, 0)
         sheets = [f for f in found.stylesheets if self._wanted(f)]
         # A stylesheet asked for as a kind ("style") is also a stylesheet to read: it
         # goes the stylesheet's way (parsed, capped by max_page, saved), never twice.
@@ -521,4 +534,6 @@ async def fetch_page(
         manifest=manifest_path,
         warnings=tuple(run.warnings),
         dropped=tuple(run.dropped),
+        links=tuple(run.links),
+        links_skipped=run.links_skipped,
     )

@@ -161,7 +161,7 @@ def test_extractor_finds_requisites_by_extension() -> None:
         content=dump_listing(entries),
         base_url="ftp://u:p@h/pub/media;type=d",
     )
-    found = extract_listing(document)
+    found = [f for f in extract_listing(document) if f.kind != "link"]
     assert [(f.url, f.kind, f.element, f.attribute) for f in found] == [
         ("ftp://u:p@h/pub/media/photo.png", "image", "ftp-listing", "name"),
         ("ftp://u:p@h/pub/media/chime.wav", "sound", "ftp-listing", "name"),
@@ -169,6 +169,16 @@ def test_extractor_finds_requisites_by_extension() -> None:
         ("ftp://u:p@h/pub/media/latest.jpg", "image", "ftp-listing", "name"),
     ]
     assert all(f.source == document.url for f in found)
+    # Every entry is an outgoing link too; a directory's ends in "/".
+    links = [(f.url, f.attribute) for f in extract_listing(document) if f.kind == "link"]
+    assert links == [
+        ("ftp://u:p@h/pub/media/photo.png", "name"),
+        ("ftp://u:p@h/pub/media/chime.wav", "name"),
+        ("ftp://u:p@h/pub/media/notes.txt", "name"),
+        ("ftp://u:p@h/pub/media/pics.png/", "dir"),
+        ("ftp://u:p@h/pub/media/a%20b%3Bc.gif", "name"),
+        ("ftp://u:p@h/pub/media/latest.jpg", "name"),
+    ]
 
 
 def test_directory_base() -> None:

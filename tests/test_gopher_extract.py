@@ -35,8 +35,12 @@ def document(content: bytes, url: str = URL) -> Document:
     )
 
 
+def requisites(found: list[Found]) -> list[Found]:
+    return [f for f in found if f.kind != "link"]
+
+
 def test_images_sounds_and_videos() -> None:
-    assert extract_menu(document(MENU)) == [
+    assert requisites(extract_menu(document(MENU))) == [
         Found("gopher://h:7070/g/cat.gif", "image", "gopher-menu", "g", URL),
         Found("gopher://h:7070/p/dog%20png.png", "image", "gopher-menu", "p", URL),
         Found("gopher://other.example/I/bird.jpg", "image", "gopher-menu", "I", URL),
@@ -46,8 +50,19 @@ def test_images_sounds_and_videos() -> None:
     ]
 
 
+def test_menus_text_html_and_search_items_are_links() -> None:
+    menu = MENU.replace(b".\r\n", b"7Search\t/find\th\t7070\r\n.\r\n")
+    links = [f for f in extract_menu(document(menu)) if f.kind == "link"]
+    assert [(f.url, f.attribute) for f in links] == [
+        ("gopher://h:7070/0/a.txt", "0"),
+        ("gopher://h:7070/1/sub", "1"),
+        ("http://example.com/", "h"),
+        ("gopher://h:7070/7/find", "7"),
+    ]
+
+
 def test_secure_menu() -> None:
-    found = extract_menu(document(MENU, "gophers://h:7070/1/"))
+    found = requisites(extract_menu(document(MENU, "gophers://h:7070/1/")))
     assert [f.url.split("://")[0] for f in found] == [
         "gophers",
         "gophers",

@@ -5,7 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DEFAULT_KINDS", "KINDS", "KIND_BY_EXTENSION", "Document", "Found", "kind_for_name", "parse_kinds"]
+__all__ = [
+    "DEFAULT_KINDS",
+    "KINDS",
+    "KIND_BY_EXTENSION",
+    "LINK_KINDS",
+    "MAX_LINKS",
+    "Document",
+    "Found",
+    "check_kinds",
+    "kind_for_name",
+    "parse_kinds",
+]
 
 #: Every kind discovery can report.  ``style`` resources are always fetched
 #: for discovery (their images count as images) but saved only when asked for.
@@ -13,6 +24,12 @@ __all__ = ["DEFAULT_KINDS", "KINDS", "KIND_BY_EXTENSION", "Document", "Found", "
 #: images, mask icons, other sizes); the tab's own favicon is an ``image``.
 KINDS = ("image", "sound", "style", "script", "font", "video", "frame", "meta", "icon")
 DEFAULT_KINDS = frozenset({"image", "sound"})
+#: Kinds of outgoing links (``Discovery.links``, ``PageResult.links``): ``link`` for
+#: ``a``/``area[href]``, ``link rel=next|prev|alternate``, Gopher menu items and FTP
+#: directory entries; ``frame`` for ``iframe``/``frame[src]`` (also a requisite kind).
+LINK_KINDS = frozenset({"link", "frame"})
+#: Most outgoing links kept per document (the rest are counted in ``links_skipped``).
+MAX_LINKS = 10_000
 
 #: The kind a file extension suggests: for URLs discovery cannot type otherwise
 #: (``embed``, lazy ``data-src``) and for names in listings (FTP directories).
@@ -57,6 +74,23 @@ def parse_kinds(spec: str | None) -> frozenset[str]:
             raise ValueError(f"unknown kind {raw.strip()!r}; choose from {', '.join(KINDS)} or all")
         kinds.add(name)
     return frozenset(kinds)
+
+
+def check_kinds(kinds: object) -> frozenset[str]:
+    """``kinds`` as a frozenset of requisite kinds; ``ValueError`` naming any unknown one.
+
+    ``link`` is not a requisite kind: outgoing links are always collected, in
+    ``PageResult.links``, and never fetched as requisites.
+    """
+    if isinstance(kinds, str):
+        kinds = [kinds]
+    chosen = frozenset(kinds)  # type: ignore[arg-type]
+    unknown = sorted(str(kind) for kind in chosen - frozenset(KINDS))
+    if unknown:
+        hint = " (outgoing links are always in PageResult.links)" if "link" in unknown else ""
+        raise ValueError(f"unknown kinds {', '.join(map(repr, unknown))}; "
+                         f"known kinds: {', '.join(KINDS)}{hint}")
+    return chosen
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._types import DEFAULT_KINDS, KINDS, Document, Found
+from ._types import DEFAULT_KINDS, KINDS, LINK_KINDS, MAX_LINKS, Document, Found
 from .browser import DEFAULT_BROWSER, Browser
 from .encoding import decode_css, decode_html, html_codec
 from .html import Slot, base_href, extension_kind, in_pieces, iter_slots, parse_html
@@ -63,6 +63,12 @@ class Discovery:
     plugin errors).  ``dropped``: URLs of the requested kinds the browser
     model left out, each with its ``why`` (at most :data:`MAX_DROPPED`, the
     first ones; a URL found elsewhere in the document is not in it).
+    ``links``: the document's outgoing links (see :data:`~._types.LINK_KINDS`),
+    whatever kinds were requested and whatever the browser model decided
+    (a link inside an inert ``<noscript>`` is still a link), deduplicated by URL
+    like ``found``, at most :data:`~._types.MAX_LINKS` (``links_skipped``
+    counts the distinct ones left out); an extractor's item whose kind is not a
+    requisite kind is a link too, its kind kept.
     """
 
     found: list[Found]
@@ -71,6 +77,8 @@ class Discovery:
     base_url: str
     errors: list[Exception] = field(default_factory=list)
     dropped: list[Found] = field(default_factory=list)
+    links: list[Found] = field(default_factory=list)
+    links_skipped: int = 0
 
 
 def _media_type(content_type: str | None) -> str | None:
@@ -318,6 +326,15 @@ def discover(
     found = _Collector(max_found, overflow)
     stylesheets = _Collector(max_found, overflow)
     dropped: dict[str, Found] = {}
+    link_overflow = _Overflow()
+    links = _Collector(MAX_LINKS, link_overflow)
+
+    def add_link(raw: str, kind: str, element: str, attribute: str, item_source: str | None,
+                 why: str) -> None:
+        url = resolve(raw)
+        if url is not None:
+            links.add(url, kind, element, attribute, item_source, why)
+
     want_styles = "style" in kinds
     found_add = found.add
     explain_icons = "image" in kinds
@@ -353,6 +370,11 @@ def discover(
     if document.type == "html":
         if not browser.faithful:
             for slot in _html_slots(document):
+                if slot.kind in LINK_KINDS:
+                    add_link(slot.value, slot.kind, slot.element, slot.attribute, source,
+                             f"link: {slot.element}[{slot.attribute}]")
+                    if slot.kind == "link":
+                        continue
                 if slot.syntax == "url" and slot.kind in kinds and slot.kind != "style":
                     # The common case, inlined: a million <img> must stay fast.
                     url = resolve(slot.value)
@@ -367,6 +389,15 @@ def discover(
             rules = _rules(document, browser)
             fast = not (rules.has_noscript or rules.has_picture)
             for group in _groups(slots):
+                if any(s.kind in LINK_KINDS for s in group):
+                    # Links are outside the browser model: whatever it decides, they are links.
+                    for s in group:
+                        if s.kind in LINK_KINDS:
+                            add_link(s.value, s.kind, s.element, s.attribute, source,
+                                     f"link: {s.element}[{s.attribute}]")
+                    group = [s for s in group if s.kind != "link"]
+                    if not group:
+                        continue
                 slot = group[0]
                 if fast and len(group) == 1 and slot.element == "img" and slot.attribute == "src":
                     # The common case, inlined: a million <img> must stay fast.
@@ -405,9 +436,14 @@ def discover(
         try:
             items = extractor(document)
             for item in items or ():
-                if isinstance(item, Found) and item.kind in KINDS:
-                    accept(item.url, item.kind, item.element, item.attribute, item.source or source,
-                           item.why or "plugin: loader_extract")
+                if not isinstance(item, Found):
+                    continue
+                why = item.why or "plugin: loader_extract"
+                if item.kind in KINDS:
+                    accept(item.url, item.kind, item.element, item.attribute, item.source or source, why)
+                if item.kind in LINK_KINDS or item.kind not in KINDS:
+                    # Any other kind is kept, as a link: not fetched, its kind as the plugin said.
+                    add_link(item.url, item.kind, item.element, item.attribute, item.source or source, why)
         except Exception as exc:  # noqa: BLE001 - a plugin's failure is reported, not raised
             errors.append(exc)
 
@@ -419,6 +455,8 @@ def discover(
         base_url=base_url,
         errors=errors,
         dropped=[item for url, item in dropped.items() if url not in kept],
+        links=links.results(),
+        links_skipped=link_overflow.count(),
     )
 
 

@@ -16,6 +16,8 @@ Kinds of the constructs (the ``kind`` of the resulting ``Found``):
 * ``style`` (a stylesheet): ``link rel=stylesheet``; CSS ``@import``.
 * ``script``: ``script src`` (SVG ``script href``).
 * ``frame``: ``iframe``/``frame`` ``src``.
+* ``link`` (an outgoing link, never a requisite: discovery puts it in
+  ``Discovery.links``): ``a``/``area`` ``href``; ``link rel=next|prev|alternate``.
 * ``font``: ``url()`` in ``@font-face``.
 * ``meta``: ``meta`` ``og:image``/``twitter:image``/``itemprop=image``;
   ``link rel=image_src``.
@@ -315,6 +317,8 @@ _META_IMAGE_NAMES = frozenset(
     }
 )
 _HREFS = ("href", "xlink:href")
+#: ``<link rel>`` values that name another document to visit (outgoing links).
+_LINK_RELS = frozenset({"next", "prev", "previous", "alternate"})
 
 
 _Handler = Callable[[Any, str, dict[str, Any], list[Slot]], None]
@@ -389,6 +393,8 @@ def _link(node: Any, tag: str, attrs: dict[str, Any], out: list[Slot]) -> None:
                 _url_slots(node, tag, attrs, ("imagesrcset",), "image", out, "srcset")
     elif ("image_src" in rels or "image" in (attrs.get("itemprop") or "").split()) and href:
         out.append(Slot(node, tag, "href", "meta", "url", href))
+    elif rels & _LINK_RELS and href:
+        out.append(Slot(node, tag, "href", "link", "url", href))
 
 
 def _meta(node: Any, tag: str, attrs: dict[str, Any], out: list[Slot]) -> None:
@@ -456,6 +462,8 @@ _HANDLERS: dict[str, _Handler] = {
     "feImage": _SVG_IMAGE,
     "feimage": _SVG_IMAGE,
     "use": _svg_use,
+    "a": _simple(("href", "link")),
+    "area": _simple(("href", "link")),
 }
 _GENERIC_HANDLED = frozenset({"img", "source", "input", "video", "audio", "iframe", "script"})
 

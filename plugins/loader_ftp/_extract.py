@@ -4,8 +4,10 @@ A directory is a page: ``loader fetch ftp://host/pub/media/ -o DIR`` gets the
 images and sounds it lists.  Each file whose extension says image, sound,
 video, style, script or font (:func:`~loader_ftp._listing.kind_for_name`) is
 reported with ``element="ftp-listing"`` and ``attribute="name"``;
-discovery keeps the kinds the caller asked for.  Directories and entries
-the server called neither file nor link are skipped.
+discovery keeps the kinds the caller asked for.  Every entry is also an
+outgoing link (kind ``link``, ``PageResult.links``): files as they are,
+directories with a trailing ``/`` (a crawl descends into them); entries the
+server called neither file, directory nor link, and ``.``/``..``, are skipped.
 """
 
 from __future__ import annotations
@@ -31,15 +33,18 @@ def directory_base(url: str) -> str:
 
 
 def extract_listing(document: Document) -> list[Found]:
-    """The requisites an ``ftp-listing`` document lists, in listing order."""
+    """The requisites and links an ``ftp-listing`` document lists, in listing order."""
     base = directory_base(document.base_url or document.url)
     found: list[Found] = []
     for entry in load_listing(document.content):
-        if entry.type not in (None, "file", "link"):
-            continue
-        kind = kind_for_name(entry.name)
-        if kind is None:
+        if entry.type not in (None, "file", "link", "dir") or entry.name in (".", "..", ""):
             continue
         url = base + quote(entry.name, safe=_SAFE, errors="surrogateescape")
-        found.append(Found(url, kind, "ftp-listing", "name", document.url))
+        if entry.type == "dir":
+            found.append(Found(url + "/", "link", "ftp-listing", "dir", document.url))
+            continue
+        kind = kind_for_name(entry.name)
+        if kind is not None:
+            found.append(Found(url, kind, "ftp-listing", "name", document.url))
+        found.append(Found(url, "link", "ftp-listing", "name", document.url))
     return found
