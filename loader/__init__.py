@@ -12,6 +12,8 @@ from ._lazy import lazy_exports as _lazy_exports
 _EXPORTS = {
     "Channel": "._protocol",
     "ConnectError": "._errors",
+    "Crawl": "._crawl",
+    "CrawlPoliteness": "._crawl",
     "ConnectTimeout": "._errors",
     "DeadlineExceeded": "._errors",
     "Event": "._events",
@@ -64,6 +66,8 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     # "X as X" marks each an explicit re-export (mypy --strict: no implicit re-export).
     from ._context import PluginContext as PluginContext
     from ._context import make_ssl_context as make_ssl_context
+    from ._crawl import Crawl as Crawl
+    from ._crawl import CrawlPoliteness as CrawlPoliteness
     from ._errors import ConnectError as ConnectError
     from ._errors import ConnectTimeout as ConnectTimeout
     from ._errors import DeadlineExceeded as DeadlineExceeded

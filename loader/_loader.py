@@ -15,9 +15,10 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ from ._requests import Call, Destination, Requests, Transfer, plain_get
 from ._scheduler import HostQueues, Scheduler
 
 if TYPE_CHECKING:
+    from ._crawl import Crawl, CrawlPolicy, CrawlPoliteness
     from ._page import PageResult
     from .discovery import Browser
     from .har import HarCollector
@@ -362,6 +364,17 @@ class Loader:
         """
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        async with self._page_stream(urls, concurrency, functools.partial(self.fetch_page, **page_options)) as pages:
+            yield pages
+
+    @asynccontextmanager
+    async def _page_stream(
+        self,
+        urls: Iterable[str] | AsyncIterable[str],
+        concurrency: int,
+        fetch_one: Callable[[str], Awaitable[PageResult]],
+    ) -> AsyncIterator[AsyncIterator[PageResult]]:
+        """The body of :meth:`fetch_pages`, each page fetched by ``fetch_one(url)``."""
         send: MemoryObjectSendStream[PageResult]
         send, receive = anyio.create_memory_object_stream(0)
         slots = anyio.Semaphore(concurrency)
@@ -369,7 +382,7 @@ class Loader:
         async def one(url: str, out: MemoryObjectSendStream[PageResult]) -> None:
             try:
                 async with out:
-                    page = await self.fetch_page(url, **page_options)
+                    page = await fetch_one(url)
                     with contextlib.suppress(anyio.BrokenResourceError):  # the consumer left
                         await out.send(page)
             finally:
@@ -395,6 +408,60 @@ class Loader:
                     yield receive
             finally:
                 tg.cancel_scope.cancel()
+
+    def crawl(
+        self,
+        start_urls: str | Iterable[str],
+        *,
+        level: float | None = 5,
+        span_hosts: bool = False,
+        domains: Iterable[str] | None = None,
+        accept: str | re.Pattern[str] | None = None,
+        reject: str | re.Pattern[str] | None = None,
+        no_parent: bool = False,
+        max_pages: int | None = None,
+        concurrency: int = 8,
+        state: str | Path | None = None,
+        policy: CrawlPolicy | None = None,
+        politeness: CrawlPoliteness | None = None,
+        **page_options: Any,
+    ) -> AbstractAsyncContextManager[Crawl]:
+        """Crawl breadth-first from ``start_urls`` along ``PageResult.links``; yield pages as they complete.
+
+        Used as :meth:`fetch_pages` is (and built on it)::
+
+            async with loader.crawl("https://example.com/", level=2, output="out") as pages:
+                async for page in pages:
+                    ...
+
+        ``level``: how many links deep (0: the start pages only; ``None`` or ``math.inf``:
+        no limit).  A link is followed when it is on a start URL's host (with
+        ``span_hosts``, on any host, or under one of ``domains``: ``example.com`` takes
+        ``www.example.com``), matches ``accept`` and not ``reject`` (regexes searched in
+        the URL), and, with ``no_parent``, lies below a start URL's directory on that
+        host; then ``await policy(url, depth, crawl)`` decides (``crawl``: the
+        :class:`~loader._crawl.Crawl` yielded, with its counters).  Requisites a page
+        fetched are not fetched again as pages.  ``max_pages`` stops handing out pages
+        after that many (those of earlier runs of ``state`` included).  ``concurrency``
+        pages at once.  ``state`` names a SQLite file holding the frontier, the seen
+        URLs and the pages done, committed as each page completes: a crawl killed at any
+        moment and run again with the same file continues, fetching no completed page
+        again.  ``politeness`` (a :class:`~loader._crawl.CrawlPoliteness`) is asked
+        before each URL is queued and entered around each page's fetch; the default
+        allows everything at once.  ``page_options`` are :meth:`fetch_page`'s.
+        Each URL is fetched once: the seen-set keeps an 8-byte fingerprint of each
+        URL's key (``loader_url_key``, else ``canonical_url``).
+        """
+        from ._crawl import Crawl
+
+        crawl = Crawl(
+            start_urls, fetch_page=self.fetch_page, stream=self._page_stream,
+            url_key=lambda url: self._running.url_key(url), schemes=self.schemes,
+            level=level, span_hosts=span_hosts, domains=domains, accept=accept, reject=reject,
+            no_parent=no_parent, max_pages=max_pages, concurrency=concurrency, state=state,
+            policy=policy, politeness=politeness, page_options=page_options,
+        )
+        return crawl.run()
 
     async def _page(
         self,

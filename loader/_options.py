@@ -206,6 +206,13 @@ def _spell_out_families(parser: argparse.ArgumentParser, argv: Sequence[str]) ->
     return words
 
 
+#: Options of ``fetch -r`` that mean nothing without it (``--level`` has a default).
+_CRAWL_ONLY = {
+    "span_hosts": "--span-hosts", "domains": "-D", "accept_regex": "--accept-regex",
+    "reject_regex": "--reject-regex", "no_parent": "-np", "max_pages": "--max-pages", "state": "--state",
+}
+
+
 def _complete(args: argparse.Namespace, stdin: IO[str]) -> None:
     command = getattr(args, "command", None)
     if command == "fetch":
@@ -222,6 +229,14 @@ def _complete(args: argparse.Namespace, stdin: IO[str]) -> None:
             raise _UsageError("--json and -o - both write to stdout: give -o a file")
         if command == "fetch" and getattr(args, "list", False):
             raise _UsageError("--json and --list both write to stdout: choose one")
+    if command == "fetch" and not getattr(args, "recursive", True):
+        given = [name for name in _CRAWL_ONLY if getattr(args, name, None) not in (None, False)]
+        if given:
+            raise _UsageError(f"{', '.join(_CRAWL_ONLY[n] for n in given)} go with -r (--recursive)")
+    if command == "fetch" and getattr(args, "recursive", False):
+        for name, option in (("list", "--list"), ("har", "--har"), ("report", "--report")):
+            if getattr(args, name, None):
+                raise _UsageError(f"{option} is for single pages: not with -r")
     if command == "fetch" and getattr(args, "explain", False) and not getattr(args, "list", False):
         raise _UsageError("--explain goes with --list: it explains what discovery chose")
     if command == "get" and getattr(args, "timestamping", False):
@@ -426,6 +441,8 @@ class RunSummary:
         self.failed: list[dict[str, Any]] = []
         self.skipped: list[dict[str, Any]] = []
         self.bytes = 0
+        #: More sections of the summary (``fetch -r`` adds ``crawl``: pages, resources …).
+        self.extra: dict[str, Any] = {}
 
     @hookimpl
     def loader_event(self, event: Event) -> None:
@@ -460,6 +477,7 @@ class RunSummary:
             "fetched": self.fetched,
             "failed": self.failed,
             "skipped": self.skipped,
+            **self.extra,
         }
 
 

@@ -122,6 +122,27 @@ def _size(text: str) -> int | None:
     return value or None
 
 
+def _level(text: str) -> float | None:
+    """``-l N``: a whole number of 0 or more, or ``inf`` (no limit: ``None``)."""
+    if text.strip().lower() in ("inf", "infinite"):
+        return None
+    return _integer(text, 0)
+
+
+def _regex(text: str) -> str:
+    import re
+
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"invalid regular expression {text!r}: {exc}") from None
+    return text
+
+
+def _domains(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -474,6 +495,8 @@ def _warm_up(loader: Loader, urls: Sequence[str]) -> None:
 async def _cmd_fetch(args: argparse.Namespace, loader: Loader) -> int:
     from ._progress import page_line
 
+    if getattr(args, "recursive", False):
+        return await _cmd_crawl(args, loader)
     kinds = args.kinds
     if "meta" not in kinds and args.meta_images:
         kinds = kinds | {"meta"}
@@ -533,6 +556,62 @@ async def _cmd_fetch(args: argparse.Namespace, loader: Loader) -> int:
 
         if not save_load(collector, pages, args.har, args.report, args._stderr):
             worst = max(worst, EXIT_FAILED)
+    return worst
+
+
+async def _cmd_crawl(args: argparse.Namespace, loader: Loader) -> int:
+    """``loader fetch -r``: :meth:`Loader.crawl`, each page saved with its requisites."""
+    from ._crawl import link_saved_pages
+    from ._progress import page_line
+
+    kinds = args.kinds | {"meta"} if args.meta_images else args.kinds
+    output = Path(args.output)
+    exists = args.exists
+    if args.state is not None and os.path.exists(args.state) and exists == "overwrite":
+        exists = "skip"  # a resumed crawl: a file under its final name is complete
+    worst = EXIT_OK
+    pages = resources = failures = size = 0
+    saved: dict[str, Path] | None = {} if args.convert_links else None  # for links between pages
+    async with loader.crawl(
+        args.urls, level=args.level, span_hosts=args.span_hosts, domains=args.domains,
+        accept=args.accept_regex, reject=args.reject_regex, no_parent=args.no_parent,
+        max_pages=args.max_pages, state=args.state, output=output, kinds=kinds,
+        same_host=args.same_host, convert_links=args.convert_links, exists=exists,
+        resume=getattr(args, "resume", False), browser=_browser(args),
+    ) as crawl:
+        async for page in crawl:
+            pages += 1
+            resources += len(page.resources)
+            size += sum(r.size for r in (page.document, *page.resources) if r.ok)
+            failed = page.failed
+            failures += len(failed)
+            _print_failures(failed, args._stderr)
+            for warning in page.warnings:
+                args._stderr.write(f"warning: {printable(str(warning))}\n")
+            if not page.document.ok:
+                worst = max(worst, EXIT_PARTIAL)
+                continue
+            page_id = page.document.request_id
+            args._stderr.write(page_line(page.url, page.path, args._tally, page_id) + "\n")
+            args._tally.pages.pop(page_id, None)  # printed: a long crawl keeps no per-page tally
+            if failed:
+                worst = max(worst, EXIT_PARTIAL)
+            if saved is not None and page.path is not None:
+                saved[page.document.url] = saved[page.document.final_url] = page.path
+        queued, denied, resumed = crawl.queued, crawl.denied, crawl.resumed
+    relinked = link_saved_pages(saved, output) if saved else 0
+    if pages == 0 and not resumed:
+        worst = EXIT_FAILED  # not one start URL was allowed
+    args._stderr.write(
+        f"crawled {pages} pages, {resources} resources, {size} bytes, {failures} failures"
+        + (f", {queued} still queued" if queued else "")
+        + (f", {relinked} pages relinked" if saved else "")
+        + (f" ({resumed} done by earlier runs of {printable(args.state)})" if resumed else "") + "\n"
+    )
+    summary = getattr(args, "_summary", None)
+    if summary is not None:
+        summary.extra["crawl"] = {"pages": pages, "resources": resources, "bytes": size,
+                                  "failures": failures, "queued": queued, "denied": denied}
     return worst
 
 
@@ -776,13 +855,30 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
     fetch.add_argument("--explain", action="store_true",
                        help="with --list: say why each resource was chosen and list what was skipped")
     fetch.add_argument("--same-host", action="store_true", help="skip resources on other hosts")
-    fetch.add_argument("--convert-links", action="store_true", help="rewrite the saved page to use the local copies")
+    fetch.add_argument("--convert-links", action="store_true",
+                       help="rewrite the saved page to use the local copies (with -r: of other pages too)")
     fetch.add_argument("--exists", choices=["overwrite", "skip", "unique"], default="overwrite",
                        help="what to do with files already there (default overwrite)")
     fetch.add_argument("--max-resources", dest="per_page", type=_positive_int, metavar="N",
                        help="cap on resources per page (default 1000)")
     fetch.add_argument("-c", "--continue", dest="resume", action="store_true",
                        help="resume each resource's partial file (NAME.part) and skip complete ones")
+    crawl = fetch.add_argument_group("recursive fetching (wget -r)")
+    crawl.add_argument("-r", "--recursive", action="store_true",
+                       help="follow each page's links, breadth-first, saving every page with its requisites")
+    crawl.add_argument("-l", "--level", type=_level, default=5, metavar="N",
+                       help="with -r: how many links deep (default 5; 0: the pages given; inf: no limit)")
+    # wget's -H: here -H is --header (curl's), so only the long spelling.
+    crawl.add_argument("--span-hosts", action="store_true", help="with -r: follow links to other hosts")
+    crawl.add_argument("-D", "--domains", type=_domains, metavar="LIST",
+                       help="with --span-hosts: only these domains (comma list; a domain takes its subdomains)")
+    crawl.add_argument("--accept-regex", type=_regex, metavar="REGEX", help="with -r: follow only URLs matching REGEX")
+    crawl.add_argument("--reject-regex", type=_regex, metavar="REGEX", help="with -r: never follow URLs matching REGEX")
+    crawl.add_argument("-np", "--no-parent", action="store_true",
+                       help="with -r: never go above the start URL's directory")
+    crawl.add_argument("--max-pages", type=_positive_int, metavar="N", help="with -r: stop after N pages")
+    crawl.add_argument("--state", metavar="FILE",
+                       help="with -r: keep the crawl's progress in FILE (SQLite); run again to resume")
     fetch.add_argument("--har", metavar="FILE", help="write the load as a HAR 1.2 log to FILE")
     fetch.add_argument("--report", metavar="FILE", help="write the load's waterfall as one HTML file to FILE")
     add_common_options(fetch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +77,7 @@ def parse_kinds(spec: str | None) -> frozenset[str]:
     return frozenset(kinds)
 
 
-def check_kinds(kinds: object) -> frozenset[str]:
+def check_kinds(kinds: str | Iterable[str]) -> frozenset[str]:
     """``kinds`` as a frozenset of requisite kinds; ``ValueError`` naming any unknown one.
 
     ``link`` is not a requisite kind: outgoing links are always collected, in
@@ -84,7 +85,7 @@ def check_kinds(kinds: object) -> frozenset[str]:
     """
     if isinstance(kinds, str):
         kinds = [kinds]
-    chosen = frozenset(kinds)  # type: ignore[arg-type]
+    chosen = frozenset(kinds)
     unknown = sorted(str(kind) for kind in chosen - frozenset(KINDS))
     if unknown:
         hint = " (outgoing links are always in PageResult.links)" if "link" in unknown else ""

@@ -431,19 +431,21 @@ def discover(
                 else:
                     drop(ref.url, ref.kind, "css", ref.via, why)
 
+    def extracted(item: Found) -> None:
+        why = item.why or "plugin: loader_extract"
+        if item.kind in KINDS:
+            accept(item.url, item.kind, item.element, item.attribute, item.source or source, why)
+        if item.kind in LINK_KINDS or item.kind not in KINDS:
+            # Any other kind is kept, as a link: not fetched, its kind as the plugin said.
+            add_link(item.url, item.kind, item.element, item.attribute, item.source or source, why)
+
     errors: list[Exception] = []
     for extractor in extractors:
         try:
             items = extractor(document)
             for item in items or ():
-                if not isinstance(item, Found):
-                    continue
-                why = item.why or "plugin: loader_extract"
-                if item.kind in KINDS:
-                    accept(item.url, item.kind, item.element, item.attribute, item.source or source, why)
-                if item.kind in LINK_KINDS or item.kind not in KINDS:
-                    # Any other kind is kept, as a link: not fetched, its kind as the plugin said.
-                    add_link(item.url, item.kind, item.element, item.attribute, item.source or source, why)
+                if isinstance(item, Found):  # anything else is a plugin's mistake, ignored
+                    extracted(item)
         except Exception as exc:  # noqa: BLE001 - a plugin's failure is reported, not raised
             errors.append(exc)
 
