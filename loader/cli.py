@@ -592,7 +592,8 @@ async def _cmd_crawl(args: argparse.Namespace, loader: Loader) -> int:
                 worst = max(worst, EXIT_PARTIAL)
                 continue
             page_id = page.document.request_id
-            args._stderr.write(page_line(page.url, page.path, args._tally, page_id) + "\n")
+            progress = f"[{pages} done, {crawl.queued} queued] "
+            args._stderr.write(progress + page_line(page.url, page.path, args._tally, page_id) + "\n")
             args._tally.pages.pop(page_id, None)  # printed: a long crawl keeps no per-page tally
             if failed:
                 worst = max(worst, EXIT_PARTIAL)
