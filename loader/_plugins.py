@@ -62,6 +62,28 @@ class LoaderPluginManager(pluggy.PluginManager):
     def __init__(self, project_name: str) -> None:
         super().__init__(project_name)
         self.failed: dict[str, str] = {}
+        #: Entry-point plugins registered from the start-up cache, with their distributions.
+        self.cached_distinfo: list[tuple[Any, CachedDistribution]] = []
+
+    def list_plugin_distinfo(self) -> list[tuple[Any, Any]]:
+        """pluggy's list, plus the plugins loaded from the entry-point cache (``_entry_cache``)."""
+        return [*super().list_plugin_distinfo(), *self.cached_distinfo]
+
+
+class CachedDistribution:
+    """What ``list_plugin_distinfo`` tells of a distribution whose plugin came from the cache."""
+
+    def __init__(self, project_name: str, version: str, location: str) -> None:
+        self.project_name = project_name
+        self.version = version
+        self.location = location
+
+    def locate_file(self, path: str) -> str:
+        """``path`` inside the folder the distribution is installed in."""
+        return os.path.join(self.location, path) if path else self.location
+
+    def __repr__(self) -> str:
+        return f"<CachedDistribution {self.project_name} {self.version}>"
 
 
 #: Warnings already logged in this process: the CLI builds one manager for its
@@ -122,9 +144,16 @@ def load_entry_points(pm: pluggy.PluginManager, group: str, *, on_error: OnError
     blocked while loading goes on), ``on_error`` is told, and pluggy is asked
     again for the rest: those already registered are skipped by pluggy itself.
     """
+    from . import _entry_cache
+
     skipped: list[str] = []
     try:
-        return _load_with_pluggy(pm, group, on_error, skipped)
+        cached = _entry_cache.lookup(group)
+        if cached is not None and isinstance(pm, LoaderPluginManager):
+            return _load_cached(pm, cached, on_error, skipped)
+        count = _load_with_pluggy(pm, group, on_error, skipped)
+        _entry_cache.store(group, _entry_cache.scan(group))
+        return count
     finally:
         # A failed name was blocked only so that no attempt repeats it; a plugin
         # passed by the caller may still take the name.
@@ -159,6 +188,30 @@ def _load_with_pluggy(
             on_error(*failed, exc)
             continue
         return len(_registered(pm) - before)
+
+
+def _load_cached(
+    pm: LoaderPluginManager, entries: list[Any], on_error: OnError | None, skipped: list[str]
+) -> int:
+    """Register the cached entry points as pluggy would: in order, a name once, blocked ones not."""
+    from . import _entry_cache
+
+    count = 0
+    for name, value, project, version, location in entries:
+        if pm.get_plugin(name) is not None or pm.is_blocked(name):
+            continue
+        try:
+            plugin = _entry_cache.load(value)
+            pm.register(plugin, name=name)
+        except Exception as exc:
+            if on_error is None:
+                raise
+            _drop(pm, name, skipped)
+            on_error(name, value, exc)
+            continue
+        pm.cached_distinfo.append((plugin, CachedDistribution(project, version, location)))
+        count += 1
+    return count
 
 
 def _registered(pm: pluggy.PluginManager) -> set[str]:

@@ -59,7 +59,7 @@ def canonical_url(url: str) -> str:
     match = _PLAIN_ORIGIN.match(url)
     if match is not None and _PLAIN_REST.fullmatch(url, match.end()):
         scheme, host, port = match.groups()
-        if scheme.islower() and host.islower() and (port is None or int(port) != DEFAULT_PORTS.get(scheme)):
+        if scheme == scheme.lower() and host == host.lower() and (port is None or int(port) != DEFAULT_PORTS.get(scheme)):
             if match.end() < len(url) or scheme not in ("http", "https"):
                 return url  # already canonical: the common case costs one regex match
     try:

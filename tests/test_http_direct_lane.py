@@ -126,7 +126,7 @@ async def _run_lane(monkeypatch: pytest.MonkeyPatch, rec: Recorder, tmp_path: Pa
     monkeypatch.setattr(httpx.AsyncClient, "send", counting_send)
     phases: list[list[str]] = []
     results = []
-    async with Loader(retries=Retries(attempts=1), headers={"X-Extra": "1"}) as loader:
+    async with Loader(retries=Retries(attempts=1), headers={"X-Extra": "1"}, reuse=False) as loader:
         plain_sends = None
         for url in _script(rec):
             seen: list[str] = []

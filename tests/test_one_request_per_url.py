@@ -130,3 +130,9 @@ async def test_fetch_requisites_holds_the_page_cap(asgi_server: Any) -> None:
         page = await loader.fetch_requisites(asgi_server.url("/big.html"), b"<p>" * 100,
                                              content_type="text/html")
     assert not page.ok and "page cap" in str(page.document.error)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/img/i0.png", "https://example.com/a/b?c=d",
+                                 "ftp://h/pub/", "gopher://h:7070/1/x"])
+def test_a_canonical_url_is_its_own_key_without_reparsing(url: str) -> None:
+    assert canonical_url(url) is url  # the common case returns the very string: no rebuilding

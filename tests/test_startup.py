@@ -221,8 +221,6 @@ def test_plugins_and_help_load_no_protocol_stack(tmp_path: Path) -> None:
                               timeout=60, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
         modules = json.loads(proc.stdout.strip().splitlines()[-1])
-        # pluggy's load_setuptools_entrypoints reads entry points with importlib.metadata.
-        assert "importlib.metadata" in modules, args
         assert "loader_gopher._urls" not in modules, args
     listing = subprocess.run([sys.executable, "-m", "loader", "plugins"], capture_output=True, text=True,
                              timeout=60, cwd=tmp_path).stdout.splitlines()
@@ -312,3 +310,90 @@ def test_gopher_schemes_are_one_object() -> None:
     assert loader_gopher.SCHEMES == ("gopher", "gophers")
     assert loader_gopher.SCHEMES is _plugin.SCHEMES is _urls.SCHEMES
     assert importlib.import_module("loader_gopher._handler").SCHEMES is _plugin.SCHEMES
+
+
+# -- the entry-point cache (loader._entry_cache) -------------------------------------------
+
+
+def _loader_manager(blocked: tuple[str, ...] = ("blocked",)) -> Any:
+    from loader._plugins import LoaderPluginManager
+
+    pm = LoaderPluginManager("loader")
+    pm.add_hookspecs(hookspecs)
+    for name in blocked:
+        pm.set_blocked(name)
+    return pm
+
+
+def _state(pm: Any, count: int) -> tuple[Any, ...]:
+    return (
+        count,
+        pm.list_name_plugin(),
+        [(plugin, dist.project_name, dist.version) for plugin, dist in pm.list_plugin_distinfo()],
+    )
+
+
+def test_a_cached_start_registers_what_pluggy_registered(
+    plugin_site: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loader import _entry_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = _loader_manager()
+    scanned = _state(first, load_entry_points(first, ENTRY_POINT_GROUP))  # a miss: pluggy's scan
+    assert _entry_cache.lookup(ENTRY_POINT_GROUP) is not None and not first.cached_distinfo
+    second = _loader_manager()
+    cached = _state(second, load_entry_points(second, ENTRY_POINT_GROUP))
+    assert second.cached_distinfo  # this time from the cache …
+    assert cached == scanned  # … with the same plugins, order and distributions
+    # A name blocked when the cache was written is still known to a run that allows it.
+    third = _loader_manager(blocked=("one",))
+    load_entry_points(third, ENTRY_POINT_GROUP, on_error=lambda *a: None)
+    assert third.get_plugin("one") is None and third.get_plugin("two") is not None
+
+
+def test_installing_a_distribution_invalidates_the_cache(
+    plugin_site: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loader import _entry_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    load_entry_points(_loader_manager(), ENTRY_POINT_GROUP)
+    assert _entry_cache.lookup(ENTRY_POINT_GROUP) is not None
+    _dist(plugin_site[1], "st_d-1.0.dist-info", "[loader]\nlegacy = st_legacy\n")
+    os.utime(plugin_site[1], ns=(1, 1))  # whatever the filesystem's clock resolution: changed
+    assert _entry_cache.lookup(ENTRY_POINT_GROUP) is None
+    pm = _loader_manager()
+    load_entry_points(pm, ENTRY_POINT_GROUP)
+    assert "legacy" in dict(pm.list_name_plugin())
+
+
+def test_a_damaged_or_disabled_cache_is_a_miss(
+    plugin_site: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loader import _entry_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    load_entry_points(_loader_manager(), ENTRY_POINT_GROUP)
+    (record,) = (tmp_path / "cache" / "loader").glob("entry-points-*.json")
+    record.write_text("{not json")
+    assert _entry_cache.lookup(ENTRY_POINT_GROUP) is None
+    record.write_text(json.dumps({"key": "another", "entries": [], "folders": {}}))
+    assert _entry_cache.lookup(ENTRY_POINT_GROUP) is None
+    monkeypatch.setenv("LOADER_NO_CACHE", "1")
+    load_entry_points(_loader_manager(), ENTRY_POINT_GROUP)
+    assert _entry_cache.lookup(ENTRY_POINT_GROUP) is None
+
+
+def test_a_cached_start_does_not_import_importlib_metadata(tmp_path: Path) -> None:
+    probe = (
+        "import json, sys\n"
+        "from loader._plugins import make_plugin_manager\n"
+        "pm = make_plugin_manager()\n"
+        "print(json.dumps({'metadata': 'importlib.metadata' in sys.modules,\n"
+        "                  'plugins': sorted(n for n, p in pm.list_name_plugin() if p is not None)}))\n"
+    )
+    first = _run(probe, cwd=tmp_path)
+    second = _run(probe, cwd=tmp_path)
+    assert first["metadata"] and not second["metadata"]
+    assert first["plugins"] == second["plugins"] and {"ftp", "gopher", "http"} <= set(second["plugins"])
