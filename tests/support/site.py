@@ -77,6 +77,9 @@ class SiteServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm
+            # and the client's delayed ACK hold each answer back ~40 ms.
+            disable_nagle_algorithm = True
 
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
