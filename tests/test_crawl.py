@@ -282,6 +282,12 @@ def test_cli_crawl_saves_pages_and_converts_links_between_them(site_server: Site
 def test_cli_crawl_options_need_r(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fetch", "--state", str(tmp_path / "s"), "http://127.0.0.1:9/"]) == 2
     assert "--state go with -r" in capsys.readouterr().err
+    assert main(["fetch", "-r", "--list", "http://127.0.0.1:9/"]) == 2
+    assert "--list is for single pages" in capsys.readouterr().err
+    assert main(["fetch", "-r", "-l", "-1", "http://127.0.0.1:9/"]) == 2
+    assert "must be at least 0" in capsys.readouterr().err
+    assert main(["fetch", "-r", "--accept-regex", "(", "http://127.0.0.1:9/"]) == 2
+    assert "invalid regular expression" in capsys.readouterr().err
 
 
 def _done_count(state: Path) -> int:
