@@ -233,12 +233,13 @@ def make_loader(args: argparse.Namespace, *, per_page: int | None = None) -> Loa
     from ._options import loader_options
 
     max_body = getattr(args, "max_filesize", None)
+    page_cap: dict[str, Any] = {"per_page": per_page} if per_page else {}
     limits = Limits(
         total=args.jobs,
         per_host=args.per_host,
         max_body=max_body,
         max_page=getattr(args, "max_page_size", DEFAULT_MAX_PAGE_SIZE),
-        **({"per_page": per_page} if per_page else {}),
+        **page_cap,
     )
     return Loader(
         limits=limits,
