@@ -1,6 +1,7 @@
 """A crawl's manners: robots.txt, and the wait between one host's pages.
 
-``Politeness`` is what a crawl asks before and around each page::
+``Politeness`` is what a crawl asks before and around each page (the shape of the
+crawl's ``CrawlPoliteness``)::
 
     await politeness.allowed(url)      robots.txt says the loader's user agent may fetch it
     async with politeness.turn(url):   the host's delay has passed since its last page
@@ -40,7 +41,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Protocol
 from urllib.parse import urlsplit
 
 import anyio
@@ -52,7 +52,6 @@ __all__ = [
     "ROBOTS_ERROR_TTL",
     "ROBOTS_MAX",
     "ROBOTS_TTL",
-    "CrawlPoliteness",
     "Politeness",
     "RobotsFetch",
     "user_agent_token",
@@ -71,18 +70,6 @@ TURN_HOSTS = 4096
 
 #: ``fetch(url, write)``: the loader's request for a robots.txt, each body chunk to ``write``.
 RobotsFetch = Callable[[str, Callable[[bytes], None]], Awaitable[Result]]
-
-
-class CrawlPoliteness(Protocol):
-    """What a crawl asks of its politeness policy (the shape ``Loader.crawl`` takes)."""
-
-    async def allowed(self, url: str) -> bool:
-        """Whether ``url`` may be fetched (robots.txt)."""
-        ...
-
-    def turn(self, url: str) -> AbstractAsyncContextManager[None]:
-        """Hold ``url``'s host's turn for one page fetch (waits for its delay first)."""
-        ...
 
 
 def user_agent_token(user_agent: str | None) -> str:

@@ -310,3 +310,26 @@ def test_limits_reject_bad_politeness() -> None:
         with pytest.raises(ValueError):
             Limits(**bad)  # type: ignore[arg-type]
 
+
+
+def test_cli_politeness_options() -> None:
+    import argparse
+
+    from loader.cli import CRAWL_HOST_BACKOFF, build_parser, make_loader, parse_rate
+
+    assert [parse_rate(v) for v in ("200k", "1.5m", "300", 0, None, 4096)] == [
+        204800, 1572864, 300, None, None, 4096,
+    ]
+    args = build_parser().parse_args(["fetch", "http://127.0.0.1:1/", "-o", "out"])
+    plain = make_loader(args)
+    assert (plain.limits.host_delay, plain.limits.rate, plain.limits.host_backoff) == (0.0, None, None)
+    assert plain.robots
+    crawl = argparse.Namespace(**{
+        **vars(args), "recursive": True, "wait": 2.0, "random_wait": True,
+        "limit_rate": "100k", "no_robots": True,
+    })
+    loader = make_loader(crawl)
+    limits = loader.limits
+    assert (limits.host_delay, limits.random_wait, limits.rate) == (2.0, True, 102400)
+    assert limits.host_backoff == CRAWL_HOST_BACKOFF
+    assert not loader.robots
