@@ -185,6 +185,13 @@ async def test_delay_spaces_a_hosts_pages(raw_server, routes, options) -> None:
     _one_after_the_other(order)
 
 
+async def test_request_rate_is_a_delay(raw_server) -> None:
+    site = Site(raw_server, robots("User-agent: *\nRequest-rate: 2/1s\nCrawl-delay: 0.25\n"))
+    async with Loader() as loader:
+        await loader.politeness.allowed(site.url("/one"))
+        assert loader.politeness.delay(site.url("/one")) == pytest.approx(0.5)  # the larger
+
+
 async def test_crawl_delay_is_capped(raw_server) -> None:
     site = Site(raw_server, robots("User-agent: *\nCrawl-delay: 86400\n"))
     async with Loader() as loader:
