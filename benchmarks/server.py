@@ -24,6 +24,8 @@ import asyncio
 import json
 import sys
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 try:
     import uvloop
@@ -234,8 +236,8 @@ class Connection(asyncio.Protocol):
         self.next()
 
 
-async def serve(args: argparse.Namespace, loop_name: str) -> None:
-    site = Site(args)
+async def serve(args: argparse.Namespace, loop_name: str, make_site: Callable[[argparse.Namespace], Any] = Site) -> None:
+    site = make_site(args)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Connection(site), "127.0.0.1", args.port,
                                       backlog=1024)
@@ -259,13 +261,17 @@ def main() -> None:
                         help="bytes/second per connection (0: no cap)")
     parser.add_argument("--no-uvloop", action="store_true",
                         help="plain asyncio even if uvloop is installed")
-    args = parser.parse_args()
+    run(parser.parse_args(), Site)
+
+
+def run(args: argparse.Namespace, make_site: Callable[[argparse.Namespace], Any]) -> None:
+    """Serve ``make_site(args)`` (a ``Site``'s interface) until killed, on uvloop if installed."""
     use_uvloop = uvloop is not None and not args.no_uvloop
     try:
         if use_uvloop:
-            uvloop.run(serve(args, "uvloop"))
+            uvloop.run(serve(args, "uvloop", make_site))
         else:
-            asyncio.run(serve(args, "asyncio"))
+            asyncio.run(serve(args, "asyncio", make_site))
     except KeyboardInterrupt:
         sys.exit(0)
 

@@ -19,6 +19,7 @@ _EXPORTS = {
     "Event": "._events",
     "HTTPNotFound": "._errors",
     "HarCollector": ".har",
+    "HostStats": "._models",
     "HTTPStatusError": "._errors",
     "IdleTimeout": "._errors",
     "InvalidURL": "._errors",
@@ -44,6 +45,7 @@ _EXPORTS = {
     "ResponseError": "._errors",
     "Result": "._models",
     "Retries": "._models",
+    "Stats": "._models",
     "SaveError": "._errors",
     "SizeLimitExceeded": "._errors",
     "SyncLoader": "._sync",
@@ -95,11 +97,13 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from ._events import Event as Event
     from ._events import Phase as Phase
     from ._loader import Loader as Loader
+    from ._models import HostStats as HostStats
     from ._models import Limits as Limits
     from ._models import Origin as Origin
     from ._models import Request as Request
     from ._models import Result as Result
     from ._models import Retries as Retries
+    from ._models import Stats as Stats
     from ._models import Timeouts as Timeouts
     from ._net import check_peer as check_peer
     from ._net import open_connection as open_connection

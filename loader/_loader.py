@@ -35,7 +35,7 @@ from ._errors import (
 )
 from ._events import Phase
 from ._host import PluginHost
-from ._models import Limits, Result, Retries, Timeouts
+from ._models import Limits, Result, Retries, Stats, Timeouts
 from ._plugins import make_plugin_manager
 from ._protocol import ProtocolHandler
 from ._requests import Call, Destination, Requests, Transfer, plain_get
@@ -44,6 +44,7 @@ from ._scheduler import HostQueues, Scheduler
 if TYPE_CHECKING:
     from ._crawl import Crawl, CrawlPolicy, CrawlPoliteness
     from ._page import PageResult
+    from ._politeness import Politeness
     from .discovery import Browser
     from .har import HarCollector
 from ._saving import ExistsPolicy
@@ -76,6 +77,9 @@ class Loader:
     ``local_address`` binds new HTTP connections to that address (``"0.0.0.0"``: IPv4
     only, ``"::"``: IPv6 only, as ``-4``/``-6`` ask).  ``har`` names a file the loader
     writes, when it closes, the HAR 1.2 log of every request it made (see ``loader.har``).
+    ``robots`` (default on) makes :attr:`politeness` honour robots.txt, which a crawl
+    asks before each page (``--no-robots`` turns it off); the other politeness settings
+    (delay, rate, host back-off) are in :class:`Limits`.
     """
 
     def __init__(
@@ -98,8 +102,11 @@ class Loader:
         proxy: str | None = None,
         local_address: str | None = None,
         har: str | os.PathLike[str] | None = None,
+        robots: bool = True,
     ) -> None:
         self.limits = limits or Limits()
+        self.robots = robots
+        self._stats = Stats()
         self.timeouts = timeouts or Timeouts()
         self.retries = retries or Retries()
         self.headers = dict(headers or {})
@@ -139,7 +146,7 @@ class Loader:
 
     async def __aenter__(self) -> Loader:
         if self._requests is None:  # settings changed before the first entry still count
-            self.scheduler = Scheduler(self.limits, self.retries)
+            self.scheduler = Scheduler(self.limits, self.retries, self._stats)
             self._requests = Requests(self.host, self.scheduler, self.context, reuse=self.reuse)
         self._long_limiter = anyio.CapacityLimiter(self.limits.long_callbacks)
         self._entered = True
@@ -165,6 +172,26 @@ class Loader:
             verify=self.verify, http2=self.http2, max_redirects=self.max_redirects, proxy=self.proxy,
             local_address=self.local_address, deny_private=self.deny_private,
         )
+
+    @property
+    def stats(self) -> Stats:
+        """This loader's running counters (requests, bytes, failures, cache hits, per host …)."""
+        return self._stats
+
+    @functools.cached_property
+    def politeness(self) -> Politeness:
+        """This loader's robots.txt and per-host page delays (see ``loader._politeness``)."""
+        from ._politeness import Politeness
+
+        agent = next((v for k, v in self.headers.items() if k.lower() == "user-agent"), None)
+        return Politeness(
+            self._fetch_robots, limits=self.limits, stats=self._stats, user_agent=agent,
+            robots=self.robots,
+        )
+
+    async def _fetch_robots(self, url: str, write: Callable[[bytes], None]) -> Result:
+        async with self._call(None, "short", None) as call:
+            return await self._running.fetch_in(call, url, to=write, kind="robots", purpose="robots")
 
     @property
     def ssl_context(self) -> ssl.SSLContext:

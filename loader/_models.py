@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Limits", "Request", "Result", "Retries", "Timeouts"]
+__all__ = ["HostStats", "Limits", "Request", "Result", "Retries", "Stats", "Timeouts"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -25,6 +25,15 @@ class Limits:
     into memory for discovery may have (a page, a stylesheet, a Gopher menu, an
     FTP listing; default 64 MiB), enforced as the bytes arrive.
     ``long_callbacks``: worker threads for long callbacks (default 4).
+
+    Politeness (all off by default: a plain fetch is not slowed down):
+    ``host_delay``: seconds between one page fetch of a host ending and the next
+    starting (wget's ``--wait``; a crawl's pages, see ``loader._politeness``);
+    ``random_wait``: each such delay times a random factor in 0.5-1.5 (``--random-wait``);
+    ``rate``: bytes a second for the whole loader, every body counted as it arrives
+    (``--limit-rate``); ``host_backoff``: when a host answers 429 or 503, every request
+    to that host waits its ``Retry-After`` (else an exponential delay), at most this
+    many seconds (``None``: no host-wide back-off, only the request's own retries).
     """
 
     total: int = 32
@@ -33,6 +42,10 @@ class Limits:
     max_body: int | None = None
     max_page: int | None = 64 << 20
     long_callbacks: int = 4
+    host_delay: float = 0.0
+    random_wait: bool = False
+    rate: int | None = None
+    host_backoff: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("total", "per_host", "per_page", "long_callbacks"):
@@ -42,6 +55,12 @@ class Limits:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"Limits.{name} must be None or at least 0")
+        if self.host_delay < 0:
+            raise ValueError("Limits.host_delay must be at least 0")
+        if self.rate is not None and self.rate < 1:
+            raise ValueError("Limits.rate must be None or at least 1 byte a second")
+        if self.host_backoff is not None and self.host_backoff < 0:
+            raise ValueError("Limits.host_backoff must be None or at least 0")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -190,3 +209,66 @@ class Result:
             return self.content.decode(charset, errors="replace")
         except LookupError:
             return self.content.decode("utf-8", errors="replace")
+
+
+#: Hosts counted one by one in :attr:`Stats.hosts`; further hosts share the ``"*"`` entry
+#: (a crawl meets millions of hosts: the counters stay bounded).
+STATS_HOSTS = 10_000
+
+
+@dataclass(kw_only=True, slots=True)
+class HostStats:
+    """One host's counters in :attr:`Stats.hosts` (network attempts, body bytes, failures)."""
+
+    requests: int = 0
+    bytes: int = 0
+    failures: int = 0
+
+
+@dataclass(kw_only=True, slots=True)
+class Stats:
+    """A loader's running counters (``Loader.stats``): plain ints, readable at any time.
+
+    ``requests``: attempts sent to the network (a retry is one more); ``bytes``: body
+    bytes received; ``failures``: requests that ended failed (not cancelled);
+    ``retries``: attempts repeated after a transient error; ``cache_hits``: requests
+    completed from the loader's memory or an up-to-date saved file; ``shared``: requests
+    that waited for the same URL in flight and shared its result (duplicates avoided);
+    ``robots_denied``: URLs robots.txt kept a crawl from; ``rate_waits``: times the
+    ``Limits.rate`` bucket made a body wait; ``host_backoffs``: 429/503 answers that held
+    their host (``Limits.host_backoff``).  ``hosts``: per-host counters by
+    ``scheme://host:port``.
+    """
+
+    requests: int = 0
+    bytes: int = 0
+    failures: int = 0
+    retries: int = 0
+    cache_hits: int = 0
+    shared: int = 0
+    robots_denied: int = 0
+    rate_waits: int = 0
+    host_backoffs: int = 0
+    hosts: dict[str, HostStats] = field(default_factory=dict)
+
+    def host(self, key: str) -> HostStats:
+        """The counters of host ``key`` (created on first use; past ``STATS_HOSTS``, ``"*"``)."""
+        entry = self.hosts.get(key)
+        if entry is None:
+            if len(self.hosts) >= STATS_HOSTS:
+                key = "*"
+                entry = self.hosts.get(key)
+            if entry is None:
+                entry = self.hosts[key] = HostStats()
+        return entry
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counters as plain data (for ``--json`` and logs)."""
+        data: dict[str, Any] = {
+            name: getattr(self, name) for name in self.__slots__ if name != "hosts"
+        }
+        data["hosts"] = {
+            key: {"requests": h.requests, "bytes": h.bytes, "failures": h.failures}
+            for key, h in self.hosts.items()
+        }
+        return data

@@ -35,6 +35,7 @@ from ._control import CallControl, Control
 from ._dispatch import Delivery
 from ._errors import (
     DeadlineExceeded,
+    HTTPStatusError,
     InvalidURL,
     LoaderError,
     PluginError,
@@ -46,7 +47,7 @@ from ._host import PluginHost
 from ._models import Limits, Origin, Request, Result, Retries, Timeouts
 from ._protocol import ProgressStream, ProtocolHandler
 from ._saving import CallerSink, ExistsPolicy, FileSink, MemorySink
-from ._scheduler import Scheduler
+from ._scheduler import Scheduler, host_key
 from ._urls import canonical_url, plain_origin, redact_url
 
 __all__ = ["Call", "Destination", "Requests", "Transfer"]
@@ -202,8 +203,13 @@ class Requests:
         self.cache_bytes = 0
         #: Requests on the network now, by URL key: a second request for one waits for it.
         self.inflight: dict[str, anyio.Event] = {}
-        #: Requests that waited for one in flight and completed with its result.
-        self.shared = 0
+        #: The loader's counters (``Loader.stats``), kept here with plain int adds.
+        self.stats = scheduler.stats
+
+    @property
+    def shared(self) -> int:
+        """Requests that waited for one in flight and completed with its result."""
+        return self.stats.shared
 
     def make_sink(
         self,
@@ -286,7 +292,7 @@ class Requests:
         running = self.inflight.get(key)
         if running is not None:
             # One request per URL: wait for the one in flight and share what it got.
-            self.shared += 1
+            self.stats.shared += 1
             await running.wait()
             at_once = self.at_once(t, sink)
             if at_once is not None:
@@ -296,7 +302,7 @@ class Requests:
                 at_once = self.at_once(t, sink)
                 if at_once is not None:
                     return await self.finish_at_once(t, sink, *at_once)
-            self.shared -= 1  # nothing to share (it failed, or was too big to keep): ask again
+            self.stats.shared -= 1  # nothing to share (it failed, or was too big to keep): ask again
         done = self.inflight[key] = anyio.Event()
         try:
             return await self._run_network(t, sink, headers, method, content)
@@ -352,6 +358,9 @@ class Requests:
         if outcome is not None:
             return outcome
         phase = Phase.CANCELLED if isinstance(error, RequestCancelled) else Phase.FAILED
+        if phase is Phase.FAILED:
+            self.stats.failures += 1
+            self.stats.host(host_key(t.request_url)).failures += 1
         await t.emit(phase, error=error)
         status = getattr(error, "status", None)
         return t.result(False, error=error, status=status)
@@ -380,6 +389,7 @@ class Requests:
             repeatable = request.replayable and (request.idempotent or self.retries.non_idempotent)
 
         async def retry(exc: LoaderError, delay: float) -> None:
+            self.stats.retries += 1
             await t.emit(Phase.RETRY, error=exc, message=f"retrying in {delay:.2f}s")
 
         async def attempt(number: int) -> Result:
@@ -392,7 +402,11 @@ class Requests:
     async def _attempt(
         self, t: Transfer, plugin: str, handler: ProtocolHandler, request: Request, sink: Sink
     ) -> Result:
-        async with self.scheduler.slot(request.url):
+        scheduler, stats = self.scheduler, self.stats
+        host_stats = stats.host(host_key(request.url))
+        async with scheduler.slot(request.url):
+            stats.requests += 1
+            host_stats.requests += 1
             request = self.host.prepare(request)
             offset = sink.resume_offset() if isinstance(sink, FileSink) else 0
             if offset:
@@ -405,14 +419,24 @@ class Requests:
                     sink.remember_response(response.headers)
                     done = start
                     total = None if response.length is None else response.length + start
+                    if scheduler.held:  # answered: a host held after a 429/503 may be let go
+                        scheduler.note_status(request.url, response.status)
+                    rate = scheduler.rate
                     async for chunk in response.stream:
                         if chunk:
                             await sink.write(chunk)
-                            done += len(chunk)
+                            size = len(chunk)
+                            done += size
+                            stats.bytes += size
+                            host_stats.bytes += size
+                            if rate is not None:
+                                await rate.take(size)
                             await t.emit(Phase.PROGRESS, bytes_done=done, bytes_total=total)
                     stored = sink.commit()
-            except LoaderError:
+            except LoaderError as exc:
                 sink.abort()
+                if isinstance(exc, HTTPStatusError):
+                    scheduler.note_status(request.url, exc.status, exc.retry_after)
                 raise
             except Exception as exc:
                 sink.abort()
@@ -501,6 +525,8 @@ class Requests:
         writing the copy fails).
         """
         t.synchronous = True
+        if origin is Origin.CACHE:
+            self.stats.cache_hits += 1
         await t.emit(Phase.HANDLE_CREATED)
         stored: bytes | Path | None = None
         try:
@@ -519,10 +545,12 @@ class Requests:
                 stored, size = sink.commit(), sink.size
         except LoaderError as exc:
             sink.abort()
+            self.stats.failures += 1
             await t.emit(Phase.FAILED, error=exc)
             return t.result(False, error=exc)
         except OSError as exc:
             sink.abort()
+            self.stats.failures += 1
             error = LoaderError(f"cannot reuse the earlier copy: {exc}", url=t.url)
             await t.emit(Phase.FAILED, error=error)
             return t.result(False, error=error)

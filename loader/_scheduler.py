@@ -12,6 +12,10 @@ plugin operation (FTP commands, a Gopher menu read), takes its place here::
     Scheduler.attempts(...)    one request's attempts: transient failures retried
                                with capped exponential backoff or the server's
                                Retry-After (Retries)
+    Scheduler.note_status(...) a 429 or 503 holds its whole host (Limits.host_backoff):
+                               slot() waits, before taking any slot, until the host's
+                               Retry-After (capped) or exponential delay has passed
+    TokenBucket.take(n)        Limits.rate: bytes a second for the whole loader
 
 The module knows nothing of protocols, sinks or events: callers pass in the work.
 """
@@ -29,16 +33,22 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ._errors import HTTPStatusError, LoaderError
-from ._models import Limits, Retries
+from ._models import Limits, Retries, Stats
 from ._urls import plain_origin
 
-__all__ = ["START_BATCH", "HeldSlot", "HostQueues", "Scheduler", "Slots", "host_key"]
+__all__ = [
+    "START_BATCH", "HeldSlot", "HostQueues", "Scheduler", "Slots", "TokenBucket", "host_key",
+]
 
 T = TypeVar("T")
 Item = TypeVar("Item")
 
 #: Workers started in one pass of the event loop (see :meth:`HostQueues.add`).
 START_BATCH = 8
+#: Statuses that hold a whole host (``Limits.host_backoff``): "too many requests", "unavailable".
+BACKOFF_STATUSES = frozenset({429, 503})
+#: Past this many held hosts, hosts whose hold has ended are forgotten (memory stays flat).
+BACKOFF_HOSTS = 1024
 
 
 class Slots:
@@ -102,14 +112,87 @@ def host_key(url: str) -> str:
         return url  # a bad URL fails later, with its own error
 
 
+class TokenBucket:
+    """``Limits.rate``: at most ``rate`` bytes a second across every body of a loader.
+
+    A bucket that may go into debt: each chunk takes its bytes as it arrives, and a
+    taker that leaves the bucket below zero sleeps until the refill has paid the debt
+    back.  Concurrent bodies queue behind one another's debt, so the total holds
+    whatever the number of transfers; ``burst`` bytes (a tenth of a second's worth, at
+    least 16 KiB) may pass at once.  Each wait is counted in ``Stats.rate_waits``.
+    """
+
+    __slots__ = ("burst", "rate", "stamp", "stats", "tokens")
+
+    def __init__(self, rate: float, stats: Stats) -> None:
+        self.rate = float(rate)
+        self.burst = max(self.rate / 10, 16384.0)
+        self.tokens = self.burst
+        self.stamp: float | None = None
+        self.stats = stats
+
+    async def take(self, size: int) -> None:
+        """Account for ``size`` bytes received; sleep while the bucket is in debt."""
+        now = anyio.current_time()
+        if self.stamp is not None:
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        self.tokens -= size
+        if self.tokens < 0:
+            self.stats.rate_waits += 1
+            await anyio.sleep(-self.tokens / self.rate)
+
+
 class Scheduler:
     """One loader's limits and retry policy (see the module docstring)."""
 
-    def __init__(self, limits: Limits, retries: Retries) -> None:
+    def __init__(self, limits: Limits, retries: Retries, stats: Stats | None = None) -> None:
         self.limits = limits
         self.retries = retries
+        self.stats = stats if stats is not None else Stats()
         self.total = Slots(limits.total)
         self.hosts: dict[str, Slots] = {}
+        #: Hosts held after a 429/503: until when (``anyio.current_time``), and how many in a row.
+        self.held: dict[str, tuple[float, int]] = {}
+        self.rate = TokenBucket(limits.rate, self.stats) if limits.rate else None
+
+    def note_status(self, url: str, status: int | None, retry_after: float | None = None) -> None:
+        """Tell the scheduler how ``url``'s host answered (``Limits.host_backoff``).
+
+        A 429 or 503 holds the host: every request to it waits ``retry_after`` seconds
+        (the server's ``Retry-After``), else ``Retries.backoff`` doubled for each such
+        answer in a row, either capped at ``Limits.host_backoff``.  A later answer
+        below 400 ends the run of strikes.
+        """
+        cap = self.limits.host_backoff
+        if cap is None or status is None:
+            return
+        key = host_key(url)
+        if status in BACKOFF_STATUSES:
+            until, strikes = self.held.get(key, (0.0, 0))
+            if retry_after is not None:
+                delay = min(cap, max(0.0, retry_after))
+            else:
+                delay = min(cap, self.retries.backoff * 2**strikes)
+            if len(self.held) >= BACKOFF_HOSTS:
+                self._forget_ended()
+            self.held[key] = (max(until, anyio.current_time() + delay), strikes + 1)
+            self.stats.host_backoffs += 1
+        elif status < 400 and key in self.held and self.held[key][0] <= anyio.current_time():
+            del self.held[key]
+
+    def _forget_ended(self) -> None:
+        now = anyio.current_time()
+        for key in [key for key, (until, _) in self.held.items() if until <= now]:
+            del self.held[key]
+
+    async def wait_host(self, key: str) -> None:
+        """Wait while host ``key`` is held after a 429/503 (the hold may grow meanwhile)."""
+        while (entry := self.held.get(key)) is not None:
+            delay = entry[0] - anyio.current_time()
+            if delay <= 0:
+                return
+            await anyio.sleep(delay)
 
     def slot(self, url: str) -> HeldSlot:
         """Hold a global slot and ``url``'s host slot for the body of an ``async with``."""
@@ -168,6 +251,8 @@ class HeldSlot:
 
     async def __aenter__(self) -> None:
         scheduler = self.scheduler
+        if scheduler.held:  # a held host's requests wait without taking a slot
+            await scheduler.wait_host(self.key)
         await scheduler.total.__aenter__()
         try:
             limiter = scheduler.hosts.get(self.key)

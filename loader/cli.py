@@ -254,12 +254,14 @@ def make_loader(args: argparse.Namespace, *, per_page: int | None = None) -> Loa
     from ._options import loader_options
 
     max_body = getattr(args, "max_filesize", None)
+    page_cap: dict[str, Any] = {"per_page": per_page} if per_page else {}
     limits = Limits(
         total=args.jobs,
         per_host=args.per_host,
         max_body=max_body,
         max_page=getattr(args, "max_page_size", DEFAULT_MAX_PAGE_SIZE),
-        **({"per_page": per_page} if per_page else {}),
+        **page_cap,
+        **_politeness_limits(args),
     )
     return Loader(
         limits=limits,
@@ -273,7 +275,40 @@ def make_loader(args: argparse.Namespace, *, per_page: int | None = None) -> Loa
         http2=args.http2,
         deny_private=getattr(args, "deny_private", False),
         allow_ports=getattr(args, "allow_port", ()),
+        robots=not getattr(args, "no_robots", False),
     )
+
+
+#: Longest a crawl holds a host that answered 429 or 503 (``Limits.host_backoff``).
+CRAWL_HOST_BACKOFF = 120.0
+
+
+def _politeness_limits(args: argparse.Namespace) -> dict[str, Any]:
+    """``Limits`` fields from a crawl's ``--wait``, ``--random-wait`` and ``--limit-rate``.
+
+    Read with ``getattr``: only ``fetch -r`` has these options.  A recursive fetch also
+    holds a host that answers 429 or 503 (``Limits.host_backoff``).
+    """
+    return {
+        "host_delay": float(getattr(args, "wait", None) or 0.0),
+        "random_wait": bool(getattr(args, "random_wait", False)),
+        "rate": parse_rate(getattr(args, "limit_rate", None)),
+        "host_backoff": CRAWL_HOST_BACKOFF if getattr(args, "recursive", False) else None,
+    }
+
+
+def parse_rate(value: int | float | str | None) -> int | None:
+    """wget's ``--limit-rate``: bytes a second, ``k`` or ``m`` suffixed (``"200k"``); 0/None: off."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return int(value) or None
+    text = value.strip().lower()
+    scale = {"k": 1024, "m": 1024 * 1024}.get(text[-1:], 1)
+    number = float(text[:-1] if scale != 1 else text)
+    if number < 0:
+        raise ValueError(f"--limit-rate must not be negative, not {value!r}")
+    return int(number * scale) or None
 
 
 #: Bytes of ``--events FILE`` lines gathered before each write (a seventh of the
