@@ -210,6 +210,7 @@ def _spell_out_families(parser: argparse.ArgumentParser, argv: Sequence[str]) ->
 _CRAWL_ONLY = {
     "span_hosts": "--span-hosts", "domains": "-D", "accept_regex": "--accept-regex",
     "reject_regex": "--reject-regex", "no_parent": "-np", "max_pages": "--max-pages", "state": "--state",
+    "no_robots": "--no-robots", "wait": "--wait", "random_wait": "--random-wait", "limit_rate": "--limit-rate",
 }
 
 

@@ -297,6 +297,13 @@ def _politeness_limits(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _rate(text: str) -> int | None:
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a rate: {text!r} (bytes a second: 200k, 1.5m)") from exc
+
+
 def parse_rate(value: int | float | str | None) -> int | None:
     """wget's ``--limit-rate``: bytes a second, ``k`` or ``m`` suffixed (``"200k"``); 0/None: off."""
     if value is None:
@@ -613,6 +620,7 @@ async def _cmd_crawl(args: argparse.Namespace, loader: Loader) -> int:
         max_pages=args.max_pages, state=args.state, output=output, kinds=kinds,
         same_host=args.same_host, convert_links=args.convert_links, exists=exists,
         resume=getattr(args, "resume", False), browser=_browser(args),
+        politeness=loader.politeness,
     ) as crawl:
         async for page in crawl:
             pages += 1
@@ -915,6 +923,14 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
     crawl.add_argument("--max-pages", type=_positive_int, metavar="N", help="with -r: stop after N pages")
     crawl.add_argument("--state", metavar="FILE",
                        help="with -r: keep the crawl's progress in FILE (SQLite); run again to resume")
+    crawl.add_argument("--no-robots", action="store_true",
+                       help="with -r: do not read or honour robots.txt (honoured by default)")
+    crawl.add_argument("--wait", type=float, metavar="SECONDS",
+                       help="with -r: wait SECONDS between two pages of one host")
+    crawl.add_argument("--random-wait", action="store_true",
+                       help="with -r: vary each --wait (or Crawl-delay) by 0.5-1.5x")
+    crawl.add_argument("--limit-rate", type=_rate, metavar="RATE",
+                       help="with -r: at most RATE bytes a second in all (200k, 1.5m)")
     fetch.add_argument("--har", metavar="FILE", help="write the load as a HAR 1.2 log to FILE")
     fetch.add_argument("--report", metavar="FILE", help="write the load's waterfall as one HTML file to FILE")
     add_common_options(fetch)

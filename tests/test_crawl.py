@@ -338,3 +338,21 @@ def test_resume_after_sigkill_mid_crawl(site_server: SiteServer, tmp_path: Path)
     assert len(_done_fingerprints(state)) == 40
     saved = out / f"127.0.0.1_{site_server.port}" / "p"
     assert {f.name for f in saved.glob("*.html")} == {p.rsplit("/", 1)[1] for p in page_paths(40)}
+
+
+@pytest.mark.parametrize("no_robots", [False, True])
+def test_cli_crawl_honours_robots_txt_unless_told_not_to(site_server: SiteServer, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         no_robots: bool) -> None:
+    site_server.generate(7)
+    site_server.site["/robots.txt"] = ("text/plain", b"User-agent: *\nDisallow: /p/2.html\n")
+    args = ["fetch", "-r", "-l", "inf", "--json", "-q", "-o", str(tmp_path / "out"), site_server.url("/p/0.html")]
+    code = main(args[:2] + (["--no-robots"] if no_robots else []) + args[2:])
+    assert code == 0
+    summary = __import__("json").loads(capsys.readouterr().out)
+    if no_robots:
+        assert site_server.counts["/robots.txt"] == 0 and site_server.counts["/p/2.html"] == 1
+        assert summary["crawl"]["pages"] == 7
+    else:  # read once; the page it disallows (and what only it links to: 5, 6) never asked for
+        assert site_server.counts["/robots.txt"] == 1 and site_server.counts["/p/2.html"] == 0
+        assert site_server.counts["/p/5.html"] == 0 and summary["crawl"]["pages"] == 4
