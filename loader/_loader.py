@@ -55,6 +55,11 @@ log = logging.getLogger("loader")
 
 
 
+async def _as_async(items: Iterable[str]) -> AsyncIterator[str]:
+    for item in items:  # read one at a time, when asked: the iterable may be endless
+        yield item
+
+
 class Loader:
     """Fetches resources through protocol plugins, reporting status events.
 
@@ -417,12 +422,11 @@ class Loader:
 
         async def feed(tg: TaskGroup) -> None:
             # A slot first, then the next URL: the source is read no further than needed.
-            sync = None if isinstance(urls, AsyncIterable) else iter(urls)
-            agen = aiter(urls) if isinstance(urls, AsyncIterable) else None
+            source = aiter(urls) if isinstance(urls, AsyncIterable) else _as_async(urls)
             async with send:
                 while True:
                     await slots.acquire()
-                    url = next(sync, None) if sync is not None else await anext(agen, None)  # type: ignore[arg-type]
+                    url = await anext(source, None)
                     if url is None:
                         slots.release()
                         return

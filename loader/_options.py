@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ._events import Phase
+from ._urls import split_origin
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -284,13 +285,11 @@ def loader_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _origin(url: str) -> tuple[str, str, int | None] | None:
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
+    origin = split_origin(url)
+    if origin is None:
         return None
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+    scheme, host, port = origin
+    return scheme, host, port or {"http": 80, "https": 443}.get(scheme)
 
 
 def _basic(user: str, password: str) -> str:

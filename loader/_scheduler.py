@@ -27,14 +27,13 @@ import functools
 import random
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
-from urllib.parse import urlsplit
 
 import anyio
 from anyio.abc import TaskGroup
 
 from ._errors import HTTPStatusError, LoaderError
 from ._models import Limits, Retries, Stats
-from ._urls import plain_origin
+from ._urls import split_origin
 
 __all__ = [
     "START_BATCH", "HeldSlot", "HostQueues", "Scheduler", "Slots", "TokenBucket", "host_key",
@@ -102,14 +101,10 @@ class Slots:
 @functools.lru_cache(maxsize=4096)  # a page asks once to queue a URL, once to fetch it
 def host_key(url: str) -> str:
     """What the per-host limit counts by: scheme, host and port."""
-    plain = plain_origin(url)
-    if plain is not None:
-        return f"{plain[0]}://{plain[1]}:{plain[2] or ''}"
-    try:
-        parts = urlsplit(url)
-        return f"{parts.scheme}://{(parts.hostname or '').lower()}:{parts.port or ''}"
-    except ValueError:
+    origin = split_origin(url)
+    if origin is None:
         return url  # a bad URL fails later, with its own error
+    return f"{origin[0]}://{origin[1]}:{origin[2] or ''}"
 
 
 class TokenBucket:

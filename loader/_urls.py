@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["DEFAULT_PORTS", "canonical_url", "plain_origin", "redact_url"]
+__all__ = ["DEFAULT_PORTS", "canonical_url", "plain_origin", "redact_url", "split_origin"]
 
 #: ``scheme://host[:port]`` then the end or ``/``, ``?``, ``#``: no user info, no IPv6
 #: brackets, no percent escapes, nothing ``urlsplit`` would strip or reject.
@@ -29,6 +29,21 @@ def plain_origin(url: str) -> tuple[str, str, int | None] | None:
     if number > 65535:
         return None  # urlsplit's port raises: its error, its words
     return scheme.lower(), host.lower(), number
+
+
+def split_origin(url: str) -> tuple[str, str, int | None] | None:
+    """``(scheme, hostname, port)`` as ``urlsplit`` gives them (lowercased, port ``None``
+    when absent), through :func:`plain_origin` when the URL is plain; ``None`` when
+    ``urlsplit`` cannot parse it (a bad port, brackets …)."""
+    plain = plain_origin(url)
+    if plain is not None:
+        return plain
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
 #: Each scheme's own port: dropped from a canonical URL (and never refused by the port policy).
