@@ -17,6 +17,7 @@ from ._events import Event, Phase
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:  # rich loads with the live display only
+    from collections.abc import Callable
     from pathlib import Path
 
     from rich.console import Console
@@ -64,7 +65,7 @@ class Count:
     """What happened to a set of files: the numbers every display and summary shows.
 
     A *file* is one request of the run: a page, each stylesheet read for its images,
-    each image or sound.  ``skipped`` files completed without a transfer (already
+    each image or sound (a crawl's robots.txt requests are not files).  ``skipped`` files completed without a transfer (already
     there with ``--exists skip`` or ``-c``, or a copy reused from earlier in the run;
     a ``data:`` URL decoded in place counts as ``ok``); ``bytes`` counts only what
     came over the network.  ``ok + skipped + failed + cancelled == done``.
@@ -119,6 +120,9 @@ class Tally(Count):
         self.pages: dict[int, Count] = {}  # by the request id of the page (a single get: its own)
         self._bytes_by_request: dict[int, int] = {}
         self._totals: dict[int, int | None] = {}  # active transfers: their announced length
+        #: What a run of many pages says before the files (``loader fetch -r``: pages done
+        #: and queued), read each time the live display redraws its overall line.
+        self.heading: Callable[[], str] | None = None
 
     @hookimpl
     def loader_event(self, event: Event) -> None:
@@ -133,6 +137,8 @@ class Tally(Count):
         return count
 
     def update(self, event: Event) -> None:
+        if event.kind == "robots":
+            return  # the crawl's own question to a host, not a file of the run (--events shows it)
         phase = event.phase
         rid = event.request_id
         if phase is Phase.HANDLE_CREATED:
@@ -283,7 +289,7 @@ class PlainProgress:
         tally = self.tally
         tally.update(event)
         phase = event.phase
-        if phase.terminal:
+        if phase.terminal and event.kind != "robots":  # not a file: see Count
             counter = f"[{tally.done}/{tally.total}]"
             url = shown_url(event.url)
             if phase is Phase.REQUEST_COMPLETE:
@@ -355,7 +361,9 @@ class LiveProgress:
         text = f"files {t.done}/{t.total}"
         rest = [f"{count} {word}" for count, word in
                 ((t.skipped, t.skipped_as), (t.failed, "failed"), (t.cancelled, "cancelled")) if count]
-        return f"{text} ({', '.join(rest)})" if rest else text
+        if rest:
+            text = f"{text} ({', '.join(rest)})"
+        return text if t.heading is None else f"{t.heading()}; {text}"
 
     def finish(self, *, interrupted: bool) -> None:
         """Draw the final state: every active bar gone, the overall line complete or marked interrupted.
@@ -368,7 +376,8 @@ class LiveProgress:
         t = self.tally
         if interrupted:
             finished = t.ok + t.skipped
-            self.progress.update(self.overall, description=f"interrupted: {finished} of {t.total} files done",
+            heading = "" if t.heading is None else f"{t.heading()}; "
+            self.progress.update(self.overall, description=f"interrupted: {heading}{finished} of {t.total} files done",
                                  completed=t.bytes, total=t.expected_bytes())
         else:
             # Everything known has ended: the bytes are all there, and the bar stops pulsing.

@@ -622,6 +622,9 @@ async def _cmd_crawl(args: argparse.Namespace, loader: Loader) -> int:
         resume=getattr(args, "resume", False), browser=_browser(args),
         politeness=loader.politeness,
     ) as crawl:
+        tally = args._tally
+        # The live display's overall line leads with the crawl's own progress.
+        tally.heading = lambda: f"pages {pages} done, {crawl.queued} queued"
         async for page in crawl:
             pages += 1
             resources += len(page.resources)
@@ -631,18 +634,20 @@ async def _cmd_crawl(args: argparse.Namespace, loader: Loader) -> int:
             _print_failures(failed, args._stderr)
             for warning in page.warnings:
                 args._stderr.write(f"warning: {printable(str(warning))}\n")
+            page_id = page.document.request_id
             if not page.document.ok:
+                tally.pages.pop(page_id, None)  # a long crawl keeps no per-page tally
                 worst = max(worst, EXIT_PARTIAL)
                 continue
-            page_id = page.document.request_id
             progress = f"[{pages} done, {crawl.queued} queued] "
-            args._stderr.write(progress + page_line(page.url, page.path, args._tally, page_id) + "\n")
-            args._tally.pages.pop(page_id, None)  # printed: a long crawl keeps no per-page tally
+            args._stderr.write(progress + page_line(page.url, page.path, tally, page_id) + "\n")
+            tally.pages.pop(page_id, None)  # printed: a long crawl keeps no per-page tally
             if failed:
                 worst = max(worst, EXIT_PARTIAL)
             if saved is not None and page.path is not None:
                 saved[page.document.url] = saved[page.document.final_url] = page.path
         queued, denied, resumed = crawl.queued, crawl.denied, crawl.resumed
+        tally.heading = lambda: f"pages {pages} done, {queued} queued"  # the crawl is closed
     relinked = link_saved_pages(saved, output) if saved else 0
     if pages == 0 and not resumed:
         worst = EXIT_FAILED  # not one start URL was allowed

@@ -185,6 +185,12 @@ def _site(raw_server: Any, *, hang: threading.Event | None = None) -> Any:
 _OVERALL = re.compile(r"^(files \d+/\d+.*|interrupted: .*)$")
 
 
+def _unwrapped(rows: list[str]) -> str:
+    """Rows of the screen as one text: a full row was wrapped mid-word (how far depends on
+    the temporary path's length), so it joins the next without a space."""
+    return "".join(row if len(row) == COLUMNS else row + " " for row in rows)
+
+
 def _overall_lines(screen: list[str]) -> list[str]:
     return [line for line in screen if _OVERALL.match(line)]
 
@@ -203,7 +209,7 @@ def test_the_live_display_ends_with_the_summary_and_counts_that_agree(raw_server
     assert "/?" not in overall[0] and "?/" not in overall[0], shown  # the bar learned its total
     # The page line is wider than the terminal: read it with its wrapped rows joined.
     start = next(i for i, line in enumerate(screen) if ": saved to " in line)
-    page_line = " ".join(screen[start:start + 3])
+    page_line = _unwrapped(screen[start:start + 3])
     assert "8 files: 7 ok, 1 failed;" in page_line, shown
     assert screen[-1].startswith("done: 8 files: 7 ok, 1 failed;"), shown  # not erased by the display
     transferred = re.search(r"; (\d+) bytes transferred", screen[-1])
@@ -240,3 +246,23 @@ def test_plain_lines_count_every_file_once(raw_server: Any, tmp_path: Path) -> N
     assert numbers == list(range(1, 9)), proc.stderr
     assert re.search(r"^\[\d+/\d+\] failed http://\S+/missing.png: HTTP 404", proc.stderr, re.MULTILINE), proc.stderr
     assert "8 files: 7 ok, 1 failed;" in proc.stderr and "done: 8 files: 7 ok, 1 failed;" in proc.stderr
+
+
+def test_a_crawl_shows_pages_done_and_queued_on_the_live_line(tmp_path: Path) -> None:
+    from support.site import serve_site
+
+    with serve_site() as site:
+        site.generate(7)
+        term = Terminal("fetch", "-r", "-l", "inf", "-o", str(tmp_path), site.url("/p/0.html"))
+        code, screen = term.finish()
+    shown = "\n".join(screen)
+    assert code == 0, shown
+    assert "Traceback" not in shown
+    # The final overall line leads with the crawl's own counts, then the files.
+    overall = [line for line in screen if line.startswith("pages ")]
+    assert len(overall) == 1, shown
+    assert overall[0].startswith("pages 7 done, 0 queued; files 28/28 (4 reused) "), shown
+    # Each page's line still prints above the display, numbered as it completes.
+    assert sum("done, " in line and ": saved to " in line for line in screen) == 7, shown
+    assert any(line.startswith("crawled 7 pages, 21 resources, ") for line in screen), shown
+    assert screen[-1].startswith("done: 28 files: 24 ok, 4 reused;"), shown  # robots.txt is no file
