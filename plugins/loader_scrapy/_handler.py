@@ -1,0 +1,153 @@
+"""``LoaderDownloadHandler``: Scrapy downloads through the loader's protocol plugins."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    ResponseDataLossError,
+)
+from scrapy.http import Headers, Request, Response, TextResponse
+from scrapy.responsetypes import responsetypes
+
+from loader import (
+    ConnectError,
+    Event,
+    LoaderError,
+    NameResolutionError,
+    NetworkError,
+    NotFound,
+    Phase,
+    Result,
+    TimeoutError,
+)
+
+from ._shared import require_asyncio, shared_loader
+
+__all__ = ["LoaderDownloadError", "LoaderDownloadHandler", "to_scrapy_error"]
+
+#: Documents the loader makes of a protocol's own formats, answered as text.
+_TEXT_DOCUMENTS = {"ftp-listing", "gopher-menu"}
+#: Response headers that describe the body as sent, not as handed over (already decoded).
+_AS_SENT = (b"content-encoding", b"content-length", b"transfer-encoding")
+
+
+class LoaderDownloadError(Exception):
+    """A download that failed for good (not retried): the loader's error, URL and cause."""
+
+
+def to_scrapy_error(error: BaseException) -> Exception:
+    """The exception Scrapy expects for a loader failure: the transient ones are those
+    Scrapy's ``RetryMiddleware`` retries (``RETRY_EXCEPTIONS``); the message names the URL
+    and the cause."""
+    message = str(error)
+    if isinstance(error, TimeoutError):
+        return DownloadTimeoutError(message)
+    if isinstance(error, NameResolutionError):
+        return CannotResolveHostError(message)
+    if isinstance(error, ConnectError):
+        return DownloadConnectionRefusedError(message)
+    if isinstance(error, NetworkError):
+        return ResponseDataLossError(message)
+    if isinstance(error, LoaderError) and error.transient:
+        return DownloadFailedError(message)
+    return LoaderDownloadError(message)
+
+
+class LoaderDownloadHandler:
+    """A Scrapy download handler fetching through a :class:`~loader.Loader`.
+
+    Map the schemes Scrapy should fetch this way in ``DOWNLOAD_HANDLERS``: ``ftp``,
+    ``ftps``, ``gopher``, ``gophers`` (Scrapy has no handler for the last three), and
+    ``http``/``https`` too for one per-host limit shared with the requisites
+    (see :class:`~loader_scrapy.RequisitesMiddleware`).  The crawler's one loader is
+    made from its settings (``loader_scrapy._shared.loader_options``).
+
+    Each request is one ``Loader.fetch(url, as_is=True)``: a 3xx comes back as a response
+    for Scrapy's ``RedirectMiddleware``, an error status as a response for
+    ``HttpErrorMiddleware`` and ``RetryMiddleware``, and the loader neither retries nor
+    answers from its memory.  Header lines are kept as received (two ``Set-Cookie``
+    lines stay two).  The body is handed over decoded, so ``Content-Encoding`` and
+    ``Content-Length`` are left out.  FTP listings (JSON lines) and Gopher menus are
+    :class:`~scrapy.http.TextResponse` objects with the loader's content type and the
+    flag ``loader:<document>``; FTP's and Gopher's "not found" is a 404 response.
+    A transport failure raises what ``RetryMiddleware`` retries (a timeout, a refused
+    connection, a lost one); other failures raise :class:`LoaderDownloadError`.
+    """
+
+    lazy = False
+
+    def __init__(self, crawler: Any) -> None:
+        require_asyncio(type(self).__name__)
+        self.crawler = crawler
+        self._shared = shared_loader(crawler)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> LoaderDownloadHandler:
+        return cls(crawler)
+
+    async def download_request(self, request: Request) -> Response:
+        loader = await self._shared.get()
+        lines: list[Sequence[tuple[str, str]]] = []
+
+        def heard(event: Event) -> None:
+            # The response's header lines as received (a proxy's CONNECT has a message).
+            if event.phase is Phase.RESPONSE_RECEIVED and event.headers is not None and not event.message:
+                lines.append(event.headers)
+
+        method = request.method.upper()
+        result = await loader.fetch(
+            request.url, as_is=True, headers=_request_headers(request.headers), callback=heard,
+            method=method, content=request.body if request.body or method != "GET" else None,
+        )
+        if not result.ok:
+            error = result.error or LoaderError("failed", url=result.url)
+            if isinstance(error, NotFound):  # FTP 550, a Gopher error item: what a server's 404 says
+                return Response(url=request.url, status=404, body=str(error).encode(), request=request)
+            raise to_scrapy_error(error) from error
+        return _response(request, result, lines[-1] if lines else None)
+
+    async def close(self) -> None:
+        await self._shared.aclose()
+
+
+def _request_headers(headers: Headers) -> dict[str, str]:
+    """Scrapy's request headers as the loader takes them: one value a name (``Cookie``
+    values joined with ``; ``, others with ``, ``, as RFC 9110 and 6265 say)."""
+    out: dict[str, str] = {}
+    for name, values in headers.items():
+        key = name.decode("latin-1") if isinstance(name, bytes) else str(name)
+        texts = [v.decode("latin-1") if isinstance(v, bytes) else str(v) for v in values]
+        out[key] = ("; " if key.lower() == "cookie" else ", ").join(texts)
+    return out
+
+
+def _response(request: Request, result: Result, lines: Sequence[tuple[str, str]] | None) -> Response:
+    headers = Headers()
+    if lines is not None:
+        for name, value in lines:
+            headers.appendlist(name, value)
+    else:
+        for name, value in result.headers.items():
+            headers.appendlist(name, value)
+    for sent in _AS_SENT:
+        headers.pop(sent, None)
+    if result.content_type and b"content-type" not in headers:
+        headers[b"Content-Type"] = result.content_type
+    body = result.content or b""
+    flags = [f"loader:{result.document}"] if result.document else []
+    status = result.status if result.status is not None and result.status >= 100 else 200
+    url = request.url if result.final_url == result.url else result.final_url
+    kwargs: dict[str, Any] = {
+        "url": url, "status": status, "headers": headers, "body": body, "request": request,
+        "flags": flags, "protocol": result.http_version,
+    }
+    if result.document in _TEXT_DOCUMENTS:
+        return TextResponse(encoding="utf-8", **kwargs)
+    cls = responsetypes.from_args(headers=headers, url=url, body=body)
+    return cls(**kwargs)
