@@ -3,6 +3,8 @@
 ``LoaderDownloadHandler``
     a download handler for ``ftp``, ``ftps``, ``gopher``, ``gophers`` (and ``http``/
     ``https`` when mapped): Scrapy fetches through the loader's protocol plugins.
+``LoaderAddon``
+    a Scrapy add-on enabling both (``ADDONS = {"loader_scrapy.LoaderAddon": 0}``).
 ``RequisitesMiddleware``
     a spider middleware: each HTML response Scrapy downloaded gets its requisites
     (``Loader.fetch_requisites``), stored in ``FilesPipeline``'s layout and listed on
@@ -15,12 +17,14 @@ they stop the crawl at start-up with one error naming that setting.
 
 from __future__ import annotations
 
+from ._addon import LoaderAddon
 from ._handler import LoaderDownloadError, LoaderDownloadHandler
 from ._middleware import RequisitesMiddleware, files_path
 from ._shared import REACTOR, ReactorError, loader_options
 
 __all__ = [
     "REACTOR",
+    "LoaderAddon",
     "LoaderDownloadError",
     "LoaderDownloadHandler",
     "ReactorError",
