@@ -253,22 +253,31 @@ def test_gopher_page_requisites(gopher_server: Any, tmp_path: Path) -> None:
     assert (store / f["path"]).read_bytes() == (gopher_server.root / "pics" / "dog.png").read_bytes()
 
 
-@pytest.mark.parametrize("how", ["settings", "addon"])
-def test_non_asyncio_reactor_is_one_error_at_start_up(http_server: Any, tmp_path: Path, how: str) -> None:
+@pytest.mark.parametrize("how", ["middleware", "addon", "handler"])
+def test_non_asyncio_reactor_is_one_error_at_start_up(
+    http_server: Any, gopher_server: Any, tmp_path: Path, how: str
+) -> None:
     http_server.reset()
-    settings: dict[str, Any] = {"ADDONS": {"loader_scrapy.LoaderAddon": 0}} if how == "addon" else {
-        "DOWNLOAD_HANDLERS": handlers("gopher"),
-        "SPIDER_MIDDLEWARES": {"loader_scrapy.RequisitesMiddleware": 543},
-    }
+    settings: dict[str, Any] = {
+        "addon": {"ADDONS": {"loader_scrapy.LoaderAddon": 0}},
+        "middleware": {"DOWNLOAD_HANDLERS": handlers("gopher"),
+                       "SPIDER_MIDDLEWARES": {"loader_scrapy.RequisitesMiddleware": 543}},
+        "handler": {"DOWNLOAD_HANDLERS": handlers("gopher", "http")},
+    }[how]
     result = crawl(tmp_path, [http_server.url("/files/http/index.html"), http_server.url("/bytes/10")], {
         "TWISTED_REACTOR": "twisted.internet.selectreactor.SelectReactor",
         "FILES_STORE": str(tmp_path / "files"),
         **settings,
     })
     log = result["log"]
-    assert "ReactorError" in log and "TWISTED_REACTOR" in log and REACTOR in log
+    message = f"set TWISTED_REACTOR = {REACTOR!r}"
+    assert message in log
     assert result["items"] == [] and http_server.requests == []  # it stopped before any request
-    assert "Spider opened" not in log
+    if how == "handler":  # said once, then the spider closed as it opened
+        assert log.count(message) == 1
+        assert "loader_scrapy: TWISTED_REACTOR is not asyncio's" in log
+    else:  # the crawl did not start
+        assert "ReactorError" in log and "Spider opened" not in log
 
 
 def test_two_limits_are_warned_of(http_server: Any, tmp_path: Path) -> None:

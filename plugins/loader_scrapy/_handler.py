@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
+from scrapy import signals
 from scrapy.exceptions import (
     CannotResolveHostError,
+    CloseSpider,
     DownloadConnectionRefusedError,
     DownloadFailedError,
     DownloadTimeoutError,
@@ -27,9 +30,11 @@ from loader import (
     TimeoutError,
 )
 
-from ._shared import require_asyncio, shared_loader
+from ._shared import ReactorError, require_asyncio, shared_loader
 
 __all__ = ["LoaderDownloadError", "LoaderDownloadHandler", "to_scrapy_error"]
+
+logger = logging.getLogger(__name__)
 
 #: Documents the loader makes of a protocol's own formats, answered as text.
 _TEXT_DOCUMENTS = {"ftp-listing", "gopher-menu"}
@@ -78,20 +83,38 @@ class LoaderDownloadHandler:
     flag ``loader:<document>``; FTP's and Gopher's "not found" is a 404 response.
     A transport failure raises what ``RetryMiddleware`` retries (a timeout, a refused
     connection, a lost one); other failures raise :class:`LoaderDownloadError`.
+
+    Under a non-asyncio reactor it logs one error naming ``TWISTED_REACTOR`` and closes
+    the spider as it opens, before any request.
     """
 
     lazy = False
 
     def __init__(self, crawler: Any) -> None:
-        require_asyncio(type(self).__name__)
         self.crawler = crawler
         self._shared = shared_loader(crawler)
+        self._refused: ReactorError | None = None
+        try:
+            require_asyncio(type(self).__name__)
+        except ReactorError as exc:
+            # Raising here, Scrapy would log it and then fail each request of the scheme:
+            # instead it is said once, and the spider is closed as it opens (before any request).
+            self._refused = exc
+            if not self._shared.refused:  # one handler a scheme: said once a crawl
+                self._shared.refused = True
+                logger.error("%s", exc)
+                crawler.signals.connect(self._refuse, signal=signals.spider_opened)
+
+    def _refuse(self) -> None:
+        raise CloseSpider(reason="loader_scrapy: TWISTED_REACTOR is not asyncio's")
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> LoaderDownloadHandler:
         return cls(crawler)
 
     async def download_request(self, request: Request) -> Response:
+        if self._refused is not None:
+            raise self._refused
         loader = await self._shared.get()
         lines: list[Sequence[tuple[str, str]]] = []
 

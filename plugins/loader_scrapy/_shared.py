@@ -76,6 +76,8 @@ class SharedLoader:
     def __init__(self, crawler: Any) -> None:
         self._options = loader_options(crawler.settings)
         self._loader: Loader | None = None
+        #: Whether a component refused this crawl's reactor already (said once).
+        self.refused = False
         from scrapy import signals
 
         crawler.signals.connect(self.aclose, signal=signals.engine_stopped)
