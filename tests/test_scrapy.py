@@ -30,8 +30,9 @@ class TestSpider(scrapy.Spider):
     follow = os.environ.get("SPIDER_FOLLOW") == "1"
 
     async def start(self):  # filtered as any request is: a link back to a start page is not fetched again
+        meta = json.loads(os.environ.get("SPIDER_META", "{}"))
         for url in self.start_urls:
-            yield scrapy.Request(url)
+            yield scrapy.Request(url, meta=dict(meta.get(url, {})))
 
     def parse(self, response):
         text = response.text if isinstance(response, scrapy.http.TextResponse) else None
@@ -54,7 +55,10 @@ class TestSpider(scrapy.Spider):
 HANDLER = "loader_scrapy.LoaderDownloadHandler"
 
 
-def crawl(tmp_path: Path, start: list[str], settings: dict[str, Any], *, follow: bool = False) -> dict[str, Any]:
+def crawl(
+    tmp_path: Path, start: list[str], settings: dict[str, Any], *, follow: bool = False,
+    meta: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Run the spider in a subprocess; its items, stats and log."""
     spider = tmp_path / "spider.py"
     spider.write_text(SPIDER)
@@ -66,6 +70,7 @@ def crawl(tmp_path: Path, start: list[str], settings: dict[str, Any], *, follow:
         command += ["-s", f"{name}={json.dumps(value) if not isinstance(value, str) else value}"]
     env = plain_http_environ() | {
         "SPIDER_START": json.dumps(start), "SPIDER_STATS": str(stats), "SPIDER_FOLLOW": "1" if follow else "0",
+        "SPIDER_META": json.dumps(meta or {}),
     }
     done = subprocess.run(command, capture_output=True, text=True, timeout=90, env=env, cwd=tmp_path)
     lines = items.read_text().splitlines() if items.exists() else []
@@ -179,7 +184,10 @@ def test_redirects_errors_and_retries_are_scrapys(http_server: Any, tmp_path: Pa
         http_server.url("/status/404"),
         http_server.url("/set-cookie?a=1&b=2"),
         http_server.url("/gzip"),
-    ], {"DOWNLOAD_HANDLERS": handlers("http", "https")})
+        http_server.url("/headers"),
+        http_server.url("/slow?delay=5"),
+    ], {"DOWNLOAD_HANDLERS": handlers("http", "https"), "USER_AGENT": "scrapy-test/1"},
+        meta={http_server.url("/slow?delay=5"): {"download_timeout": 0.5, "dont_retry": True}})
     assert result["returncode"] == 0, result["log"][-3000:]
     by_path = {i["url"].split(str(http_server.port), 1)[1]: i for i in result["items"]}
     # The handler returned each 3xx; Scrapy's RedirectMiddleware followed it.
@@ -198,6 +206,14 @@ def test_redirects_errors_and_retries_are_scrapys(http_server: Any, tmp_path: Pa
     gz = by_path["/gzip"]
     assert gz["content_encoding"] == "" and "gzip" not in gz["text"][:0] and gz["text"]
     assert gz["class"] == "TextResponse"
+    # Scrapy's request headers are sent, but Accept-Encoding is the loader's (codings it decodes).
+    sent = json.loads(by_path["/headers"]["text"])
+    assert sent["user-agent"] == "scrapy-test/1"
+    assert "zstd" not in sent["accept-encoding"] and "gzip" in sent["accept-encoding"]
+    # download_timeout (meta) bounds the request: the timeout Scrapy's RetryMiddleware knows.
+    assert "/slow?delay=5" not in by_path
+    assert result["stats"]["downloader/exception_type_count/scrapy.exceptions.DownloadTimeoutError"] == "1"
+    assert "download_timeout of 0.5s" in result["log"]
 
 
 def test_connection_failure_is_retried_by_scrapy_with_url_and_cause(tmp_path: Path) -> None:
@@ -218,10 +234,11 @@ def test_connection_failure_is_retried_by_scrapy_with_url_and_cause(tmp_path: Pa
 def test_gopher_and_ftp_through_the_handler(gopher_server: Any, ftp_server: Any, tmp_path: Path) -> None:
     menu, text = gopher_server.url("1", ""), gopher_server.url("0", "about.txt")
     listing, file, missing = ftp_server.url("/pub/"), ftp_server.url("/pub/hello.txt"), ftp_server.url("/pub/nope.txt")
-    result = crawl(tmp_path, [menu, text, listing, file, missing], {
+    private = ftp_server.url("/private/secret.txt")  # anonymous may list it, not read it
+    result = crawl(tmp_path, [menu, text, listing, file, missing, private], {
         "DOWNLOAD_HANDLERS": handlers("gopher", "gophers", "ftp", "ftps"),
         "HTTPERROR_ALLOW_ALL": "1",
-    })
+    }, meta={private: {"ftp_user": "bob", "ftp_password": "p@ss:w/rd"}})  # Scrapy's FTP meta keys
     assert result["returncode"] == 0, result["log"][-3000:]
     items = {i["url"]: i for i in result["items"]}
     assert missing in items, result["log"][-3000:]
@@ -234,6 +251,8 @@ def test_gopher_and_ftp_through_the_handler(gopher_server: Any, ftp_server: Any,
     served = (ftp_server.root / "pub" / "hello.txt").read_bytes()
     assert items[file]["sha256"] == hashlib.sha256(served).hexdigest()
     assert items[missing]["status"] == 404, result["log"][-3000:]
+    served = (ftp_server.root / "private" / "secret.txt").read_bytes()
+    assert items[private]["sha256"] == hashlib.sha256(served).hexdigest()
 
 
 def test_gopher_page_requisites(gopher_server: Any, tmp_path: Path) -> None:

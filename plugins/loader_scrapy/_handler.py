@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
+import anyio
 from scrapy import signals
 from scrapy.exceptions import (
     CannotResolveHostError,
@@ -38,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 #: Documents the loader makes of a protocol's own formats, answered as text.
 _TEXT_DOCUMENTS = {"ftp-listing", "gopher-menu"}
+#: Request headers the loader writes itself: it offers only the codings it undoes (Scrapy's
+#: HttpCompressionMiddleware offers zstd and br whenever their packages are installed).
+_OWN = ("accept-encoding",)
 #: Response headers that describe the body as sent, not as handed over (already decoded).
 _AS_SENT = (b"content-encoding", b"content-length", b"transfer-encoding")
 
@@ -76,8 +81,10 @@ class LoaderDownloadHandler:
     Each request is one ``Loader.fetch(url, as_is=True)``: a 3xx comes back as a response
     for Scrapy's ``RedirectMiddleware``, an error status as a response for
     ``HttpErrorMiddleware`` and ``RetryMiddleware``, and the loader neither retries nor
-    answers from its memory.  Header lines are kept as received (two ``Set-Cookie``
-    lines stay two).  The body is handed over decoded, so ``Content-Encoding`` and
+    answers from its memory.  The request's headers are sent but ``Accept-Encoding``
+    (the loader offers the codings it decodes); ``download_timeout`` (meta) bounds the
+    request; ``ftp_user``/``ftp_password`` (meta) log in to FTP as with Scrapy's own
+    handler.  Header lines are kept as received (two ``Set-Cookie`` lines stay two).  The body is handed over decoded, so ``Content-Encoding`` and
     ``Content-Length`` are left out.  FTP listings (JSON lines) and Gopher menus are
     :class:`~scrapy.http.TextResponse` objects with the loader's content type and the
     flag ``loader:<document>``; FTP's and Gopher's "not found" is a 404 response.
@@ -124,10 +131,15 @@ class LoaderDownloadHandler:
                 lines.append(event.headers)
 
         method = request.method.upper()
-        result = await loader.fetch(
-            request.url, as_is=True, headers=_request_headers(request.headers), callback=heard,
-            method=method, content=request.body if request.body or method != "GET" else None,
-        )
+        timeout = request.meta.get("download_timeout")
+        with anyio.move_on_after(timeout if timeout else None) as scope:
+            result = await loader.fetch(
+                _with_login(request), as_is=True, headers=_request_headers(request.headers),
+                callback=heard, method=method,
+                content=request.body if request.body or method != "GET" else None,
+            )
+        if scope.cancelled_caught:
+            raise DownloadTimeoutError(f"{request.url}: no response within download_timeout of {timeout:g}s")
         if not result.ok:
             error = result.error or LoaderError("failed", url=result.url)
             if isinstance(error, NotFound):  # FTP 550, a Gopher error item: what a server's 404 says
@@ -139,12 +151,30 @@ class LoaderDownloadHandler:
         await self._shared.aclose()
 
 
+def _with_login(request: Request) -> str:
+    """The URL, with ``ftp_user``/``ftp_password`` from the request's meta (Scrapy's own FTP
+    handler's keys) put in when it names no user."""
+    url = request.url
+    user = request.meta.get("ftp_user")
+    parts = urlsplit(url)
+    if not user or parts.scheme not in ("ftp", "ftps") or "@" in parts.netloc:
+        return url
+    login = quote(str(user), safe="")
+    password = request.meta.get("ftp_password")
+    if password is not None:
+        login += ":" + quote(str(password), safe="")
+    return urlunsplit((parts.scheme, f"{login}@{parts.netloc}", parts.path, parts.query, parts.fragment))
+
+
 def _request_headers(headers: Headers) -> dict[str, str]:
     """Scrapy's request headers as the loader takes them: one value a name (``Cookie``
-    values joined with ``; ``, others with ``, ``, as RFC 9110 and 6265 say)."""
+    values joined with ``; ``, others with ``, ``, as RFC 9110 and 6265 say), but for
+    ``Accept-Encoding``, which the loader writes."""
     out: dict[str, str] = {}
     for name, values in headers.items():
         key = name.decode("latin-1") if isinstance(name, bytes) else str(name)
+        if key.lower() in _OWN:
+            continue
         texts = [v.decode("latin-1") if isinstance(v, bytes) else str(v) for v in values]
         out[key] = ("; " if key.lower() == "cookie" else ", ").join(texts)
     return out
