@@ -261,8 +261,9 @@ class Loader:
         handler (``loader_scrapy``): the server's answer comes back as it is, a 3xx or 4xx/5xx
         included (an ``ok`` result with its status, headers and body), no redirect is
         followed, one attempt is made (no retry), and neither the loader's memory of
-        earlier fetches nor a request in flight for the same URL answers it.  Transport
-        failures are still failed results.
+        earlier fetches nor a request in flight for the same URL answers it.  Cookies are the
+        caller's too: only a ``Cookie`` in ``headers`` is sent, never the loader's jar's.
+        Transport failures are still failed results.
         """
         if not plain_get(method, content):
             from ._upload import RequestContent, check_method

@@ -92,6 +92,21 @@ async def test_reuse_memory_does_not_answer(http_server: Any, lane: str) -> None
     assert http_server.hits("/bytes/100") == 2
 
 
+async def test_cookies_are_the_callers(http_server: Any, lane: str) -> None:
+    """The loader's jar fills as ever, but an as_is request carries only the caller's cookies
+    (a crawler's cookie middleware decides, COOKIES_ENABLED=False included)."""
+    import json
+
+    async with Loader() as loader:
+        await loader.fetch(http_server.url("/set-cookie?jar=1"))
+        plain = await loader.fetch(http_server.url("/headers"))
+        bare = await loader.fetch(http_server.url("/headers"), as_is=True)
+        own = await loader.fetch(http_server.url("/headers"), as_is=True, headers={"Cookie": "mine=2"})
+    assert json.loads(plain.text).get("cookie") == "jar=1"  # without as_is: the jar's, as before
+    assert "cookie" not in json.loads(bare.text)
+    assert json.loads(own.text)["cookie"] == "mine=2"
+
+
 async def test_transport_failure_is_still_a_failed_result(lane: str) -> None:
     import socket
 

@@ -216,6 +216,20 @@ def test_redirects_errors_and_retries_are_scrapys(http_server: Any, tmp_path: Pa
     assert "download_timeout of 0.5s" in result["log"]
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_cookies_are_scrapys(http_server: Any, tmp_path: Path, enabled: bool) -> None:
+    """Scrapy's CookiesMiddleware decides what a page's request carries, not the loader's jar."""
+    http_server.reset()
+    result = crawl(tmp_path, [http_server.url("/set-cookie?c=1"), http_server.url("/headers")], {
+        "DOWNLOAD_HANDLERS": handlers("http", "https"), "CONCURRENT_REQUESTS": 1,
+        "COOKIES_ENABLED": "1" if enabled else "0",
+    })
+    assert result["returncode"] == 0, result["log"][-3000:]
+    (sent,) = [json.loads(i["text"]) for i in result["items"] if i["url"].endswith("/headers")]
+    assert http_server.requests[0].path.startswith("/set-cookie")  # the cookie was set first
+    assert sent.get("cookie") == ("c=1" if enabled else None)
+
+
 def test_connection_failure_is_retried_by_scrapy_with_url_and_cause(tmp_path: Path) -> None:
     import socket
 

@@ -741,6 +741,8 @@ class HttpHandler(ProtocolHandler):
                 )
             except (httpx.InvalidURL, ValueError) as exc:
                 raise InvalidURL(printable(f"invalid URL: {exc}"), url=url) from exc
+            if as_is and "cookie" not in client.headers and not any(k.lower() == "cookie" for k in headers):
+                http_request.headers.pop("cookie", None)  # as_is: the caller keeps the cookies, not our jar
         seen = {str(http_request.url)}
         max_redirects = self._context.max_redirects
         carrying = request.content is not None  # whether the request now in flight has the body
