@@ -84,8 +84,9 @@ class LoaderDownloadHandler:
     answers from its memory.  The request's headers are sent but ``Accept-Encoding``
     (the loader offers the codings it decodes); ``download_timeout`` (meta) bounds the
     request; ``ftp_user``/``ftp_password`` (meta) log in to FTP as with Scrapy's own
-    handler.  Header lines are kept as received (two ``Set-Cookie`` lines stay two).  The body is handed over decoded, so ``Content-Encoding`` and
-    ``Content-Length`` are left out.  FTP listings (JSON lines) and Gopher menus are
+    handler.  Cookies are Scrapy's (``CookiesMiddleware``), never the loader's jar.  Header
+    lines are kept as received (two ``Set-Cookie`` lines stay two).  The body is handed
+    over decoded, so ``Content-Encoding`` and ``Content-Length`` are left out.  FTP listings (JSON lines) and Gopher menus are
     :class:`~scrapy.http.TextResponse` objects with the loader's content type and the
     flag ``loader:<document>``; FTP's and Gopher's "not found" is a 404 response.
     A transport failure raises what ``RetryMiddleware`` retries (a timeout, a refused
@@ -135,8 +136,7 @@ class LoaderDownloadHandler:
         with anyio.move_on_after(timeout if timeout else None) as scope:
             result = await loader.fetch(
                 _with_login(request), as_is=True, headers=_request_headers(request.headers),
-                callback=heard, method=method,
-                content=request.body if request.body or method != "GET" else None,
+                callback=heard, method=method, content=request.body or None,
             )
         if scope.cancelled_caught:
             raise DownloadTimeoutError(f"{request.url}: no response within download_timeout of {timeout:g}s")

@@ -24,7 +24,8 @@ from itemadapter import ItemAdapter
 from scrapy.exceptions import NotConfigured
 from scrapy.http import HtmlResponse, Response
 
-from loader import PolicyDenied, Result, hookimpl
+from loader import Loader, LoaderError, PolicyDenied, Result, hookimpl
+from loader.discovery import check_kinds
 
 from ._shared import require_asyncio, shared_loader
 
@@ -112,10 +113,15 @@ class RequisitesMiddleware:
         self.field = settings.get("LOADER_REQUISITES_FIELD", "loader_requisites")
         self.links_field = settings.get("LOADER_LINKS_FIELD", "loader_links")
         kinds = settings.getlist("LOADER_REQUISITES_KINDS")
+        if kinds:
+            try:
+                check_kinds(kinds)  # at start-up, not once a page
+            except ValueError as exc:
+                raise ValueError(f"LOADER_REQUISITES_KINDS: {exc}") from exc
         self.kinds: list[str] | None = kinds or None
         self._shared = shared_loader(crawler)
         self._warned: set[str] = set()
-        self._registered = False
+        self._registered: Loader | None = None  # the loader _Stored is registered with
         handlers = settings.getwithbase("DOWNLOAD_HANDLERS")
         if any(_HANDLER not in str(handlers.get(scheme)) for scheme in ("http", "https")):
             logger.warning(
@@ -146,10 +152,19 @@ class RequisitesMiddleware:
             await self._page(response)
 
     async def _page(self, response: Response) -> tuple[list[dict[str, Any]], list[str]]:
+        """The requisites of one page, or none when they could not be stored (said once a page:
+        the items still go on)."""
+        try:
+            return await self._fetch(response)
+        except (OSError, LoaderError) as exc:
+            logger.error("%s: requisites not stored: %s", response.url, exc)
+            return [], []
+
+    async def _fetch(self, response: Response) -> tuple[list[dict[str, Any]], list[str]]:
         """Fetch, store and describe the requisites of one page Scrapy downloaded."""
         loader = await self._shared.get()
-        if not self._registered:
-            self._registered = True
+        if self._registered is not loader:
+            self._registered = loader
             loader.register(_Stored(self.store), name="loader_scrapy_store")
         self.store.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".loader-", dir=self.store))  # one file system: renames
