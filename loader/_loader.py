@@ -238,6 +238,7 @@ class Loader:
         headers: Mapping[str, str] | None = None,
         method: str = "GET",
         content: Any = None,
+        as_is: bool = False,
     ) -> Result:
         """Fetch one resource and return its :class:`Result` (never raises for a failed fetch).
 
@@ -255,6 +256,14 @@ class Loader:
         is retried only as ``Retries`` allows (see ``Retries.non_idempotent``).
         Raises ``ValueError`` for a malformed method or with ``resume``, ``TypeError``
         for content of another type.
+
+        ``as_is=True`` is for a caller that makes its own decisions, a crawler's download
+        handler (``loader_scrapy``): the server's answer comes back as it is, a 3xx or 4xx/5xx
+        included (an ``ok`` result with its status, headers and body), no redirect is
+        followed, one attempt is made (no retry), and neither the loader's memory of
+        earlier fetches nor a request in flight for the same URL answers it.  Cookies are the
+        caller's too: only a ``Cookie`` in ``headers`` is sent, never the loader's jar's.
+        Transport failures are still failed results.
         """
         if not plain_get(method, content):
             from ._upload import RequestContent, check_method
@@ -266,7 +275,7 @@ class Loader:
         async with self._call(callback, callback_mode, context) as call:
             return await self._running.fetch_in(
                 call, url, to=to, kind=kind, resume=resume, exists=exists, headers=headers,
-                method=method, content=content,
+                method=method, content=content, as_is=as_is,
             )
 
     async def fetch_all(

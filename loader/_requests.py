@@ -120,6 +120,8 @@ class Transfer:
         self.bytes_done: int | None = None
         #: The URL's key for reuse and sharing (``Requests.url_key``); ``None`` when neither applies.
         self.key: str | None = None
+        #: ``Loader.fetch(as_is=True)``: one attempt, the answer as it came (see there).
+        self.as_is = False
 
     async def emit(self, phase: Phase, **data: Any) -> None:
         """Report a phase of this request (the Channel API)."""
@@ -253,6 +255,7 @@ class Requests:
         method: str = "GET",
         content: Any = None,
         given: tuple[bytes, dict[str, Any]] | None = None,
+        as_is: bool = False,
     ) -> Result:
         """One request; ``document``: a page or stylesheet kept in memory under ``Limits.max_page``.
 
@@ -260,6 +263,7 @@ class Requests:
         downloaded): the request completes with them at once, nothing is fetched.
         """
         transfer = Transfer(self, call, url, parent_id=parent_id, kind=kind, purpose=purpose)
+        transfer.as_is = as_is
         try:
             sink = self.make_sink(
                 transfer.url, to, resume=resume, exists=exists, root=root, checked=checked,
@@ -278,8 +282,9 @@ class Requests:
     async def _run(
         self, t: Transfer, sink: Sink, headers: Mapping[str, str] | None, method: str = "GET", content: Any = None
     ) -> Result:
-        # A request with a body or another method asks the server something new each time.
-        if not plain_get(method, content):
+        # A request with a body or another method asks the server something new each time;
+        # one as_is asks the network (another caller's copy may have been a redirect's end).
+        if t.as_is or not plain_get(method, content):
             return await self._run_network(t, sink, headers, method, content)
         if self.reuse:
             t.key = self.url_key(t.request_url)
@@ -378,7 +383,10 @@ class Requests:
             raise InvalidURL("not an absolute URL (no scheme)", url=t.url)
         self.host.check_allowed(url, t.purpose)
         plugin, handler = self.host.handler_entry(scheme, t.url)
-        request = Request(url=url, method=method, headers=dict(headers or {}), kind=t.kind, content=content)
+        request = Request(
+            url=url, method=method, headers=dict(headers or {}), kind=t.kind, content=content,
+            options={"as_is": True} if t.as_is else {},
+        )
         repeatable = True
         if not plain_get(method, content):
             if not getattr(handler, "sends_bodies", False):  # a duck-typed handler: GET only
@@ -397,7 +405,10 @@ class Requests:
                 t.attempt, t.final_url = number, t.url
             return await self._attempt(t, plugin, handler, request, sink)
 
-        return await self.scheduler.attempts(attempt, first=t.attempt, repeatable=repeatable, on_retry=retry)
+        # as_is: one attempt; the caller (a crawler) retries as it sees fit.
+        return await self.scheduler.attempts(
+            attempt, first=t.attempt, repeatable=repeatable and not t.as_is, on_retry=retry
+        )
 
     async def _attempt(
         self, t: Transfer, plugin: str, handler: ProtocolHandler, request: Request, sink: Sink

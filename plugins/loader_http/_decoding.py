@@ -170,7 +170,7 @@ class _Brotli:
 def _bounded_brotli() -> Any:
     """The ``brotli`` module when its decompressor can bound its output, else None."""
     try:
-        import brotli  # type: ignore[import-not-found]
+        import brotli  # type: ignore[import-not-found,import-untyped]
     except ImportError:
         return None
     try:

@@ -690,6 +690,8 @@ class HttpHandler(ProtocolHandler):
         if request.offset:
             headers["Range"] = f"bytes={request.offset}-"
         response: httpx.Response | None = None
+        # Loader.fetch(as_is=True): a 3xx or an error status is the answer (no redirect followed).
+        as_is = bool(request.options.get("as_is"))
         direct = self._lane()
         # A body goes through httpx's client: the lane writes heads only.
         plan = None if direct is None or request.content is not None else direct.plan(
@@ -708,10 +710,12 @@ class HttpHandler(ProtocolHandler):
             else:
                 version, status, reason_bytes, raw, body = answer
                 found = header_dict(raw)
-                if found is not None and not (sets_cookie(found) or (status in _REDIRECTS and "location" in found)):
+                if found is not None and not (
+                    sets_cookie(found) or (status in _REDIRECTS and "location" in found and not as_is)
+                ):
                     try:
                         reason = reason_bytes.decode("ascii", errors="ignore")
-                        if status >= 400:
+                        if status >= 400 and not as_is:
                             await _drain(body, found)
                             if not await self._already_complete(status, found, request, headers, httpx_trace):
                                 raise _status_error(status, reason, found, url)
@@ -737,6 +741,8 @@ class HttpHandler(ProtocolHandler):
                 )
             except (httpx.InvalidURL, ValueError) as exc:
                 raise InvalidURL(printable(f"invalid URL: {exc}"), url=url) from exc
+            if as_is and "cookie" not in client.headers and not any(k.lower() == "cookie" for k in headers):
+                http_request.headers.pop("cookie", None)  # as_is: the caller keeps the cookies, not our jar
         seen = {str(http_request.url)}
         max_redirects = self._context.max_redirects
         carrying = request.content is not None  # whether the request now in flight has the body
@@ -751,7 +757,7 @@ class HttpHandler(ProtocolHandler):
                     raise map_error(exc, url) from exc
             try:
                 location = response.headers.get("location")
-                if response.status_code in _REDIRECTS and location:
+                if response.status_code in _REDIRECTS and location and not as_is:
                     previous, http_request = http_request, self._next(response, url, seen, max_redirects)
                     if http_request.method != previous.method:
                         carrying = False  # a 301/302/303 turned it into a GET: the body stays behind
@@ -766,7 +772,7 @@ class HttpHandler(ProtocolHandler):
                     await channel.redirect(str(http_request.url))
                     http_request.extensions["trace"] = httpx_trace
                     continue
-                if response.status_code >= 400:
+                if response.status_code >= 400 and not as_is:
                     await _drain(response.aiter_raw(), response.headers)
                     if not await self._already_complete(
                         response.status_code, response.headers, request, headers, httpx_trace
