@@ -28,8 +28,7 @@ recorded with ``WARC-Truncated``.  Digests (``WARC-Block-Digest``, and
 ``WARC-Payload-Digest`` over the bytes after the HTTP head, as ``warcio check`` reads
 them) are SHA-1 in base32.
 
-Bodies are spooled (``tempfile.SpooledTemporaryFile``: in memory up to
-:data:`SPOOL_SIZE`, on disk past it) until they end, then written as one record, so
+Bodies are spooled (in memory up to :data:`SPOOL_SIZE`, in a temporary file past it) until they end, then written as one record, so
 memory stays bounded however large a body is and concurrent exchanges never
 interleave in the file.  Each record is its own gzip member (``gzip=False``: a plain
 ``.warc``).  The file is written under ``NAME.warc.gz.part`` and renamed when the
@@ -54,7 +53,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from tempfile import SpooledTemporaryFile
+from tempfile import TemporaryFile
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -120,6 +119,44 @@ def _record_id() -> str:
     return f"<urn:uuid:{uuid.uuid4()}>"
 
 
+class _Spool:
+    """A body's bytes: a list of chunks up to :data:`SPOOL_SIZE`, a temporary file past it.
+
+    Our own, not ``SpooledTemporaryFile``: most bodies are small, and then the chunks
+    are joined once into the record, never copied through a file object.
+    """
+
+    __slots__ = ("chunks", "file", "size")
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.file: IO[bytes] | None = None
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.file is not None:
+            self.file.write(data)
+            return
+        self.chunks.append(data)
+        if self.size > SPOOL_SIZE:
+            self.file = TemporaryFile()  # noqa: SIM115 - closed with the spool
+            self.file.writelines(self.chunks)
+            self.chunks = []
+
+    def contents(self) -> bytes | IO[bytes]:
+        """The bytes (small), or the file rewound to its start (large)."""
+        if self.file is None:
+            return b"".join(self.chunks)
+        self.file.seek(0)
+        return self.file
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        self.chunks = []
+
+
 class _Exchange(Recording):
     """One HTTP exchange or resource, spooled until its body ends, then written."""
 
@@ -133,7 +170,7 @@ class _Exchange(Recording):
         self._request: bytes | None = None
         self._head = b""
         self._chunked = False
-        self._body: SpooledTemporaryFile[bytes] = SpooledTemporaryFile(max_size=SPOOL_SIZE)
+        self._body = _Spool()
         self._payload = hashlib.sha1()
         self._block = hashlib.sha1()
         self.size = 0
@@ -178,23 +215,22 @@ class _Exchange(Recording):
         finally:
             self._body.close()
 
-    def block(self) -> tuple[bytes, IO[bytes], bytes, str, str]:
-        """The response or resource block to write (head, spooled body, tail) and its digests."""
-        body = self._body
+    def block(self) -> tuple[bytes, bytes | IO[bytes], bytes, str, str]:
+        """The response or resource block to write (head, body, tail) and its digests."""
         head, tail = self._head, b""
         payload, block = self._payload, self._block
+        body = self._body.contents()
         if self._chunked:  # one chunk: the sizes as sent are not kept
             size = self.size
             head += b"%x\r\n" % size if size else b""
             tail = b"\r\n0\r\n\r\n" if size else b"0\r\n\r\n"
             payload, block = hashlib.sha1(head[len(self._head):]), hashlib.sha1(head)
-            body.seek(0)
-            while data := body.read(_COPY):
+            for data in [body] if isinstance(body, bytes) else iter(functools.partial(body.read, _COPY), b""):
                 payload.update(data)
                 block.update(data)
             payload.update(tail)
             block.update(tail)
-        body.seek(0)
+            body = self._body.contents()
         return head, body, tail, _digest(block), _digest(payload)
 
     @property
@@ -253,7 +289,7 @@ class WarcWriter(Recorder):
             ("Content-Type", "application/warc-fields"),
         ]
         with self._lock:
-            self._write(headers, text, None, b"", 0, None)
+            self._write(headers, text, b"", b"", 0, None)
 
     # -- the Recorder seam ---------------------------------------------------------
 
@@ -270,7 +306,7 @@ class WarcWriter(Recorder):
         ]
 
     def _write(
-        self, headers: list[tuple[str, str]], head: bytes, body: IO[bytes] | None, tail: bytes, size: int,
+        self, headers: list[tuple[str, str]], head: bytes, body: bytes | IO[bytes], tail: bytes, size: int,
         cdx: dict[str, Any] | None,
     ) -> None:
         """One record, its own gzip member: WARC head, then the block (``head``, ``size`` bytes
@@ -282,8 +318,8 @@ class WarcWriter(Recorder):
         warc_head = f"WARC/1.1\r\n{lines}Content-Length: {length}\r\n\r\n".encode()
         out = self._out
         offset = out.tell()
-        if body is None or size <= SPOOL_SIZE:  # one piece: zlib's one-shot call is the cheap one
-            data = b"".join((warc_head, head, b"" if body is None else body.read(), tail, b"\r\n\r\n"))
+        if isinstance(body, bytes):  # one piece: zlib's one-shot call is the cheap one
+            data = b"".join((warc_head, head, body, tail, b"\r\n\r\n"))
             out.write(zlib.compress(data, LEVEL, 31) if self.gzip else data)
         else:  # streamed from the spool file, in bounded pieces
             packer = zlib.compressobj(LEVEL, zlib.DEFLATED, 31) if self.gzip else None
@@ -330,7 +366,7 @@ class WarcWriter(Recorder):
                     ("WARC-Payload-Digest", _EMPTY),  # a GET has no body after its head
                     ("Content-Type", "application/http; msgtype=request"),
                 ]
-                self._write(request_headers, request, None, b"", 0, None)
+                self._write(request_headers, request, b"", b"", 0, None)
             self._write(headers, head, body, tail, exchange.size, cdx)
 
     def page(self, page: PageResult) -> None:
@@ -354,7 +390,7 @@ class WarcWriter(Recorder):
             ("WARC-Block-Digest", _digest(hashlib.sha1(text))), ("Content-Type", "application/json"),
         ]
         with self._lock:
-            self._write(headers, text, None, b"", 0, None)
+            self._write(headers, text, b"", b"", 0, None)
 
     def close(self) -> None:
         """Finish the file (renamed to its final name) and write the CDXJ index; idempotent."""

@@ -233,12 +233,13 @@ async def test_a_body_cut_short_is_marked_truncated(raw_server: Any, tmp_path: P
     assert responses[0]["block"].endswith(b"\r\n\r\nshort")
 
 
-async def test_a_huge_body_is_spooled_not_held(http_server: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("route", ["bytes", "chunked"])
+async def test_a_huge_body_is_spooled_not_held(http_server: Any, tmp_path: Path, route: str) -> None:
     size = 24 * SPOOL_SIZE
     tracemalloc.start()
     try:
         async with Loader(warc=tmp_path / "big") as loader:
-            result = await loader.fetch(http_server.url(f"/bytes/{size}"), to=tmp_path / "big.bin")
+            result = await loader.fetch(http_server.url(f"/{route}/{size}"), to=tmp_path / "big.bin")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -246,6 +247,7 @@ async def test_a_huge_body_is_spooled_not_held(http_server: Any, tmp_path: Path)
     assert peak < 6 * SPOOL_SIZE, f"peak {peak} bytes for a {size}-byte body"
     (response,) = of_type(records(tmp_path / "big.warc.gz"), "response")
     assert response["payload"] == (tmp_path / "big.bin").read_bytes() == pattern_bytes(size)
+    assert (response["http"].get_header("Transfer-Encoding") == "chunked") == (route == "chunked")
 
 
 async def test_no_recorder_unless_asked(tmp_path: Path) -> None:
