@@ -491,6 +491,14 @@ def _location_problem(args: argparse.Namespace) -> str | None:
             problem = "it is not writable (permission denied)"
         if problem is not None:
             return f"cannot write the event log {printable(events)}: {problem}"
+    warc = getattr(args, "warc_file", None)
+    if warc:
+        from .warc import warc_name
+
+        target = Path(warc_name(warc, not args.no_warc_compression))
+        problem = _file_problem(target)
+        if problem is not None:
+            return f"cannot write the WARC file {printable(str(target))}: {problem}"
     return None
 
 

@@ -24,7 +24,7 @@ from support.http_server import GZIP_TEXT, pattern_bytes
 from support.raw_server import recv_until
 
 from loader import Loader, PluginContext, SaveError
-from loader.cli import EXIT_OK, main
+from loader.cli import EXIT_OK, EXIT_USAGE, main
 from loader.warc import SPOOL_SIZE, WarcWriter, surt, warc_name
 
 warcio = pytest.importorskip("warcio")
@@ -309,6 +309,8 @@ def test_cli_fetch_writes_a_warc_that_warcio_replays(asgi_server: Any, tmp_path:
         e["warc-target-uri"] for e in index if e["warc-type"] == "response"
     }
     assert {e["warc-type"] for e in index} == {"warcinfo", "request", "response", "metadata"}
+    checked = warcio_cli("check", "-v", str(name) + ".warc.gz").decode()
+    assert checked.count("digest pass") == len(index) and "fail" not in checked
 
 
 def test_cli_get_and_crawl_with_warc_file(asgi_server: Any, tmp_path: Path) -> None:
@@ -356,3 +358,11 @@ def test_the_digest_check_catches_a_changed_byte(http_server: Any, tmp_path: Pat
     path.write_bytes(data[:at + 7] + bytes([data[at + 7] ^ 1]) + data[at + 8:])
     with pytest.raises(warcio.exceptions.ArchiveLoadFailed, match="digest"):
         records(path)
+
+
+def test_cli_refuses_an_unwritable_warc_file_before_any_request(http_server: Any, tmp_path: Path) -> None:
+    code, _, err = run("get", http_server.url("/files/http/hello.txt"), "-o", str(tmp_path / "h"),
+                       "--warc-file", str(tmp_path / "missing" / "w"))
+    assert code == EXIT_USAGE
+    assert f"error: cannot write the WARC file {tmp_path / 'missing' / 'w.warc.gz'}" in err
+    assert list(tmp_path.iterdir()) == []
