@@ -4,6 +4,7 @@
     python benchmarks/inproc.py --scenario d --profile      # cProfile, top functions
     python benchmarks/inproc.py --profile --sort cumulative --top 60 --callers current_async_library
     python benchmarks/inproc.py --scenario d --events FILE  # with the --events observer
+    python benchmarks/inproc.py --scenario d --warc         # recording a WARC (loader.warc)
 
 It starts the benchmark server (``server.py``) in its own process and runs
 ``Loader.fetch_page`` here, saving to a temporary directory, so a profile shows
@@ -31,7 +32,7 @@ from run import SCENARIOS, Server  # noqa: E402
 CPU: list[float] = []  # process CPU seconds of each run (steadier than wall time on a busy machine)
 
 
-def once(base: str, per_host: int, out: Path, events: str | None, backend: str) -> float:
+def once(base: str, per_host: int, out: Path, events: str | None, backend: str, warc: bool = False) -> float:
     import anyio
 
     from loader import Limits, Loader
@@ -44,15 +45,21 @@ def once(base: str, per_host: int, out: Path, events: str | None, backend: str) 
         stream = open(events, "w")  # noqa: SIM115
         plugins.append(("events", EventLog(stream)))
 
+    options = {"warc": out.with_name(out.name + "-warc")} if warc else {}  # the WARC's CPU counted in
+
     async def main() -> float:
         async with Loader(limits=Limits(total=max(32, per_host), per_host=per_host, per_page=5000),
-                          plugins=plugins) as loader:
+                          plugins=plugins, **options) as loader:
             started, cpu = time.perf_counter(), time.process_time()
             page = await loader.fetch_page(base + "/page.html", output=out)
+            if not warc:
+                elapsed = time.perf_counter() - started
+                CPU.append(time.process_time() - cpu)
+        if warc:  # the loader has closed: the WARC is complete, all its writing counted
             elapsed = time.perf_counter() - started
             CPU.append(time.process_time() - cpu)
-            assert page.ok, page.failed[:3]
-            return elapsed
+        assert page.ok, page.failed[:3]
+        return elapsed
 
     from loader._loop import backend_options  # uvloop when installed, as the shell does
 
@@ -76,6 +83,7 @@ def main() -> None:
                         " out of its walks with gc.freeze, as the loader command does)")
     parser.add_argument("--events", metavar="FILE")
     parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    parser.add_argument("--warc", action="store_true", help="record a WARC of each run (loader.warc)")
     parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None,
                         help="where to save (default: /dev/shm, a RAM disk, so the disk does not dominate)")
     args = parser.parse_args()
@@ -94,14 +102,14 @@ def main() -> None:
                 if args.profile and i == args.runs - 1:
                     profiler = cProfile.Profile()
                     profiler.enable()
-                    once(server.base, s.per_host, out, args.events, args.backend)
+                    once(server.base, s.per_host, out, args.events, args.backend, args.warc)
                     profiler.disable()
                     stats = pstats.Stats(profiler).sort_stats(args.sort)
                     stats.print_stats(args.top)
                     if args.callers:
                         stats.print_callers(args.callers)
                 else:
-                    times.append(once(server.base, s.per_host, out, args.events, args.backend))
+                    times.append(once(server.base, s.per_host, out, args.events, args.backend, args.warc))
             if times:
                 n = s.images + s.sounds
                 med = statistics.median(times)

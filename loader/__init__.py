@@ -38,6 +38,9 @@ _EXPORTS = {
     "PolicyDenied": "._errors",
     "ProtocolError": "._errors",
     "ProtocolHandler": "._protocol",
+    "RecordedStream": "._context",
+    "Recorder": "._context",
+    "Recording": "._context",
     "RedirectError": "._errors",
     "Request": "._models",
     "RequestCancelled": "._errors",
@@ -56,6 +59,7 @@ _EXPORTS = {
     "hookimpl": ".hookspecs",
     "redact_url": "._urls",
     "check_peer": "._net",
+    "record_resource": "._protocol",
     "har_from": ".har",
     "make_ssl_context": "._context",
     "open_connection": "._net",
@@ -67,6 +71,9 @@ _EXPORTS = {
 if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     # "X as X" marks each an explicit re-export (mypy --strict: no implicit re-export).
     from ._context import PluginContext as PluginContext
+    from ._context import RecordedStream as RecordedStream
+    from ._context import Recorder as Recorder
+    from ._context import Recording as Recording
     from ._context import make_ssl_context as make_ssl_context
     from ._crawl import Crawl as Crawl
     from ._crawl import CrawlPoliteness as CrawlPoliteness
@@ -111,6 +118,7 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from ._protocol import Channel as Channel
     from ._protocol import ProtocolHandler as ProtocolHandler
     from ._protocol import Response as Response
+    from ._protocol import record_resource as record_resource
     from ._sync import SyncLoader as SyncLoader
     from ._urls import redact_url as redact_url
     from .har import HarCollector as HarCollector

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from ._politeness import Politeness
     from .discovery import Browser
     from .har import HarCollector
+    from .warc import WarcWriter
 from ._saving import ExistsPolicy
 
 __all__ = ["Loader"]
@@ -84,7 +85,9 @@ class Loader:
     writes, when it closes, the HAR 1.2 log of every request it made (see ``loader.har``).
     ``robots`` (default on) makes :attr:`politeness` honour robots.txt, which a crawl
     asks before each page (``--no-robots`` turns it off); the other politeness settings
-    (delay, rate, host back-off) are in :class:`Limits`.
+    (delay, rate, host back-off) are in :class:`Limits`.  ``warc`` (a
+    :class:`loader.warc.WarcWriter`, or a name for one: ``NAME.warc.gz``) records every
+    exchange as received, and each page's manifest, in a WARC file closed with the loader.
     """
 
     def __init__(
@@ -108,6 +111,7 @@ class Loader:
         local_address: str | None = None,
         har: str | os.PathLike[str] | None = None,
         robots: bool = True,
+        warc: WarcWriter | str | os.PathLike[str] | None = None,
     ) -> None:
         self.limits = limits or Limits()
         self.robots = robots
@@ -140,6 +144,11 @@ class Loader:
             collector = HarCollector()
             self.pm.register(collector, name="har")
             self._har = (har, collector)
+        self.warc: WarcWriter | None = None
+        if warc is not None:
+            from .warc import WarcWriter
+
+            self.warc = warc if isinstance(warc, WarcWriter) else WarcWriter(warc)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -168,6 +177,8 @@ class Loader:
             from .har import write_har
 
             write_har(self._har[0], self._har[1].har())
+        if self.warc is not None:
+            self.warc.close()
 
     @functools.cached_property
     def context(self) -> PluginContext:
@@ -175,7 +186,7 @@ class Loader:
         return PluginContext(
             timeouts=self.timeouts, limits=self.limits, retries=self.retries, headers=self.headers,
             verify=self.verify, http2=self.http2, max_redirects=self.max_redirects, proxy=self.proxy,
-            local_address=self.local_address, deny_private=self.deny_private,
+            local_address=self.local_address, deny_private=self.deny_private, recorder=self.warc,
         )
 
     @property
@@ -520,10 +531,13 @@ class Loader:
 
         chosen = DEFAULT_KINDS if kinds is None else check_kinds(kinds)
         async with self._call(callback, callback_mode, context) as call:
-            return await fetch_page(
+            page = await fetch_page(
                 functools.partial(self._running.fetch_in, call), self.pm, self.limits, url,
                 output=None if output is None else Path(output), kinds=chosen, given=given, **options,
             )
+        if self.warc is not None:
+            self.warc.page(page)
+        return page
 
     @asynccontextmanager
     async def operation(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -168,6 +168,9 @@ class Result:
     false.  ``timings`` maps phase names to seconds since the request began.
     ``http_version`` (``"HTTP/1.1"``, ``"HTTP/2"``) and ``reason`` (the status
     line's phrase, or an FTP reply's text) say what the server answered.
+    ``raw_headers`` are the header lines as received (``(name, value)`` pairs in order,
+    names' case and repeated lines such as two ``Set-Cookie`` kept); ``headers`` is
+    the same as a mapping, repeats joined.
     """
 
     request_id: int
@@ -191,6 +194,7 @@ class Result:
     document: str | None = None
     http_version: str | None = None
     reason: str | None = None
+    raw_headers: Sequence[tuple[str, str]] = ()
 
     @property
     def completed_synchronously(self) -> bool:

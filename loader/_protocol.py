@@ -27,7 +27,7 @@ Timeouts: the core enforces the total deadline; handlers apply
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,10 +35,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ._events import Phase
 
 if TYPE_CHECKING:
-    from ._context import PluginContext
+    from ._context import PluginContext, Recording
     from ._models import Request, Timeouts
 
-__all__ = ["Channel", "ProgressStream", "ProtocolHandler", "Response"]
+__all__ = ["Channel", "ProgressStream", "ProtocolHandler", "Response", "record_resource"]
 
 
 @dataclass(kw_only=True)
@@ -53,7 +53,9 @@ class Response:
     names the protocol version a response came over (``"HTTP/1.1"``, ``"HTTP/2"``),
     ``None`` for protocols without one.  A handler may update ``status`` and
     ``reason`` while the body streams (FTP's final ``226`` after the preliminary
-    ``150``): the core reads them once the body has ended.
+    ``150``): the core reads them once the body has ended.  ``raw_headers`` are the
+    header lines as received, in order (names' case and repeated lines kept, e.g.
+    two ``Set-Cookie``), where ``headers`` joins repeats; empty for protocols without.
     """
 
     url: str
@@ -67,6 +69,7 @@ class Response:
     document: str | None = None
     http_version: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    raw_headers: Sequence[tuple[str, str]] = ()
 
 
 class Channel(Protocol):
@@ -128,6 +131,24 @@ class ProgressStream:
         aclose = getattr(self._stream, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+def record_resource(channel: Channel, response: Response) -> Recording | None:
+    """Record ``response``'s body as a resource (WARC) when the loader records; else None.
+
+    For protocols without a request and response head (FTP, Gopher): the body read from
+    ``response.stream`` from now on goes to the recording too.  The handler closes the
+    recording when it is done with the response (``close("unspecified")`` in its
+    ``finally``: nothing happens when the body was read to its end).
+    """
+    recorder = channel.context.recorder
+    if recorder is None:
+        return None
+    from ._context import RecordedStream
+
+    recording = recorder.begin(response.url, resource=True, content_type=response.content_type)
+    response.stream = RecordedStream(response.stream, recording)
+    return recording
 
 
 class ProtocolHandler(abc.ABC):

@@ -464,6 +464,7 @@ class Requests:
             document=response.document,
             http_version=response.http_version,
             reason=response.reason,
+            raw_headers=response.raw_headers,
         )
         await t.emit(Phase.REQUEST_COMPLETE, bytes_done=done, bytes_total=done, status=response.status)
         if plain_get(request.method, request.content):

@@ -276,7 +276,28 @@ def make_loader(args: argparse.Namespace, *, per_page: int | None = None) -> Loa
         deny_private=getattr(args, "deny_private", False),
         allow_ports=getattr(args, "allow_port", ()),
         robots=not getattr(args, "no_robots", False),
+        warc=_warc_writer(args),
     )
+
+
+def add_warc_options(parser: argparse.ArgumentParser) -> None:
+    """``--warc-file NAME``, ``--warc-cdx``, ``--no-warc-compression`` (wget's spellings)."""
+    w = parser.add_argument_group("WARC options")
+    w.add_argument("--warc-file", metavar="NAME",
+                   help="record every exchange as received in NAME.warc.gz (WARC/1.1)")
+    w.add_argument("--warc-cdx", action="store_true", help="with --warc-file: also write NAME.cdxj, a CDXJ index")
+    w.add_argument("--no-warc-compression", action="store_true",
+                   help="with --warc-file: write NAME.warc, not gzip-compressed")
+
+
+def _warc_writer(args: argparse.Namespace) -> Any:
+    """The ``WarcWriter`` ``--warc-file`` asks for, or None (the option is fetch's and get's)."""
+    name = getattr(args, "warc_file", None)
+    if not name:
+        return None
+    from .warc import WarcWriter
+
+    return WarcWriter(name, gzip=not args.no_warc_compression, cdx=args.warc_cdx)
 
 
 #: Longest a crawl holds a host that answered 429 or 503 (``Limits.host_backoff``).
@@ -470,6 +491,14 @@ def _location_problem(args: argparse.Namespace) -> str | None:
             problem = "it is not writable (permission denied)"
         if problem is not None:
             return f"cannot write the event log {printable(events)}: {problem}"
+    warc = getattr(args, "warc_file", None)
+    if warc:
+        from .warc import warc_name
+
+        target = Path(warc_name(warc, not args.no_warc_compression))
+        problem = _file_problem(target)
+        if problem is not None:
+            return f"cannot write the WARC file {printable(str(target))}: {problem}"
     return None
 
 
@@ -939,6 +968,7 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
     fetch.add_argument("--har", metavar="FILE", help="write the load as a HAR 1.2 log to FILE")
     fetch.add_argument("--report", metavar="FILE", help="write the load's waterfall as one HTML file to FILE")
     add_common_options(fetch)
+    add_warc_options(fetch)
     fetch.set_defaults(run=_cmd_fetch, max_filesize=FETCH_MAX_FILESIZE)
 
     get = sub.add_parser("get", help="one resource, any scheme", description="Fetch one resource.")
@@ -948,6 +978,7 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
                      help="resume a partial file (NAME.part, kept when a -c run is interrupted)")
     get.add_argument("--exists", choices=["overwrite", "skip", "unique"], default="overwrite")
     add_common_options(get)
+    add_warc_options(get)
     from ._upload import add_body_options  # -X, -d, --data-binary, -T: curl's request options
 
     add_body_options(get)

@@ -50,6 +50,7 @@ from loader import (
     Request,
     Response,
     make_ssl_context,
+    record_resource,
 )
 
 from ._connection import ControlConnection, DataTransfer, connect
@@ -212,10 +213,13 @@ class FtpHandler(ProtocolHandler):
                     await self.release(conn)
                 raise
             break
+        recording = record_resource(channel, response)
         stream = response.stream
         try:
             yield response
         finally:
+            if recording is not None:
+                recording.close("unspecified")  # nothing if the body ended
             with anyio.CancelScope(shield=True):
                 aclose = getattr(stream, "aclose", None)
                 if aclose is not None:

@@ -41,6 +41,7 @@ from loader import (
     SizeLimitExceeded,
     make_ssl_context,
     open_connection,
+    record_resource,
 )
 from loader._display import printable
 
@@ -303,7 +304,7 @@ class GopherHandler(ProtocolHandler):
                 )
             content_type, document = content_type_for(target.type, target.selector)
             await channel.emit(Phase.RESPONSE_RECEIVED, message=f"item type {target.type!r}")
-            yield Response(
+            response = Response(
                 url=url,
                 stream=_Body(
                     stream,
@@ -321,6 +322,10 @@ class GopherHandler(ProtocolHandler):
                 document=document,
                 extra={"gopher_type": target.type},
             )
+            recording = record_resource(channel, response)
+            if recording is not None:
+                stack.callback(recording.close, "unspecified")  # nothing if the body ended
+            yield response
 
 
 async def _first_bytes(

@@ -73,6 +73,7 @@ from loader import (
     PolicyDenied,
     ProtocolError,
     ProtocolHandler,
+    RecordedStream,
     RedirectError,
     Request,
     Response,
@@ -84,7 +85,7 @@ from loader._net import check_peer, resolve_host
 from loader._protocol import Channel
 
 if TYPE_CHECKING:
-    from loader import PluginContext
+    from loader import PluginContext, Recorder, Recording
 
 from ._decoding import Decoder, DecodingError
 from ._direct import DirectLane, default_headers, header_dict, sets_cookie
@@ -376,16 +377,47 @@ def _stated_size(status: int, headers: Any, request: Request) -> int | None:
     return None
 
 
+def _recording(
+    recorder: Recorder, url: str, head: bytes, answer: tuple[bytes, int, bytes, Any], network: Any
+) -> Recording:
+    """A recording of one exchange (WARC): the request head as sent, the response's as received."""
+    recording = recorder.begin(url)
+    recording.request(head)
+    recording.response(*answer)
+    peer = network.get_extra_info("server_addr") if network is not None else None
+    if peer:
+        recording.peer = str(peer[0])
+    return recording
+
+
+def _record_httpx(recorder: Recorder, response: httpx.Response) -> Recording:
+    """:func:`_recording` of a response httpx's client returned (any lane under it, HTTP/2 too)."""
+    extensions = response.extensions
+    version = extensions.get("http_version", b"HTTP/1.1")
+    sent = response.request
+    head = b"%s %s %s\r\n%s\r\n" % (
+        sent.method.encode("ascii"), sent.url.raw_path, b"HTTP/2" if version == b"HTTP/2" else b"HTTP/1.1",
+        b"".join(b"%s: %s\r\n" % line for line in sent.headers.raw),
+    )
+    answer = (version, response.status_code, extensions.get("reason_phrase", b""), response.headers.raw)
+    return _recording(recorder, str(response.url), head, answer, extensions.get("network_stream"))
+
+
+def _recorded(body: Any, recording: Recording | None) -> Any:
+    """``body`` (raw bytes as received), its chunks also going to ``recording`` when there is one."""
+    return body if recording is None else RecordedStream(body, recording)
+
+
 def _make_response(
     final_url: str, status: int, reason: str, headers: dict[str, str], http_version: str,
-    stream: AsyncIterator[bytes], request: Request,
+    stream: AsyncIterator[bytes], request: Request, raw: Any = (),
 ) -> Response:
     """The loader's response for either lane (``headers`` as httpx's ``items()`` gives them)."""
     if status == 416:  # only a resume past the end gets here (HttpHandler._already_complete)
         return Response(
             url=final_url, stream=nothing(), status=status, reason=reason, headers=headers,
             content_type=headers.get("content-type"), length=0, offset=request.offset,
-            http_version=http_version, extra={"http_version": http_version},
+            http_version=http_version, extra={"http_version": http_version}, raw_headers=_HeaderLines(raw),
         )
     length: int | None = None
     raw_length = headers.get("content-length")
@@ -409,6 +441,7 @@ def _make_response(
         offset=offset,
         http_version=http_version,
         extra={"http_version": http_version},
+        raw_headers=_HeaderLines(raw),
     )
 
 
@@ -689,6 +722,8 @@ class HttpHandler(ProtocolHandler):
         headers = dict(request.headers)
         if request.offset:
             headers["Range"] = f"bytes={request.offset}-"
+        recorder = channel.context.recorder
+        recording: Recording | None = None
         response: httpx.Response | None = None
         # Loader.fetch(as_is=True): a 3xx or an error status is the answer (no redirect followed).
         as_is = bool(request.options.get("as_is"))
@@ -713,19 +748,23 @@ class HttpHandler(ProtocolHandler):
                 if found is not None and not (
                     sets_cookie(found) or (status in _REDIRECTS and "location" in found and not as_is)
                 ):
+                    recording = None if recorder is None else _recording(
+                        recorder, request.url, head, answer[:4], body.connection)
                     try:
                         reason = reason_bytes.decode("ascii", errors="ignore")
                         if status >= 400 and not as_is:
-                            await _drain(body, found)
+                            await _drain(_recorded(body, recording), found)
                             if not await self._already_complete(status, found, request, headers, httpx_trace):
                                 raise _status_error(status, reason, found, url)
-                        stream: AsyncIterator[bytes] = _RawBody(body, url)
+                        stream: AsyncIterator[bytes] = _recorded(_RawBody(body, url), recording)
                         if _is_encoded(found):
                             stream = _DecodedBody(stream, _decoder(found, url), url)
                         yield _make_response(
-                            request.url, status, reason, found, _version_name(version), stream, request
+                            request.url, status, reason, found, _version_name(version), stream, request, raw
                         )
                     finally:
+                        if recording is not None:
+                            recording.close("unspecified")  # nothing if its body ended
                         await body.aclose()
                     return
                 # httpx's part of the answer: its jar, its next request, its header decoding.
@@ -756,6 +795,8 @@ class HttpHandler(ProtocolHandler):
                 except httpx.HTTPError as exc:
                     raise map_error(exc, url) from exc
             try:
+                if recorder is not None:
+                    recording = _record_httpx(recorder, response)
                 location = response.headers.get("location")
                 if response.status_code in _REDIRECTS and location and not as_is:
                     previous, http_request = http_request, self._next(response, url, seen, max_redirects)
@@ -766,20 +807,23 @@ class HttpHandler(ProtocolHandler):
                             f"HTTP {response.status_code} asks to send the body again, "
                             "and a streamed body cannot be read twice", url=url,
                         )
-                    await _drain(response.aiter_raw(), response.headers)
+                    await _drain(_recorded(response.aiter_raw(), recording), response.headers)
                     await response.aclose()
                     response = None
                     await channel.redirect(str(http_request.url))
                     http_request.extensions["trace"] = httpx_trace
                     continue
                 if response.status_code >= 400 and not as_is:
-                    await _drain(response.aiter_raw(), response.headers)
+                    await _drain(_recorded(response.aiter_raw(), recording), response.headers)
                     if not await self._already_complete(
                         response.status_code, response.headers, request, headers, httpx_trace
                     ):
                         raise _status_error(response.status_code, response.reason_phrase, response.headers, url)
-                yield self._response(response, request, url)
+                yield self._response(response, request, url, recording)
             finally:
+                if recording is not None:
+                    recording.close("unspecified")  # nothing if its body ended
+                    recording = None
                 if response is not None:
                     await response.aclose()
             return
@@ -865,18 +909,20 @@ class HttpHandler(ProtocolHandler):
         port = target.port or (443 if target.scheme == "https" else 80)
         await resolve_host(channel, target.host, port, url=url)
 
-    def _response(self, response: httpx.Response, request: Request, url: str) -> Response:
+    def _response(
+        self, response: httpx.Response, request: Request, url: str, recording: Recording | None = None
+    ) -> Response:
         # One walk over httpx's headers (each Headers.get scans them all); repeated
         # lines are joined with ", " here just as Headers.get joins them.
         return _make_response(
             str(response.url), response.status_code, response.reason_phrase, dict(response.headers.items()),
-            response.http_version, self._body(response, url), request,
+            response.http_version, self._body(response, url, recording), request, response.headers.raw,
         )
 
     @staticmethod
-    def _body(response: httpx.Response, url: str) -> AsyncIterator[bytes]:
+    def _body(response: httpx.Response, url: str, recording: Recording | None = None) -> AsyncIterator[bytes]:
         """The body as it came (``aiter_raw``: httpx's decoders never run), decoded by ours."""
-        raw = HttpHandler._raw(response, url)
+        raw = _recorded(HttpHandler._raw(response, url), recording)
         if _is_encoded(response.headers):
             return _DecodedBody(raw, _decoder(response.headers, url), url)
         return raw
