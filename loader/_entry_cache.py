@@ -7,7 +7,11 @@ the rest of its start-up work.  What it finds changes only when a distribution i
 installed or removed, which changes the modification time of the folder on ``sys.path``
 that holds its ``*.dist-info``.  So the first run records what pluggy found (name, value
 and distribution folder of each entry point, in pluggy's order) under a key made of
-``sys.path`` and those folders' times; a later run with the same key imports and
+``sys.path`` and those folders' times (a folder whose time changed still matches
+when the distributions in it, ``*.dist-info``, ``*.egg-info`` and ``*.egg`` with
+their own times, are the same: a command run as ``python -m loader`` has its working
+folder on ``sys.path``, and saving a file there changes that folder's time); a
+later run with the same key imports and
 registers the same plugins itself, through the public ``importlib.import_module`` and
 ``PluginManager.register``, and reads nothing else.  Any doubt (a folder gone, a time
 changed, an unreadable or foreign file) is a miss: pluggy scans as before.
@@ -32,7 +36,7 @@ __all__ = ["Entry", "load", "lookup", "scan", "store"]
 #: pluggy meets them (every one of the group, whether or not a run blocked it).
 Entry = tuple[str, str, str, str, str]
 
-_VERSION = 1
+_VERSION = 2
 
 
 def _folder() -> str | None:
@@ -51,13 +55,33 @@ def _mtime(path: str) -> int | None:
         return None
 
 
+_DISTRIBUTIONS = (".dist-info", ".egg-info", ".egg")
+
+
+def _distributions(path: str) -> list[list[Any]]:
+    """The distributions ``importlib.metadata`` may find in folder ``path``, with their times."""
+    found: list[list[Any]] = []
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.name.endswith(_DISTRIBUTIONS):
+                    found.append([entry.name, entry.stat().st_mtime_ns])
+    except OSError:
+        return []
+    found.sort()
+    return found
+
+
 def _key(group: str) -> str:
-    """What the entry points depend on: the interpreter, ``sys.path`` and its folders' times."""
-    parts: list[Any] = [_VERSION, group, sys.version, os.getcwd()]
-    for entry in sys.path:
-        where = entry or os.curdir
-        parts.append((entry, _mtime(where)))
+    """What the entry points depend on: the interpreter, the working folder and ``sys.path``
+    (its folders' contents are checked by :func:`lookup`)."""
+    parts: list[Any] = [_VERSION, group, sys.version, os.getcwd(), sys.path]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+
+
+def _path_state() -> dict[str, list[Any]]:
+    """Each ``sys.path`` folder's time and distributions."""
+    return {where: [_mtime(where), _distributions(where)] for where in (e or os.curdir for e in sys.path)}
 
 
 def lookup(group: str) -> list[Entry] | None:
@@ -72,12 +96,14 @@ def lookup(group: str) -> list[Entry] | None:
         if record.get("key") != key:
             return None
         entries = [(str(n), str(v), str(p), str(ver), str(d)) for n, v, p, ver, d in record["entries"]]
-        folders: dict[str, int] = record["folders"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    # A distribution replaced in place keeps its parent's time on some filesystems: its
-    # own folder's time tells.
-    if any(_mtime(path) != when for path, when in folders.items()):
+        folders: dict[str, list[Any]] = record["folders"]
+        paths: dict[str, list[Any]] = record["paths"]
+        # The sys.path folders, and each entry point's distribution folder: a folder whose
+        # time changed matches still when its distributions (and their times) did not.
+        for where, (when, dists) in (*paths.items(), *folders.items()):
+            if _mtime(where) != when and _distributions(where) != dists:
+                return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return entries
 
@@ -88,10 +114,10 @@ def store(group: str, entries: Sequence[Entry]) -> None:
     if folder is None:
         return
     key = _key(group)
-    folders = {path: _mtime(path) for *_, path in entries}
-    if None in folders.values():
+    folders = {path: [_mtime(path), _distributions(path)] for *_, path in entries}
+    if any(when is None for when, _ in folders.values()):
         return
-    record = {"key": key, "entries": [list(e) for e in entries], "folders": folders}
+    record = {"key": key, "entries": [list(e) for e in entries], "folders": folders, "paths": _path_state()}
     try:
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".entry-points-", suffix=".tmp")

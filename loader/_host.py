@@ -19,7 +19,7 @@ import pluggy
 from ._context import PluginContext
 from ._errors import PolicyDenied, UnsupportedScheme
 from ._models import Request
-from ._plugins import answers_by_plugin, call_hook
+from ._plugins import answers_by_plugin, call_hook, hook_unheard
 from ._protocol import ProtocolHandler
 from ._urls import redact_url
 
@@ -117,6 +117,8 @@ class PluginHost:
             refusal = port_refusal(url, self.allow_ports)
             if refusal is not None:
                 raise PolicyDenied(refusal, url=redact_url(url))
+        if hook_unheard(self.pm, "loader_allow"):
+            return  # nothing to ask (a hook with implementations or monitors is always called)
         verdicts = call_hook(self.pm, "loader_allow", url, url=url, purpose=purpose)
         denials = [verdict for verdict in verdicts if verdict is False or isinstance(verdict, str)]
         if denials:
@@ -133,6 +135,8 @@ class PluginHost:
         if self.headers:
             merged = {**self.headers, **request.headers}
             request = dataclasses.replace(request, headers=merged)
+        if hook_unheard(self.pm, "loader_prepare_request"):
+            return request
         changed = call_hook(self.pm, "loader_prepare_request", request.url, request=request)
         # Each implementation sees the same request; the last one called that answers wins.
         return changed[-1] if changed else request

@@ -38,7 +38,7 @@ import anyio
 from ._errors import LoaderError
 from ._models import Result
 from ._plugins import call_hook, plugin_error
-from ._saving import ExistsPolicy, PathAllocator, make_directories, write_file
+from ._saving import Directories, ExistsPolicy, PathAllocator, make_directories, write_file
 from ._scheduler import HostQueues
 from ._urls import redact_url
 from .discovery import DEFAULT_KINDS, Document, Found
@@ -195,7 +195,7 @@ class _PageRun:
         self.list_only = list_only
         self.alloc = PathAllocator(output) if output is not None else None
         self.seen: set[str] = set()
-        self.checked: set[str] = set()  # directories verified to lie inside the output
+        self.checked = Directories()  # directories verified to lie inside the output, fds kept
         self.found: list[Found] = []
         self.results: list[Result] = []
         self.skipped = 0
@@ -514,8 +514,11 @@ async def fetch_page(
     if document is not None:
         run.page_document = document if doc_type == "html" else None
         items, sheets = run.discover(document)
-        async with anyio.create_task_group() as tg:
-            run.schedule(items, sheets, 1, tg)
+        try:
+            async with anyio.create_task_group() as tg:
+                run.schedule(items, sheets, 1, tg)
+        finally:
+            run.checked.close()  # the directory fds its requisites shared
     if run.skipped:
         run.warnings.append(f"{run.skipped} resources over the per-page cap of {limits.per_page} were not fetched")
     manifest_path = None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pluggy
@@ -34,6 +34,7 @@ __all__ = [
     "answers_by_plugin",
     "call_hook",
     "describe_plugins",
+    "hook_unheard",
     "load_entry_points",
     "make_plugin_manager",
     "plugin_error",
@@ -64,6 +65,27 @@ class LoaderPluginManager(pluggy.PluginManager):
         self.failed: dict[str, str] = {}
         #: Entry-point plugins registered from the start-up cache, with their distributions.
         self.cached_distinfo: list[tuple[Any, CachedDistribution]] = []
+        #: How many ``add_hookcall_monitoring`` (so also ``enable_tracing``) are in place.
+        self.monitors = 0
+
+    def add_hookcall_monitoring(
+        self,
+        before: Callable[[str, Sequence[pluggy.HookImpl], Mapping[str, Any]], None],
+        after: Callable[[pluggy.Result[Any], str, Sequence[pluggy.HookImpl], Mapping[str, Any]], None],
+    ) -> Callable[[], None]:
+        """pluggy's, counted in ``monitors`` (while any is in place, every hook call is made)."""
+        undo = super().add_hookcall_monitoring(before, after)
+        self.monitors += 1
+        undone = False
+
+        def undo_monitoring() -> None:
+            nonlocal undone
+            undo()
+            if not undone:
+                undone = True
+                self.monitors -= 1
+
+        return undo_monitoring
 
     def list_plugin_distinfo(self) -> list[tuple[Any, Any]]:
         """pluggy's list, plus the plugins loaded from the entry-point cache (``_entry_cache``)."""
@@ -253,6 +275,20 @@ def call_hook(pm: pluggy.PluginManager, hook_name: str, for_url: str | None = No
         raise
     except Exception as exc:
         raise plugin_error(pm, hook_name, exc, for_url) from exc
+
+
+def hook_unheard(pm: pluggy.PluginManager, hook_name: str) -> bool:
+    """True when a call of ``hook_name`` would reach no one: no implementation (so no
+    wrapper either) and no monitor or tracer.  Then a per-request caller may skip it.
+
+    Only for the loader's own manager, which counts its monitors; any other manager's
+    hooks are always called.
+    """
+    return (
+        isinstance(pm, LoaderPluginManager)
+        and not pm.monitors
+        and not getattr(pm.hook, hook_name).get_hookimpls()
+    )
 
 
 def plugin_error(pm: pluggy.PluginManager, hook_name: str, exc: Exception, for_url: str | None = None) -> PluginError:

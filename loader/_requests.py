@@ -50,7 +50,7 @@ from ._saving import CallerSink, ExistsPolicy, FileSink, MemorySink
 from ._scheduler import Scheduler, host_key
 from ._urls import canonical_url, plain_origin, redact_url
 
-__all__ = ["Call", "Destination", "Requests", "Transfer"]
+__all__ = ["Call", "Destination", "InFlight", "Requests", "Transfer"]
 
 Sink = MemorySink | FileSink | CallerSink
 Destination = None | str | Path | Callable[[bytes], Awaitable[None] | None]
@@ -74,6 +74,29 @@ class DocumentSink(MemorySink):
     """Keeps a document for discovery in memory, failing it once it passes ``Limits.max_page``."""
 
     over_cap = "document larger than the page cap of {cap} (--max-page-size, Limits.max_page); not kept"
+
+
+class InFlight:
+    """A request on the network that others may wait for: its ``anyio.Event`` is made
+    only when one does (nearly never on a page; an Event costs a few microseconds)."""
+
+    __slots__ = ("event", "finished")
+
+    def __init__(self) -> None:
+        self.event: anyio.Event | None = None
+        self.finished = False
+
+    async def wait(self) -> None:
+        if self.finished:
+            return
+        if self.event is None:
+            self.event = anyio.Event()
+        await self.event.wait()
+
+    def set(self) -> None:
+        self.finished = True
+        if self.event is not None:
+            self.event.set()
 
 
 class Call:
@@ -204,7 +227,7 @@ class Requests:
         self.cache: collections.OrderedDict[str, Result] = collections.OrderedDict()
         self.cache_bytes = 0
         #: Requests on the network now, by URL key: a second request for one waits for it.
-        self.inflight: dict[str, anyio.Event] = {}
+        self.inflight: dict[str, InFlight] = {}
         #: The loader's counters (``Loader.stats``), kept here with plain int adds.
         self.stats = scheduler.stats
 
@@ -308,7 +331,7 @@ class Requests:
                 if at_once is not None:
                     return await self.finish_at_once(t, sink, *at_once)
             self.stats.shared -= 1  # nothing to share (it failed, or was too big to keep): ask again
-        done = self.inflight[key] = anyio.Event()
+        done = self.inflight[key] = InFlight()
         try:
             return await self._run_network(t, sink, headers, method, content)
         finally:
@@ -396,6 +419,11 @@ class Requests:
             # caller may say that doing it twice is fine.  A body read once cannot be resent.
             repeatable = request.replayable and (request.idempotent or self.retries.non_idempotent)
 
+        try:  # the first attempt directly: most requests need no other
+            return await self._attempt(t, plugin, handler, request, sink)
+        except LoaderError as exc:
+            failed = exc
+
         async def retry(exc: LoaderError, delay: float) -> None:
             self.stats.retries += 1
             await t.emit(Phase.RETRY, error=exc, message=f"retrying in {delay:.2f}s")
@@ -407,7 +435,7 @@ class Requests:
 
         # as_is: one attempt; the caller (a crawler) retries as it sees fit.
         return await self.scheduler.attempts(
-            attempt, first=t.attempt, repeatable=repeatable and not t.as_is, on_retry=retry
+            attempt, first=t.attempt, repeatable=repeatable and not t.as_is, on_retry=retry, failed=failed
         )
 
     async def _attempt(

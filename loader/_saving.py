@@ -103,6 +103,7 @@ except ImportError:  # pragma: no cover - Windows: no advisory locks
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
+    "Directories",
     "ExistsPolicy",
     "FileSink",
     "MemorySink",
@@ -559,6 +560,54 @@ def _is_regular(path: str) -> bool:
 _SWEPT: set[str] = set()
 
 
+class Directories(set[str]):
+    """The directories one page run's sinks checked (a ``checked`` set), and the
+    directory fds they opened, kept open for the next file in the same directory.
+
+    A sink opens its directory, checks it and fstats it once per file otherwise; a page
+    of a thousand images in three directories needs three.  At most ``MAX_OPEN`` are
+    kept (others are opened per file, as without this); :meth:`close` (the page run's
+    end) closes them.  A directory found replaced is forgotten, its fd closed only at
+    :meth:`close` (a sink still writing may hold it).
+    """
+
+    MAX_OPEN = 64
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: ``os.path.dirname`` text -> (fd, (st_dev, st_ino)) of the directory opened.
+        self.fds: dict[str, tuple[int, tuple[int, int]]] = {}
+        self._retired: list[int] = []
+        self.closed = False
+
+    def keep(self, key: str, fd: int, dir_id: tuple[int, int]) -> bool:
+        """Keep ``fd`` for ``key``; False (the caller closes it itself) when full or closed."""
+        if self.closed or len(self.fds) >= self.MAX_OPEN or key in self.fds:
+            return False
+        self.fds[key] = (fd, dir_id)
+        return True
+
+    def forget(self, key: str) -> None:
+        held = self.fds.pop(key, None)
+        if held is not None:
+            self._retired.append(held[0])
+
+    def close(self) -> None:
+        self.closed = True
+        fds = [fd for fd, _ in self.fds.values()] + self._retired
+        self.fds.clear()
+        self._retired.clear()
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __del__(self) -> None:  # unreachable, so no sink holds one: a run that raised
+        self.close()
+
+
+
 class FileSink(_Counted):
     """Streams the body into a temporary file and renames it into place when complete.
 
@@ -593,6 +642,7 @@ class FileSink(_Counted):
         self._tmp: str | None = None
         self._dfd: int | None = None  # the directory opened at start
         self._dir_id: tuple[int, int] | None = None  # its device and inode
+        self._shared_dfd = False  # _dfd is held by ``checked`` (a Directories): not ours to close
         self._dir = ""  # its text, as os.path.dirname gives it
         self._beside = ""  # what a name in it follows, where there are no directory fds
         self._resume_from: Literal["part", "final"] | None = None
@@ -715,6 +765,13 @@ class FileSink(_Counted):
             directory, beside, name = _split(os.fspath(self.path))
         self._dir, self._beside = directory, beside
         where = directory or os.curdir
+        directories = self.checked if isinstance(self.checked, Directories) else None
+        if directories is not None and not fresh and _DIR_FD:
+            held = directories.fds.get(key)
+            if held is not None:  # opened and checked by an earlier file of this run
+                self._dfd, self._dir_id = held
+                self._shared_dfd = True
+                return name
         if _DIR_FD:
             # Under a root the last level must not be a symlink now (one swapped in
             # after the check would lead elsewhere); one that was there and checked
@@ -734,6 +791,8 @@ class FileSink(_Counted):
                     raise
             st = os.fstat(self._dfd)
             self._dir_id = (st.st_dev, st.st_ino)
+            if directories is not None and not moved:
+                self._shared_dfd = directories.keep(key, self._dfd, self._dir_id)
         elif not os.path.isdir(where):
             _make_all(where)
         if fresh:
@@ -776,12 +835,17 @@ class FileSink(_Counted):
         except OSError:
             same = False
         if not same:
+            if self._shared_dfd and isinstance(self.checked, Directories):
+                self.checked.forget(self._dir)  # the next file opens (and checks) it again
+                self.checked.discard(self._dir)
             raise SaveError(f"{self._dir or os.curdir} was replaced during the transfer; not saved", url=self.url)
 
     def _close_directory(self) -> None:
         if self._dfd is not None:
-            os.close(self._dfd)
+            if not self._shared_dfd:
+                os.close(self._dfd)
             self._dfd = None
+        self._shared_dfd = False
         self._dir_id = None
 
     # -- the transfer --------------------------------------------------------------------

@@ -211,23 +211,29 @@ class Scheduler:
         first: int = 1,
         repeatable: bool = True,
         on_retry: Callable[[LoaderError, float], Awaitable[None]],
+        failed: LoaderError | None = None,
     ) -> T:
         """Run ``attempt(number)`` (``number`` from ``first``) until it succeeds or fails for good.
 
         ``on_retry(error, delay)`` is awaited before each wait (it reports the retry);
-        ``repeatable=False`` (a body sent once) never retries.
+        ``repeatable=False`` (a body sent once) never retries.  ``failed``: attempt
+        ``first`` was already made by the caller and failed so (then only the retries
+        run here; a request's first attempt is called directly, without a closure).
         """
         number = first
         while True:
-            try:
-                return await attempt(number)
-            except LoaderError as exc:
-                delay = self.retry_delay(exc, number) if repeatable else None
-                if delay is None:
-                    raise
-                await on_retry(exc, delay)
-                await anyio.sleep(delay)
-                number += 1
+            if failed is None:
+                try:
+                    return await attempt(number)
+                except LoaderError as exc:
+                    failed = exc
+            delay = self.retry_delay(failed, number) if repeatable else None
+            if delay is None:
+                raise failed
+            await on_retry(failed, delay)
+            await anyio.sleep(delay)
+            number += 1
+            failed = None
 
 
 class HeldSlot:

@@ -43,6 +43,31 @@ async def test_a_wrapper_and_a_monitor_see_loader_allow_during_a_fetch(http_serv
     assert "loader_allow" in monitored and "loader_prepare_request" in monitored
 
 
+async def test_a_monitor_alone_sees_the_policy_hooks_and_undo_stops_it(http_server: Any) -> None:
+    # With no implementation the core may skip loader_allow and loader_prepare_request
+    # (nothing would answer), but never while a monitor or tracer would see the call.
+    monitored: list[str] = []
+    traced: list[str] = []
+    async with Loader() as loader:
+        pm = loader.plugin_manager
+        assert not pm.hook.loader_allow.get_hookimpls()
+        undo = pm.add_hookcall_monitoring(
+            lambda hook_name, hook_impls, kwargs: monitored.append(hook_name), lambda *args: None
+        )
+        pm.trace.root.setwriter(traced.append)
+        undo_tracing = pm.enable_tracing()
+        assert (await loader.fetch(http_server.url("/bytes/3"))).ok
+        undo_tracing()
+        undo()
+        undo()  # a second undo changes nothing
+        assert pm.monitors == 0
+        seen = list(monitored)
+        assert (await loader.fetch(http_server.url("/bytes/4"))).ok
+    assert seen.count("loader_allow") == 1 and seen.count("loader_prepare_request") == 1
+    assert any("loader_allow" in line for line in traced)
+    assert monitored == seen  # undone: the second fetch was not seen
+
+
 async def test_a_wrapper_can_turn_a_verdict_into_a_denial(http_server: Any) -> None:
     class Strict:
         @hookimpl(wrapper=True)

@@ -26,6 +26,7 @@ from support.raw_server import recv_until, send_lines
 
 from loader import Event, Loader, Phase, Retries, SaveError
 from loader._saving import (
+    Directories,
     FileSink,
     PathAllocator,
     make_directories,
@@ -263,6 +264,48 @@ def test_a_symlink_made_before_the_transfer_is_refused_when_it_leads_outside(
     with pytest.raises(SaveError, match="outside"):
         _sink_save("http://h/x.png", root / "h" / "x.png", root, b"x")
     assert list(elsewhere.iterdir()) == []
+
+
+def _run_save(url: str, path: Path, root: Path, data: bytes, directories: Directories) -> Path:
+    sink = FileSink(url, path, root=root, checked=directories)
+    sink.start(0)
+    sink.write_now(data)
+    return sink.commit()
+
+
+def test_a_page_runs_sinks_share_one_directory_fd_until_it_closes(tmp_path: Path) -> None:
+    directories = Directories()
+    for name in ("a", "b", "c"):
+        _run_save(f"http://h/{name}", tmp_path / "h" / name, tmp_path, name.encode(), directories)
+    assert list(directories.fds) == [str(tmp_path / "h")]
+    fd, _ = directories.fds[str(tmp_path / "h")]
+    os.fstat(fd)  # open: no sink closed it
+    assert sorted(p.read_bytes() for p in (tmp_path / "h").iterdir()) == [b"a", b"b", b"c"]
+    directories.close()
+    assert directories.fds == {}
+    with pytest.raises(OSError):
+        os.fstat(fd)
+    # After the run's end a sink opens and closes its own, as without a Directories.
+    _run_save("http://h/d", tmp_path / "h" / "d", tmp_path, b"d", directories)
+    assert directories.fds == {}
+
+
+def test_a_kept_directory_swapped_for_a_symlink_between_files_saves_nothing_outside(
+    swap: tuple[Path, Path, Path],
+) -> None:
+    root, elsewhere, moved = swap
+    directories = Directories()
+    _run_save("http://h/a", root / "h" / "a", root, b"a", directories)
+    _swap_in_symlink(root, elsewhere, moved)
+    # The kept fd still names the directory checked: the commit sees the path changed.
+    with pytest.raises(SaveError, match="replaced during the transfer"):
+        _run_save("http://h/b", root / "h" / "b", root, b"b", directories)
+    assert directories.fds == {}  # forgotten: the next file checks the path again
+    with pytest.raises(SaveError, match="outside"):
+        _run_save("http://h/c", root / "h" / "c", root, b"c", directories)
+    directories.close()
+    assert list(elsewhere.iterdir()) == []
+    assert [p.name for p in moved.iterdir()] == ["a"]
 
 
 def test_a_symlinked_directory_inside_the_root_still_works(tmp_path: Path) -> None:

@@ -368,6 +368,23 @@ def test_installing_a_distribution_invalidates_the_cache(
     assert "legacy" in dict(pm.list_name_plugin())
 
 
+def test_a_changed_folder_time_alone_is_still_a_hit(
+    plugin_site: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `python -m loader` has the working folder on sys.path: a file saved there changes
+    # the folder's time, not the distributions in it.
+    from loader import _entry_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    load_entry_points(_loader_manager(), ENTRY_POINT_GROUP)
+    (plugin_site[1] / "index.html").write_text("saved")
+    os.utime(plugin_site[1], ns=(2, 2))
+    assert _entry_cache.lookup(ENTRY_POINT_GROUP) is not None
+    _dist(plugin_site[1], "st_e-1.0.dist-info", "[loader]\nlegacy = st_legacy\n")
+    os.utime(plugin_site[1], ns=(3, 3))
+    assert _entry_cache.lookup(ENTRY_POINT_GROUP) is None
+
+
 def test_a_damaged_or_disabled_cache_is_a_miss(
     plugin_site: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
