@@ -674,7 +674,8 @@ async def _cmd_crawl(args: argparse.Namespace, loader: Loader) -> int:
         f"crawled {pages} pages, {resources} resources, {size} bytes, {failures} failures"
         + (f", {queued} still queued" if queued else "")
         + (f", {relinked} pages relinked" if saved else "")
-        + (f" ({resumed} done by earlier runs of {printable(args.state)})" if resumed else "") + "\n"
+        + (f" ({resumed} done by earlier runs of {printable(args.state or args.frontier)})"
+           if resumed else "") + "\n"
     )
     summary = getattr(args, "_summary", None)
     if summary is not None:
