@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ __all__ = ["RedisServer", "redis_server"]
 
 
 class RedisServer:
-    """A running server: ``url(crawl)`` for ``--frontier``, ``command(...)`` for raw replies."""
+    """A running server: ``url(crawl)`` for ``--frontier`` (a ``redis`` client for the rest)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
@@ -29,22 +28,6 @@ class RedisServer:
     def url(self, crawl: str = "test", **query: object) -> str:
         extra = "".join(f"&{k}={v}" for k, v in query.items())
         return f"redis://127.0.0.1:{self.port}/0?crawl={crawl}{extra}"
-
-    def command(self, *words: str) -> bytes:
-        """One command in RESP; the raw reply's first line (and a bulk string's body)."""
-        message = f"*{len(words)}\r\n" + "".join(f"${len(w.encode())}\r\n{w}\r\n" for w in words)
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
-            sock.sendall(message.encode())
-            reply = sock.makefile("rb")
-            head = reply.readline()
-            if head.startswith(b"$") and not head.startswith(b"$-"):
-                return head + reply.read(int(head[1:]) + 2)
-            return head
-
-    def integer(self, *words: str) -> int:
-        reply = self.command(*words)
-        assert reply.startswith(b":"), reply
-        return int(reply[1:])
 
 
 def _program() -> str:
