@@ -2,30 +2,30 @@
 
 Data flow::
 
-    start URLs ─▶ frontier (deque of (url, depth)) ─▶ source() ─▶ Loader.fetch_pages machinery
-        ▲              │ mirrored in the state file         (at most `concurrency` pages;
-        │              ▼ (SQLite: frontier, seen, done)      each inside politeness.turn(url))
+    start URLs ─▶ frontier.claim() (loader._frontier) ─▶ source() ─▶ Loader.fetch_pages machinery
+        ▲              │ LocalFrontier: a compact queue      (at most `concurrency` pages;
+        │              ▼ and seen-set, optionally in SQLite  each inside politeness.turn(url))
+        │                RedisFrontier: shared by processes         │
         │                                                           │ PageResult as it completes
         │   links of a page at depth d < level:                     ▼
         │   seen? (8-byte fingerprints) ─ scope ─ accept/reject ─ results(): links queued, the
-        └── ─ no-parent ─ politeness.allowed ─ policy ◀────────── page's row marked done (one
-                                                                  commit), then the page is
-                                                                  handed to the caller
+        └── ─ no-parent ─ politeness.allowed ─ policy ◀────────── page marked done with them
+                                                                  (frontier.done: one commit),
+                                                                  then handed to the caller
 
-Memory follows the frontier: the seen-set holds one int per URL ever queued (a
-blake2b fingerprint of the URL's canonical form), the pages under way are at most
-``concurrency``, and nothing else is kept.
+Memory follows the frontier: the seen-set holds an 8-byte blake2b fingerprint per
+URL ever queued (of the URL's canonical form), the pages under way are at most
+``concurrency``, and nothing else is kept.  A page's requisites are claimed from the
+frontier before they are fetched (``claim_requisite``): with a shared frontier, a
+requisite another worker fetched is listed in ``PageResult.elsewhere`` instead.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import os
 import re
-import sqlite3
-from collections import deque
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -34,7 +34,6 @@ from collections.abc import (
     Iterable,
     Iterator,
     Mapping,
-    Sequence,
 )
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -42,6 +41,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlsplit
 
 import anyio
+
+from ._frontier import Claim, Frontier, LocalFrontier, fingerprint
+from ._page import requisite_claim
 
 if TYPE_CHECKING:
     from ._page import PageResult
@@ -90,12 +92,6 @@ _Stream = Callable[
 ]
 
 
-def fingerprint(key: str) -> int:
-    """The 8-byte blake2b fingerprint of a URL's key, as a signed 64-bit int (SQLite's)."""
-    digest = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 def _host(url: str) -> str:
     try:
         return (urlsplit(url).hostname or "").lower()
@@ -110,51 +106,6 @@ def _directory(url: str) -> tuple[str, str, str]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), path[: path.rfind("/") + 1]
 
 
-class _State:
-    """The crawl's SQLite file: the frontier, the seen fingerprints and the pages done.
-
-    Written by one thread at a time (the crawl holds a lock around each call made
-    through ``anyio.to_thread``); each page's outcome is one transaction, so a crawl
-    killed at any moment finds, on restart, every page either done or still queued.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: a killed process loses nothing committed
-        self.db.executescript(
-            "CREATE TABLE IF NOT EXISTS frontier (id INTEGER PRIMARY KEY, url TEXT NOT NULL,"
-            " depth INTEGER NOT NULL);"
-            "CREATE TABLE IF NOT EXISTS seen (fp INTEGER PRIMARY KEY) WITHOUT ROWID;"
-            "CREATE TABLE IF NOT EXISTS done (fp INTEGER PRIMARY KEY) WITHOUT ROWID;"
-        )
-
-    def load(self) -> tuple[set[int], list[tuple[str, int, int]], int]:
-        seen = {fp for (fp,) in self.db.execute("SELECT fp FROM seen")}
-        frontier = list(self.db.execute("SELECT url, depth, id FROM frontier ORDER BY id"))
-        (done,) = self.db.execute("SELECT count(*) FROM done").fetchone()
-        return seen, frontier, int(done)
-
-    def commit(self, seen: Sequence[int], queued: Sequence[tuple[str, int, int]],
-               done: int | None, row: int | None) -> None:
-        db = self.db
-        db.execute("BEGIN")
-        try:
-            db.executemany("INSERT OR IGNORE INTO seen VALUES (?)", [(fp,) for fp in seen])
-            db.executemany("INSERT INTO frontier (url, depth, id) VALUES (?, ?, ?)", queued)
-            if done is not None:
-                db.execute("INSERT OR IGNORE INTO done VALUES (?)", (done,))
-            if row is not None:
-                db.execute("DELETE FROM frontier WHERE id = ?", (row,))
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-    def close(self) -> None:
-        self.db.close()
-
-
 class Crawl:
     """One crawl: its frontier, seen-set, scope and counters; an async iterator of pages.
 
@@ -162,7 +113,9 @@ class Crawl:
     while it runs: ``pages`` (pages handed out, this run), ``queued`` (the frontier's
     length), ``seen`` (URLs ever queued or fetched), ``denied`` (left out by the
     politeness' ``allowed``), ``refused`` (left out by ``policy``), ``resumed`` (pages
-    done by earlier runs of the state file).
+    done by earlier runs of the state file, or by other workers of a shared frontier).
+    ``frontier`` (a :class:`~loader._frontier.Frontier`) replaces the default
+    :class:`~loader._frontier.LocalFrontier` on ``state``.
     """
 
     def __init__(
@@ -185,6 +138,7 @@ class Crawl:
         policy: CrawlPolicy | None = None,
         politeness: CrawlPoliteness | None = None,
         page_options: dict[str, Any] | None = None,
+        frontier: Frontier | None = None,
     ) -> None:
         if isinstance(start_urls, str):
             start_urls = [start_urls]
@@ -223,18 +177,12 @@ class Crawl:
         self.politeness: CrawlPoliteness = politeness or AllowAll()
         self.hosts = {_host(url) for url in self.start_urls}
         self.parents = {_directory(url) for url in self.start_urls}
-        self.frontier: deque[tuple[str, int, int]] = deque()  # (url, depth, state row)
-        self.seen_set: set[int] = set()
-        self.under_way: dict[str, tuple[int, int]] = {}  # url -> (depth, row): at most `concurrency`
+        self.frontier: Frontier = frontier if frontier is not None else LocalFrontier(self.state_path)
+        self.under_way: dict[str, Claim] = {}  # url -> its claim: at most `concurrency`
         self.pages = 0
         self.denied = 0
         self.refused = 0
-        self.resumed = 0
-        self._started = 0
-        self._next_row = 1
         self._wake: anyio.Event | None = None  # made in run(): an Event needs the running loop
-        self._store: _State | None = None
-        self._lock: anyio.Lock | None = None
         self._results: AsyncIterator[PageResult] | None = None
 
     # -- counters -----------------------------------------------------------------------
@@ -242,12 +190,17 @@ class Crawl:
     @property
     def queued(self) -> int:
         """URLs waiting in the frontier."""
-        return len(self.frontier)
+        return self.frontier.queued
 
     @property
     def seen(self) -> int:
         """Distinct URLs queued or fetched so far (the seen-set's size)."""
-        return len(self.seen_set)
+        return self.frontier.seen
+
+    @property
+    def resumed(self) -> int:
+        """Pages done before this run (earlier runs of the state file, other workers)."""
+        return self.frontier.resumed
 
     # -- the iterator -------------------------------------------------------------------
 
@@ -261,11 +214,9 @@ class Crawl:
 
     @asynccontextmanager
     async def run(self) -> AsyncIterator[Crawl]:
-        """Open the state, seed the frontier, fetch; yields ``self`` to iterate."""
-        self._wake, self._lock = anyio.Event(), anyio.Lock()
-        if self.state_path is not None:
-            self._store = await anyio.to_thread.run_sync(_State, self.state_path)
-        try:
+        """Open the frontier, seed it, fetch; yields ``self`` to iterate."""
+        self._wake = anyio.Event()
+        async with self.frontier.open():
             await self._seed()
             async with self._stream(self._source(), self.concurrency, self._fetch_one) as pages:
                 self._results = self._process(pages)
@@ -274,82 +225,60 @@ class Crawl:
                 finally:
                     await self._results.aclose()  # type: ignore[attr-defined]
                     self._results = None
-        finally:
-            if self._store is not None:
-                with anyio.CancelScope(shield=True):
-                    async with self._lock:
-                        await anyio.to_thread.run_sync(self._store.close)
-                self._store = None
 
     async def _seed(self) -> None:
-        if self._store is not None:
-            assert self._lock is not None
-            async with self._lock:
-                seen, frontier, done = await anyio.to_thread.run_sync(self._store.load)
-            self.seen_set = seen
-            self.frontier.extend(frontier)
-            self.resumed = self._started = done
-            self._next_row = max((row for _, _, row in frontier), default=0) + 1
-        new_seen: list[int] = []
+        fps = [self._fingerprint(url) for url in self.start_urls]
+        new = await self.frontier.unseen(fps)
+        denied: list[int] = []
         queued: list[tuple[str, int, int]] = []
-        for url in self.start_urls:
-            fp = self._fingerprint(url)
-            if fp in self.seen_set:
-                continue  # queued or done by an earlier run of this state file
+        for url, fp, is_new in zip(self.start_urls, fps, new, strict=True):
+            if not is_new:
+                continue  # queued or done by an earlier run, or by another worker
             if not await self.politeness.allowed(url):
                 self.denied += 1
+                denied.append(fp)
                 continue
-            self.seen_set.add(fp)
-            new_seen.append(fp)
-            queued.append(self._queue(url, 0))
-        await self._save(new_seen, queued, None, None)
-
-    def _queue(self, url: str, depth: int) -> tuple[str, int, int]:
-        entry = (url, depth, self._next_row)
-        self._next_row += 1
-        self.frontier.append(entry)
-        return entry
-
-    async def _save(self, seen: Sequence[int], queued: Sequence[tuple[str, int, int]],
-                    done: int | None, row: int | None) -> None:
-        if self._store is None:
-            return
-        store = self._store
-        assert self._lock is not None
-        async with self._lock:
-            await anyio.to_thread.run_sync(store.commit, seen, queued, done, row)
+            queued.append((url, 0, fp))
+        await self.frontier.add(denied, queued)
 
     def _fingerprint(self, url: str) -> int:
         return fingerprint(self._url_key(url))
 
     async def _source(self) -> AsyncIterator[str]:
         """The URLs to fetch, in breadth-first order; waits while pages under way may add more."""
+        frontier = self.frontier
         while True:
-            if self.max_pages is not None and self._started >= self.max_pages:
+            claim = await frontier.claim(self.max_pages)
+            if claim is not None:
+                self.under_way[claim.url] = claim
+                yield claim.url
+                continue
+            if not self.under_way and (frontier.poll is None or await frontier.idle()):
                 return
-            if self.frontier:
-                url, depth, row = self.frontier.popleft()
-                self.under_way[url] = (depth, row)
-                self._started += 1
-                yield url
-            elif not self.under_way:
-                return
-            else:
-                assert self._wake is not None
+            assert self._wake is not None
+            with anyio.move_on_after(math.inf if frontier.poll is None else frontier.poll):
                 await self._wake.wait()
+            if self._wake.is_set():
                 self._wake = anyio.Event()
 
     async def _fetch_one(self, url: str) -> PageResult:
-        async with self.politeness.turn(url):
-            return await self._fetch_page(url, **self.page_options)
+        token = requisite_claim.set(self._claim_requisite)
+        try:
+            async with self.politeness.turn(url):
+                return await self._fetch_page(url, **self.page_options)
+        finally:
+            requisite_claim.reset(token)
+
+    async def _claim_requisite(self, url: str) -> bool:
+        return await self.frontier.claim_requisite(self._fingerprint(url))
 
     async def _process(self, pages: AsyncIterator[PageResult]) -> AsyncIterator[PageResult]:
         async for page in pages:
-            depth, row = self.under_way[page.url]
+            claim = self.under_way[page.url]
             try:
-                seen, queued = await self._follow(page, depth)
+                seen, queued = await self._follow(page, claim.depth)
                 # Done once this commits: a restart neither fetches it again nor loses its links.
-                await self._save(seen, queued, self._fingerprint(page.url), row)
+                await self.frontier.done(claim, self._fingerprint(page.url), seen, queued, page)
             finally:
                 del self.under_way[page.url]
                 if self._wake is not None:
@@ -358,44 +287,44 @@ class Crawl:
             yield page
 
     async def _follow(self, page: PageResult, depth: int) -> tuple[list[int], list[tuple[str, int, int]]]:
-        """Queue the page's links that pass; the fingerprints and rows to store."""
-        seen: list[int] = []
-        queued: list[tuple[str, int, int]] = []
-
-        def mark(url: str) -> bool:
-            fp = self._fingerprint(url)
-            if fp in self.seen_set:
-                return False
-            self.seen_set.add(fp)
-            seen.append(fp)
-            return True
-
+        """The page's links that pass, to queue as ``(url, depth, fp)``; the other
+        fingerprints to mark seen (requisites, a redirect's target, links left out)."""
+        found: dict[int, str] = {}  # fp -> URL, in the page's order: requisites, then links
         document = page.document
         if document.ok and document.final_url != page.url:
-            mark(document.final_url)
+            found.setdefault(self._fingerprint(document.final_url), "")
             if depth == 0:
                 # A start URL that redirects (example.com → www.example.com) moves the scope.
                 self.hosts.add(_host(document.final_url))
                 self.parents.add(_directory(document.final_url))
         for resource in page.resources:
             if resource.ok:
-                mark(resource.url)  # fetched as a requisite: not again as a page
-        if self.level is not None and depth >= self.level:
-            return seen, queued
-        schemes = set(self._schemes())
-        for link in page.links:
-            url = link.url
-            if url.partition(":")[0].lower() not in schemes or not self.in_scope(url):
+                found.setdefault(self._fingerprint(resource.url), "")  # fetched as a requisite
+        for url in page.elsewhere:
+            found.setdefault(self._fingerprint(url), "")  # fetched by another worker
+        if self.level is None or depth < self.level:
+            schemes = set(self._schemes())
+            for link in page.links:
+                url = link.url
+                if url.partition(":")[0].lower() in schemes and self.in_scope(url):
+                    found.setdefault(self._fingerprint(url), url)
+        fps = list(found)
+        seen: list[int] = []
+        queued: list[tuple[str, int, int]] = []
+        for fp, is_new in zip(fps, await self.frontier.unseen(fps), strict=True):
+            url = found[fp]
+            if not is_new:
                 continue
-            if not mark(url):
-                continue
-            if not await self.politeness.allowed(url):
+            if not url:
+                seen.append(fp)
+            elif not await self.politeness.allowed(url):
                 self.denied += 1
-                continue
-            if self.policy is not None and not await self.policy(url, depth + 1, self):
+                seen.append(fp)
+            elif self.policy is not None and not await self.policy(url, depth + 1, self):
                 self.refused += 1
-                continue
-            queued.append(self._queue(url, depth + 1))
+                seen.append(fp)
+            else:
+                queued.append((url, depth + 1, fp))
         return seen, queued
 
     def in_scope(self, url: str) -> bool:

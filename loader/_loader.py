@@ -43,6 +43,7 @@ from ._scheduler import HostQueues, Scheduler
 
 if TYPE_CHECKING:
     from ._crawl import Crawl, CrawlPolicy, CrawlPoliteness
+    from ._frontier import Frontier
     from ._page import PageResult
     from ._politeness import Politeness
     from .discovery import Browser
@@ -475,6 +476,7 @@ class Loader:
         state: str | Path | None = None,
         policy: CrawlPolicy | None = None,
         politeness: CrawlPoliteness | None = None,
+        frontier: Frontier | None = None,
         **page_options: Any,
     ) -> AbstractAsyncContextManager[Crawl]:
         """Crawl breadth-first from ``start_urls`` along ``PageResult.links``; yield pages as they complete.
@@ -499,7 +501,9 @@ class Loader:
         moment and run again with the same file continues, fetching no completed page
         again.  ``politeness`` (a :class:`~loader._crawl.CrawlPoliteness`) is asked
         before each URL is queued and entered around each page's fetch; the default
-        allows everything at once.  ``page_options`` are :meth:`fetch_page`'s.
+        allows everything at once.  ``frontier`` (a :class:`~loader._frontier.Frontier`,
+        such as ``loader._frontier_redis.RedisFrontier``, shared by processes) replaces
+        the local one (and ``state``).  ``page_options`` are :meth:`fetch_page`'s.
         Each URL is fetched once: the seen-set keeps an 8-byte fingerprint of each
         URL's key (``loader_url_key``, else ``canonical_url``).
         """
@@ -510,7 +514,7 @@ class Loader:
             url_key=lambda url: self._running.url_key(url), schemes=self.schemes,
             level=level, span_hosts=span_hosts, domains=domains, accept=accept, reject=reject,
             no_parent=no_parent, max_pages=max_pages, concurrency=concurrency, state=state,
-            policy=policy, politeness=politeness, page_options=page_options,
+            policy=policy, politeness=politeness, page_options=page_options, frontier=frontier,
         )
         return crawl.run()
 

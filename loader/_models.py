@@ -4,11 +4,27 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["HostStats", "Limits", "Request", "Result", "Retries", "Stats", "Timeouts"]
+__all__ = ["HostLimiter", "HostStats", "Limits", "Request", "Result", "Retries", "Stats", "Timeouts"]
+
+
+class HostLimiter(Protocol):
+    """Who may send a request to a host now: ``Limits.host_limiter`` (awaitable, pluggable).
+
+    ``slot(key, limit)`` is entered around each request to host ``key`` (scheme, host
+    and port, ``loader._scheduler.host_key``) and lets at most ``limit`` in at once,
+    first come, first served.  The default (``None`` in ``Limits``) is the scheduler's
+    own, in memory; ``loader._frontier_redis.RedisHostLimiter`` shares the limit
+    between processes.
+    """
+
+    def slot(self, key: str, limit: int) -> AbstractAsyncContextManager[object]:
+        """A context held while one request to ``key`` runs."""
+        ...
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -34,6 +50,8 @@ class Limits:
     (``--limit-rate``); ``host_backoff``: when a host answers 429 or 503, every request
     to that host waits its ``Retry-After`` (else an exponential delay), at most this
     many seconds (``None``: no host-wide back-off, only the request's own retries).
+    ``host_limiter``: a :class:`HostLimiter` that enforces ``per_host`` instead of the
+    loader's own (one shared by several processes, say).
     """
 
     total: int = 32
@@ -46,6 +64,7 @@ class Limits:
     random_wait: bool = False
     rate: int | None = None
     host_backoff: float | None = None
+    host_limiter: HostLimiter | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("total", "per_host", "per_page", "long_callbacks"):

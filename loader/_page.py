@@ -21,6 +21,7 @@ Every resource request carries the page's request id as ``parent_id``.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import functools
 import json
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 #: ``parent_id``, ``purpose``, ``root``, ``checked``, ``document`` and ``given``).
 Fetch = Callable[..., Awaitable[Result]]
 
-__all__ = ["PageResult", "fetch_page"]
+__all__ = ["PageResult", "fetch_page", "requisite_claim"]
 
 log = logging.getLogger("loader")
 
@@ -62,6 +63,12 @@ log = logging.getLogger("loader")
 MAX_IMPORT_DEPTH = 3
 #: Largest document parsed for discovery (bigger ones are saved, not parsed).
 MAX_DOCUMENT = 64 << 20
+
+#: Set by a crawl around each page: ``await claim(url)`` before a requisite (or a
+#: stylesheet) is fetched; ``False`` (another worker of a shared crawl has it) leaves
+#: it out, listed in ``PageResult.elsewhere``.  Unset: every requisite is fetched.
+requisite_claim: contextvars.ContextVar[Callable[[str], Awaitable[bool]] | None] = (
+    contextvars.ContextVar("requisite_claim", default=None))
 
 _INDEX_BY_TYPE = {"gopher-menu": "index.gophermap", "ftp-listing": "index.listing"}
 
@@ -82,6 +89,8 @@ class PageResult:
     ``iframe``/``frame[src]``: kind ``frame``; a ``loader_extract`` item of a kind
     that is no requisite kind, with its kind), each with its provenance, at most
     ``discovery.MAX_LINKS`` a page (``links_skipped`` counts the rest).
+    ``elsewhere``: requisites not fetched because another worker of a shared crawl
+    claimed them (see :data:`requisite_claim`).
     """
 
     url: str
@@ -95,6 +104,7 @@ class PageResult:
     dropped: tuple[Found, ...] = ()
     links: tuple[Found, ...] = ()
     links_skipped: int = 0
+    elsewhere: tuple[str, ...] = ()
 
     @functools.cached_property
     def by_url(self) -> dict[str, Found]:
@@ -206,6 +216,8 @@ class _PageRun:
         self.started = time.time()  # wall clock: the manifest reports when and how long
         self.stylesheets: dict[str, tuple[Result, Document | None]] = {}
         self.queues = HostQueues(limits.per_host, self.requisite)  # requisites waiting, by host
+        self.shared_claim = requisite_claim.get()
+        self.elsewhere: list[str] = []
 
     # -- discovery -------------------------------------------------------------------
 
@@ -286,7 +298,16 @@ class _PageRun:
     def dest(self, url: str, *, index: str = "index.html") -> Path | None:
         return self.alloc.path_for(url, index=index) if self.alloc is not None else None
 
+    async def elsewhere_claimed(self, url: str) -> bool:
+        """Whether another worker of a shared crawl fetches ``url`` (noted in ``elsewhere``)."""
+        if self.shared_claim is None or await self.shared_claim(url):
+            return False
+        self.elsewhere.append(url)
+        return True
+
     async def requisite(self, item: Found) -> None:
+        if await self.elsewhere_claimed(item.url):
+            return
         path = self.dest(item.url)
         result = await self.fetch(
             item.url, to=path, kind=item.kind, parent_id=self.page_id,
@@ -297,6 +318,8 @@ class _PageRun:
 
     async def stylesheet(self, item: Found, depth: int, tg: Any) -> None:
         """Fetch a stylesheet for its images (and save it when styles were asked for)."""
+        if await self.elsewhere_claimed(item.url):
+            return  # its images too: the worker that fetches it fetches them
         result = await self.fetch(
             item.url, kind="style", parent_id=self.page_id, purpose="requisite",
             document=True,
@@ -539,4 +562,5 @@ async def fetch_page(
         dropped=tuple(run.dropped),
         links=tuple(run.links),
         links_skipped=run.links_skipped,
+        elsewhere=tuple(run.elsewhere),
     )

@@ -26,6 +26,7 @@ import collections
 import functools
 import random
 from collections.abc import Awaitable, Callable, Hashable
+from contextlib import AbstractAsyncContextManager
 from typing import Generic, TypeVar
 
 import anyio
@@ -243,18 +244,27 @@ class HeldSlot:
     and a generator-based manager costs a few microseconds more each time.
     """
 
-    __slots__ = ("key", "limiter", "scheduler")
+    __slots__ = ("key", "limiter", "scheduler", "shared")
 
     def __init__(self, scheduler: Scheduler, key: str) -> None:
         self.scheduler = scheduler
         self.key = key
         self.limiter: Slots | None = None
+        self.shared: AbstractAsyncContextManager[object] | None = None  # Limits.host_limiter's
 
     async def __aenter__(self) -> None:
         scheduler = self.scheduler
         if scheduler.held:  # a held host's requests wait without taking a slot
             await scheduler.wait_host(self.key)
         await scheduler.total.__aenter__()
+        if scheduler.limits.host_limiter is not None:
+            self.shared = scheduler.limits.host_limiter.slot(self.key, scheduler.limits.per_host)
+            try:
+                await self.shared.__aenter__()
+            except BaseException:
+                scheduler.total.release()
+                raise
+            return
         try:
             limiter = scheduler.hosts.get(self.key)
             if limiter is None:
@@ -267,6 +277,12 @@ class HeldSlot:
             raise
 
     async def __aexit__(self, *exc_info: object) -> None:
+        if self.shared is not None:
+            try:
+                await self.shared.__aexit__(None, None, None)
+            finally:
+                self.scheduler.total.release()
+            return
         assert self.limiter is not None
         self.limiter.release()
         self._drop_if_idle()

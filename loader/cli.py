@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import dataclasses
 import errno
 import gc
 import os
@@ -120,6 +121,20 @@ def _size(text: str) -> int | None:
         raise argparse.ArgumentTypeError(f"invalid size: {text!r} (expected e.g. 123, 10K, 64M, 1G or none)")
     value = int(match[1]) * _SIZE_UNITS[match[2].upper()]
     return value or None
+
+
+def _frontier(text: str) -> str:
+    """``--frontier``: a ``redis://`` URL, checked before anything starts."""
+    from ._frontier_redis import FrontierURL
+
+    try:
+        FrontierURL.parse(text)
+        import redis  # noqa: F401  (the optional extra)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    except ImportError:
+        raise argparse.ArgumentTypeError(f"{text}: needs the redis client: pip install 'loader-fetch[redis]'") from None
+    return text
 
 
 def _level(text: str) -> float | None:
@@ -263,6 +278,11 @@ def make_loader(args: argparse.Namespace, *, per_page: int | None = None) -> Loa
         **page_cap,
         **_politeness_limits(args),
     )
+    if getattr(args, "frontier", None) and getattr(args, "recursive", False):
+        from ._frontier_redis import RedisFrontier
+
+        args._frontier = RedisFrontier(args.frontier)  # its host limiter is every worker's
+        limits = dataclasses.replace(limits, host_limiter=args._frontier.host_limiter)
     return Loader(
         limits=limits,
         timeouts=Timeouts(connect=args.connect_timeout, idle=args.idle_timeout, total=args.timeout),
@@ -640,6 +660,9 @@ async def _cmd_crawl(args: argparse.Namespace, loader: Loader) -> int:
     exists = args.exists
     if args.state is not None and os.path.exists(args.state) and exists == "overwrite":
         exists = "skip"  # a resumed crawl: a file under its final name is complete
+    frontier = getattr(args, "_frontier", None)  # --frontier: shared with other workers
+    if frontier is not None:
+        exists = "skip" if exists == "overwrite" else exists  # a page retried after a lost worker
     worst = EXIT_OK
     pages = resources = failures = size = 0
     saved: dict[str, Path] | None = {} if args.convert_links else None  # for links between pages
@@ -649,7 +672,8 @@ async def _cmd_crawl(args: argparse.Namespace, loader: Loader) -> int:
         max_pages=args.max_pages, state=args.state, output=output, kinds=kinds,
         same_host=args.same_host, convert_links=args.convert_links, exists=exists,
         resume=getattr(args, "resume", False), browser=_browser(args),
-        politeness=loader.politeness,
+        politeness=loader.politeness if frontier is None else frontier.politeness(loader.politeness),
+        frontier=frontier,
     ) as crawl:
         tally = args._tally
         # The live display's overall line leads with the crawl's own progress.
@@ -684,7 +708,8 @@ async def _cmd_crawl(args: argparse.Namespace, loader: Loader) -> int:
         f"crawled {pages} pages, {resources} resources, {size} bytes, {failures} failures"
         + (f", {queued} still queued" if queued else "")
         + (f", {relinked} pages relinked" if saved else "")
-        + (f" ({resumed} done by earlier runs of {printable(args.state)})" if resumed else "") + "\n"
+        + (f" ({resumed} done by earlier runs of {printable(args.state or args.frontier)})"
+           if resumed else "") + "\n"
     )
     summary = getattr(args, "_summary", None)
     if summary is not None:
@@ -955,8 +980,12 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
     crawl.add_argument("-np", "--no-parent", action="store_true",
                        help="with -r: never go above the start URL's directory")
     crawl.add_argument("--max-pages", type=_positive_int, metavar="N", help="with -r: stop after N pages")
-    crawl.add_argument("--state", metavar="FILE",
+    state = crawl.add_mutually_exclusive_group()
+    state.add_argument("--state", metavar="FILE",
                        help="with -r: keep the crawl's progress in FILE (SQLite); run again to resume")
+    state.add_argument("--frontier", type=_frontier, metavar="URL",
+                       help="with -r: share the crawl through Redis (redis://HOST:PORT/DB[?crawl=NAME]) "
+                            "with every process started with the same URL")
     crawl.add_argument("--no-robots", action="store_true",
                        help="with -r: do not read or honour robots.txt (honoured by default)")
     crawl.add_argument("--wait", type=float, metavar="SECONDS",
@@ -995,7 +1024,9 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
     demo.set_defaults(sync=_cmd_demo)
 
     from ._completion import add_completion_command
+    from ._frontier_redis import add_status_command
 
+    add_status_command(sub)
     add_completion_command(sub, parser)
     if pm is not None:
         _add_plugin_commands(pm, sub)
@@ -1029,7 +1060,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
     stderr = stderr or sys.stderr
     argv = list(sys.argv[1:] if argv is None else argv)
     pm = None
-    if not argv or argv[0] not in ("fetch", "get", "plugins", "demo", "--version"):
+    if not argv or argv[0] not in ("fetch", "get", "plugins", "demo", "crawl-status", "--version"):
         from ._plugins import make_plugin_manager
 
         pm = make_plugin_manager()  # plugin subcommands (ftp, gopher …) and the full help
