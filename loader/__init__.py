@@ -17,13 +17,16 @@ _EXPORTS = {
     "ConnectTimeout": "._errors",
     "DeadlineExceeded": "._errors",
     "Event": "._events",
+    "Frontier": "._frontier",
     "HTTPNotFound": "._errors",
     "HarCollector": ".har",
+    "HostLimiter": "._models",
     "HostStats": "._models",
     "HTTPStatusError": "._errors",
     "IdleTimeout": "._errors",
     "InvalidURL": "._errors",
     "Limits": "._models",
+    "LocalFrontier": "._frontier",
     "Loader": "._loader",
     "LoaderError": "._errors",
     "LoginFailed": "._errors",
@@ -42,6 +45,8 @@ _EXPORTS = {
     "Recorder": "._context",
     "Recording": "._context",
     "RedirectError": "._errors",
+    "RedisFrontier": "._frontier_redis",
+    "RedisHostLimiter": "._frontier_redis",
     "Request": "._models",
     "RequestCancelled": "._errors",
     "Response": "._protocol",
@@ -103,7 +108,12 @@ if _TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eager
     from ._errors import UnsupportedScheme as UnsupportedScheme
     from ._events import Event as Event
     from ._events import Phase as Phase
+    from ._frontier import Frontier as Frontier
+    from ._frontier import LocalFrontier as LocalFrontier
+    from ._frontier_redis import RedisFrontier as RedisFrontier
+    from ._frontier_redis import RedisHostLimiter as RedisHostLimiter
     from ._loader import Loader as Loader
+    from ._models import HostLimiter as HostLimiter
     from ._models import HostStats as HostStats
     from ._models import Limits as Limits
     from ._models import Origin as Origin

@@ -501,8 +501,8 @@ class Loader:
         moment and run again with the same file continues, fetching no completed page
         again.  ``politeness`` (a :class:`~loader._crawl.CrawlPoliteness`) is asked
         before each URL is queued and entered around each page's fetch; the default
-        allows everything at once.  ``frontier`` (a :class:`~loader._frontier.Frontier`,
-        such as ``loader._frontier_redis.RedisFrontier``, shared by processes) replaces
+        allows everything at once.  ``frontier`` (a :class:`~loader.Frontier`,
+        such as :class:`loader.RedisFrontier`, shared by processes) replaces
         the local one (and ``state``).  ``page_options`` are :meth:`fetch_page`'s.
         Each URL is fetched once: the seen-set keeps an 8-byte fingerprint of each
         URL's key (``loader_url_key``, else ``canonical_url``).

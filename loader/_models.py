@@ -18,7 +18,7 @@ class HostLimiter(Protocol):
     ``slot(key, limit)`` is entered around each request to host ``key`` (scheme, host
     and port, ``loader._scheduler.host_key``) and lets at most ``limit`` in at once,
     first come, first served.  The default (``None`` in ``Limits``) is the scheduler's
-    own, in memory; ``loader._frontier_redis.RedisHostLimiter`` shares the limit
+    own, in memory; :class:`loader.RedisHostLimiter` shares the limit
     between processes.
     """
 
