@@ -19,7 +19,10 @@ Columns: wall time from the first worker's start to the last one's exit, pages/s
 requests/s (the sites' counts over that time), ``dup`` requests for a path already
 requested on its site (must be 0, robots.txt excluded: each worker reads it once),
 ``robots`` requests under ``/private/`` (must be 0), ``conns`` the most connections
-open at once on any one site (at most 6 however many workers: the limit is shared).
+open at once on any one site (each worker keeps its own idle keep-alive connections, so
+up to 6 a worker), ``flight`` the most requests under way at once on any one site, as
+the site counts them with latency on (at most 6 however many workers: the limit is
+shared; at 0 latency a request is answered as it arrives and this is not measured).
 With one host the per-host limit is the bound, and more workers cannot go faster
 (at 50 ms: ``x bound`` is the wall time over ``latency x ceil(requests / 6)``); with
 several hosts, the workers share the frontier and the hosts' limits add up.
@@ -116,6 +119,7 @@ def row(workers: int, hosts: int, pages: int, latency: float, args: argparse.Nam
         "duplicates": sum(s["duplicates"] - (workers - 1) for s in stats),  # robots.txt once a worker
         "robots_violations": sum(s["robots_violations"] for s in stats),
         "max_conns": max(s["max_open"] for s in stats),
+        "max_in_flight": max(s.get("max_in_flight", 0) for s in stats),
         "x_bound": None if bound is None else wall / bound,
         "codes": [p.returncode for p in procs], "stderr": [e[-500:] for e in errors if e.strip()],
     }
@@ -136,7 +140,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     head = (f"{'workers':>7} {'hosts':>5} {'N/host':>6} {'lat ms':>6} {'wall s':>7} {'pages/s':>8} "
-            f"{'req/s':>7} {'pages':>11} {'dup':>4} {'robots':>6} {'conns':>5} {'x bound':>7}")
+            f"{'req/s':>7} {'pages':>11} {'dup':>4} {'robots':>6} {'conns':>5} {'flight':>6} {'x bound':>7}")
     print(head)
     print("-" * len(head), flush=True)
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="crawl-redis-") as tmp:
@@ -149,7 +153,7 @@ def main() -> None:
                     print(f"{workers:>7} {hosts:>5} {args.pages:>6} {latency * 1000:>6.0f} {r['wall']:>7.2f} "
                           f"{r['pages_per_s']:>8.0f} {r['requests_per_s']:>7.0f} "
                           f"{r['served_pages']:>5}/{r['expected_pages']:<5} {r['duplicates']:>4} "
-                          f"{r['robots_violations']:>6} {r['max_conns']:>5} {bound:>7}", flush=True)
+                          f"{r['robots_violations']:>6} {r['max_conns']:>5} {r['max_in_flight']:>6} {bound:>7}", flush=True)
                     if any(r["codes"]):
                         print(f"        exit codes {r['codes']}: {r['stderr']}", flush=True)
     if args.json:

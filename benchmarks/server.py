@@ -71,6 +71,8 @@ class Stats:
         self.requests = 0
         self.open = 0
         self.max_open = 0
+        self.active = 0  # requests taken up and not yet answered (in flight), all connections
+        self.max_active = 0
 
 
 class Site:
@@ -136,6 +138,7 @@ class Connection(asyncio.Protocol):
         self.eof = False
         self.closed = False
         self.timer: asyncio.TimerHandle | None = None
+        self.counted: Stats | None = None  # the Stats the request the timer answers is counted in
         self.trickle_task: asyncio.Task[None] | None = None
         self.drained: asyncio.Future[None] | None = None
         self.transport: asyncio.Transport | None = None
@@ -151,6 +154,8 @@ class Connection(asyncio.Protocol):
         self.site.stats.open -= 1
         if self.timer is not None:
             self.timer.cancel()
+            if self.counted is not None:
+                self.counted.active -= 1  # send() would have counted it down
         if self.trickle_task is not None:
             self.trickle_task.cancel()
         if self.drained is not None and not self.drained.done():
@@ -195,6 +200,10 @@ class Connection(asyncio.Protocol):
             site.stats.requests += 1
             if site.latency:
                 self.busy = True
+                stats = site.stats
+                stats.active += 1
+                stats.max_active = max(stats.max_active, stats.active)
+                self.counted = stats
                 self.timer = self.loop.call_later(site.latency, self.send, path)
                 return
             if not self.write(path):
@@ -203,6 +212,9 @@ class Connection(asyncio.Protocol):
             self.transport.close()
 
     def send(self, path: str) -> None:
+        if self.counted is not None:
+            self.counted.active -= 1  # the Stats it was counted in (a /reset may have come since)
+            self.counted = None
         self.timer = None
         self.busy = False
         if not self.closed and self.write(path):

@@ -15,7 +15,8 @@ differs.  Page ``/p/<i>.html`` (``i`` from 0 to N-1; ``/p/0.html`` is the start)
 ``/stats`` (not counted, no latency) answers JSON: ``requests``, ``duplicates``
 (requests for a path already requested since the last reset), ``robots_violations``
 (requests under ``/private/``), ``robots_requests``, ``pages``, ``resources``,
-``max_open`` (the most connections open at once: everything is one host) and
+``max_open`` (the most connections open at once: everything is one host),
+``max_in_flight`` (the most requests taken up and not yet answered, with latency) and
 ``expected`` (the pages and resources a polite crawl fetches); ``/reset`` clears them.
 
     python benchmarks/site_server.py --pages 1000 --latency 0.05
@@ -137,6 +138,7 @@ class CrawlSite:
                 "requests": s.requests, "duplicates": s.duplicates,
                 "robots_violations": s.robots_violations, "robots_requests": s.robots_requests,
                 "pages": s.pages, "resources": s.resources, "max_open": s.max_open,
+                "max_in_flight": s.max_active,
                 "expected": expected(self.pages),
             }).encode()
         elif path == "/reset":

@@ -64,6 +64,10 @@ __all__ = [
 
 #: Seconds a claimed page or a host slot is held before it is given back, unless renewed.
 DEFAULT_LEASE = 30.0
+#: Seconds to wait for a reply from Redis before the frontier fails (``?socket_timeout=``).
+READ_TIMEOUT = 10.0
+#: Connections a worker may open to Redis (``?max_connections=`` overrides).
+MAX_CONNECTIONS = 1000
 #: Seconds a worker with nothing to claim waits before it asks again (others may add pages).
 POLL = 0.2
 #: Most entries the results stream keeps (approximately: XADD MAXLEN ~).
@@ -259,7 +263,46 @@ def _client(url: FrontierURL) -> redis.asyncio.Redis:
         raise RuntimeError(
             f"{url.redis}: a Redis frontier needs the redis client: pip install 'loader-fetch[redis]'"
         ) from exc
-    return redis.asyncio.Redis.from_url(url.redis, decode_responses=True)
+    # Each request waiting for a host slot holds a connection in BLPOP: room for many
+    # (a ``?max_connections=`` in the URL wins), not the client's default 100.
+    # The read timeout is set here, not left to the client's default, so that
+    # _blocking_wait can read it (``?socket_timeout=`` in the URL wins).
+    return redis.asyncio.Redis.from_url(
+        url.redis, decode_responses=True, max_connections=MAX_CONNECTIONS, socket_timeout=READ_TIMEOUT)
+
+
+def _blocking_wait(client: redis.asyncio.Redis, lease: float) -> float:
+    """How long one ``BLPOP`` may block: a third of the lease, and within the read timeout.
+
+    The client gives up reading a reply after ``socket_timeout`` (:data:`READ_TIMEOUT`):
+    a ``BLPOP`` blocking longer would end in its ``TimeoutError``.
+    """
+    read = client.connection_pool.connection_kwargs.get("socket_timeout")
+    wait = lease / 3
+    if read:
+        wait = min(wait, float(read) / 2)
+    return max(wait, 0.05)
+
+
+def frontier_failure(exc: BaseException) -> BaseException | None:
+    """The Redis error in ``exc`` (an exception group, a cause), if the frontier failed."""
+    try:
+        import redis.exceptions
+    except ImportError:
+        return None
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, redis.exceptions.RedisError):
+            return item
+        if isinstance(item, BaseExceptionGroup):
+            todo.extend(item.exceptions)
+        todo.extend((item.__cause__, item.__context__))
+    return None
 
 
 class RedisHostLimiter:
@@ -281,6 +324,7 @@ class RedisHostLimiter:
         self.acquire_script = client.register_script(_ACQUIRE)
         self.release_script = client.register_script(_RELEASE)
         self.renew_script = client.register_script(_RENEW_SLOTS)
+        self.wait = _blocking_wait(client, lease)
 
     def _args(self, key: str, ticket: str, limit: int) -> list[str | int]:
         return [self.prefix, key, ticket, limit, int(self.lease * 1000)]
@@ -292,9 +336,9 @@ class RedisHostLimiter:
         args = self._args(key, ticket, limit)
         try:
             while not await self.acquire_script(args=args):
-                # Woken by the release that grants us the slot; at the latest after a
-                # third of the lease, to renew our place and look for dead holders.
-                await self.client.blpop([f"{self.prefix}grant:{ticket}"], timeout=self.lease / 3)
+                # Woken by the release that grants us the slot; at the latest after
+                # self.wait, to renew our place and look for dead holders.
+                await self.client.blpop([f"{self.prefix}grant:{ticket}"], timeout=self.wait)
             self.held[ticket] = key
             yield
         finally:

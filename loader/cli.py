@@ -587,7 +587,20 @@ async def _cmd_fetch(args: argparse.Namespace, loader: Loader) -> int:
     from ._progress import page_line
 
     if getattr(args, "recursive", False):
-        return await _cmd_crawl(args, loader)
+        try:
+            return await _cmd_crawl(args, loader)
+        except Exception as exc:
+            if getattr(args, "_frontier", None) is None:
+                raise
+            from ._frontier_redis import frontier_failure
+            from ._urls import redact_url
+
+            if (failure := frontier_failure(exc)) is None:
+                raise
+            # Another worker may go on: this one stops, its leased pages go back when their leases end.
+            args._stderr.write(f"loader: {printable(redact_url(args.frontier))}: the shared frontier failed: "
+                               f"{printable(str(failure) or type(failure).__name__)}\n")
+            return EXIT_FAILED
     kinds = args.kinds
     if "meta" not in kinds and args.meta_images:
         kinds = kinds | {"meta"}
@@ -654,6 +667,7 @@ async def _cmd_crawl(args: argparse.Namespace, loader: Loader) -> int:
     """``loader fetch -r``: :meth:`Loader.crawl`, each page saved with its requisites."""
     from ._crawl import link_saved_pages
     from ._progress import page_line
+    from ._urls import redact_url
 
     kinds = args.kinds | {"meta"} if args.meta_images else args.kinds
     output = Path(args.output)
@@ -708,7 +722,7 @@ async def _cmd_crawl(args: argparse.Namespace, loader: Loader) -> int:
         f"crawled {pages} pages, {resources} resources, {size} bytes, {failures} failures"
         + (f", {queued} still queued" if queued else "")
         + (f", {relinked} pages relinked" if saved else "")
-        + (f" ({resumed} done by earlier runs of {printable(args.state or args.frontier)})"
+        + (f" ({resumed} done by earlier runs of {printable(args.state or redact_url(args.frontier))})"
            if resumed else "") + "\n"
     )
     summary = getattr(args, "_summary", None)

@@ -18,7 +18,7 @@ from pathlib import Path
 import anyio
 import pytest
 import redis
-from support.redis_server import RedisServer, redis_server  # noqa: F401 - a fixture
+from support.redis_server import RedisServer, redis_server, serve_redis  # noqa: F401 - a fixture
 from support.site import SiteServer, serve_site
 
 from loader import Limits, Loader
@@ -179,12 +179,23 @@ async def test_host_limiter_is_fair_shared_and_survives_a_dead_holder(redis_serv
             await anyio.sleep(0.02)
             inside -= 1
 
+    async def arrived() -> int:  # tickets the limiter has numbered (each at its arrival)
+        return int(await clients[0].get("loader:crawl:limiter:tickets") or 0)
+
+    base = await arrived()
     async with anyio.create_task_group() as tg:
         for i in range(12):
             tg.start_soon(request, i)
-            await anyio.sleep(0.005)  # arrival order: 0, 1, 2 …
+            # Arrival order 0, 1, 2 …: the next starts once this one has its place in
+            # the queue, not after a fixed sleep a loaded machine may not honour.
+            with anyio.fail_after(30):  # a guard against a hang, not a measurement
+                while await arrived() < base + i + 1:
+                    await anyio.sleep(0.001)
     assert most == 2
-    assert entered == list(range(12))  # first come, first served, across both "processes"
+    # First come, first served across both "processes": slots are granted in arrival
+    # order; two granted at once (the limit) may wake in either order.
+    assert sorted(entered) == list(range(12))
+    assert all(abs(position - i) < 2 for position, i in enumerate(entered)), entered
 
     # A holder that dies keeps its slot only until its lease runs out.
     limiter = limiters[0]
@@ -231,3 +242,57 @@ def test_bad_frontier_urls_are_usage_errors(capsys: pytest.CaptureFixture[str], 
     assert "not allowed with" in capsys.readouterr().err
     assert main(["crawl-status", "--frontier", "redis://127.0.0.1:1/0"]) == 3
     assert "redis://127.0.0.1:1/0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.anyio
+async def test_a_host_slot_awaited_longer_than_the_clients_read_timeout(redis_server: RedisServer) -> None:  # noqa: F811
+    # redis-py gives up reading a reply after socket_timeout (5 s by default): a waiter
+    # blocking in BLPOP for longer (a third of the 30 s lease) failed with its TimeoutError.
+    frontier = RedisFrontier(redis_server.url("slow", socket_timeout=0.3))
+    limiter = frontier.host_limiter
+    assert limiter.wait <= 0.15
+    order: list[str] = []
+
+    async def holder() -> None:
+        async with limiter.slot("http://slow:80", 1):
+            order.append("held")
+            await anyio.sleep(1.0)  # over three read timeouts
+        order.append("released")
+
+    async def waiter() -> None:
+        await anyio.sleep(0.1)
+        async with limiter.slot("http://slow:80", 1):
+            order.append("waited")
+
+    with anyio.fail_after(30):  # a guard against a hang, not a measurement
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(holder)
+            tg.start_soon(waiter)
+    assert order == ["held", "released", "waited"]
+    await frontier.client.aclose()
+
+
+def test_a_worker_whose_redis_goes_away_stops_with_a_clear_error(
+        site_server: SiteServer, tmp_path: Path) -> None:
+    site_server.generate(60)
+    site_server.delay = 0.05
+    with serve_redis(tmp_path) as server:
+        frontier = server.url("gone", socket_timeout=1)
+        proc = worker(frontier, site_server.url("/p/0.html"), tmp_path / "out")
+        client = redis.Redis(port=server.port)
+        deadline = time.monotonic() + 60  # a guard against a hang, not a measurement
+        while len(_done(client, "gone")) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        client.close()
+    # The server is stopped under the worker, mid-crawl.
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err
+    assert "Traceback" not in err
+    assert f"loader: {frontier}: the shared frontier failed: " in err
+
+
+def test_a_host_slot_wait_fits_the_default_read_timeout() -> None:
+    limiter = RedisFrontier("redis://127.0.0.1:1/0?crawl=t").host_limiter
+    assert 0 < limiter.wait < 10.0 / 2 + 0.001
+    assert limiter.wait <= limiter.lease / 3

@@ -7,6 +7,7 @@ server is a failure, not a skip.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pytest
 
 from .interop import free_port, running
 
-__all__ = ["RedisServer", "redis_server"]
+__all__ = ["RedisServer", "redis_server", "serve_redis"]
 
 
 class RedisServer:
@@ -39,13 +40,19 @@ def _program() -> str:
     pytest.skip("redis-server is not installed (run tests/interop/install-http.sh)")
 
 
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """redis-server on a free loopback port, no persistence, stopped after the module."""
+@contextlib.contextmanager
+def serve_redis(tmp: Path) -> Iterator[RedisServer]:
+    """redis-server on a free loopback port, no persistence, stopped on leaving."""
     program = _program()
-    tmp = tmp_path_factory.mktemp("redis")
     port = free_port()
     args = [program, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--dir", str(tmp), "--daemonize", "no"]
     with running(args, port=port, log=tmp / "redis.log"):
         yield RedisServer(port)
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for a test module."""
+    with serve_redis(tmp_path_factory.mktemp("redis")) as server:
+        yield server

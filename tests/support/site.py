@@ -87,6 +87,7 @@ class SiteServer:
                     server.counts[path] += 1
                     server.in_flight += 1
                     server.most_in_flight = max(server.most_in_flight, server.in_flight)
+                answering = False
                 try:
                     if server.delay:
                         time.sleep(server.delay)
@@ -99,11 +100,18 @@ class SiteServer:
                         ctype, body = entry
                     self.send_header("Content-Type", ctype)
                     self.send_header("Content-Length", str(len(body)))
+                    # Out of flight before the first byte leaves: a client that reads the
+                    # answer and sends its next request can never be seen overlapping
+                    # this one because this thread was slow to count down.
+                    answering = True
+                    with server._lock:
+                        server.in_flight -= 1
                     self.end_headers()
                     self.wfile.write(body)
                 finally:
-                    with server._lock:
-                        server.in_flight -= 1
+                    if not answering:
+                        with server._lock:
+                            server.in_flight -= 1
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
                 pass
