@@ -7,7 +7,8 @@ the rest of its start-up work.  What it finds changes only when a distribution i
 installed or removed, which changes the modification time of the folder on ``sys.path``
 that holds its ``*.dist-info``.  So the first run records what pluggy found (name, value
 and distribution folder of each entry point, in pluggy's order) under a key made of
-``sys.path`` and those folders' times (a folder whose time changed still matches
+``sys.path`` (and the working folder, when ``sys.path`` names one relative to it) and
+those folders' times (a folder whose time changed still matches
 when the distributions in it, ``*.dist-info``, ``*.egg-info`` and ``*.egg`` with
 their own times, are the same: a command run as ``python -m loader`` has its working
 folder on ``sys.path``, and saving a file there changes that folder's time); a
