@@ -73,11 +73,11 @@ def add_user_options(parser: argparse.ArgumentParser) -> None:
     words = parser.prog.split()
     command = words[1] if len(words) == 2 else None  # "loader fetch"; not "loader ftp get"
     # Our own subcommands have none of these names; a plugin's may (gopher's --json).
-    from ._completion import collect_actions
+    taken: set[str] = set()
+    if command not in ("fetch", "get", "demo"):
+        from ._completion import collect_actions  # not at start-up of fetch and get (~1 ms)
 
-    taken = set() if command in ("fetch", "get", "demo") else {
-        option for action in collect_actions(parser) for option in action.option_strings
-    }
+        taken = {option for action in collect_actions(parser) for option in action.option_strings}
     g = parser.add_argument_group("wget and curl options")
 
     def add(*names: str, **options: Any) -> None:

@@ -8,7 +8,6 @@ handles.  A URL without a scheme is taken as ``http://``, as wget and curl take 
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import re
 from urllib.parse import urlsplit
@@ -55,6 +54,8 @@ def with_scheme(url: str) -> str:
     if scheme in known:
         return url
     shown = shown_url(url)
+    import difflib  # lazily: only an unknown scheme needs it
+
     close = difflib.get_close_matches(scheme, sorted(known), n=1, cutoff=0.5)
     hint = f": did you mean {close[0]}?" if close else ""
     raise UsageProblem(f"{shown}: unknown scheme {scheme!r}{hint} (installed: {', '.join(sorted(known))})")

@@ -940,8 +940,12 @@ class _CommandParser(argparse.ArgumentParser):
         return parsed, extras
 
 
-def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentParser:
-    """The full argument parser, with plugin subcommands when ``pm`` is given."""
+def build_parser(pm: pluggy.PluginManager | None = None, *, status: bool = True) -> argparse.ArgumentParser:
+    """The full argument parser, with plugin subcommands when ``pm`` is given.
+
+    ``status=False`` leaves ``crawl-status`` out: its module loads the frontiers
+    (sqlite3, uuid: ~6 ms of start-up) that ``fetch`` and ``get`` without ``-r`` never use.
+    """
     parser = argparse.ArgumentParser(
         prog="loader",
         description="Fetch pages with their images and sounds over HTTP, FTP and Gopher, concurrently.",
@@ -1038,9 +1042,11 @@ def build_parser(pm: pluggy.PluginManager | None = None) -> argparse.ArgumentPar
     demo.set_defaults(sync=_cmd_demo)
 
     from ._completion import add_completion_command
-    from ._frontier_redis import add_status_command
 
-    add_status_command(sub)
+    if status:
+        from ._frontier_redis import add_status_command
+
+        add_status_command(sub)
     add_completion_command(sub, parser)
     if pm is not None:
         _add_plugin_commands(pm, sub)
@@ -1078,7 +1084,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
         from ._plugins import make_plugin_manager
 
         pm = make_plugin_manager()  # plugin subcommands (ftp, gopher …) and the full help
-    parser = build_parser(pm)
+    # A known command's own parser is all that argv can reach (no sibling is listed).
+    parser = build_parser(pm, status=not argv or argv[0] not in ("fetch", "get", "plugins", "demo", "--version"))
     from ._options import parse_args
 
     try:

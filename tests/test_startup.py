@@ -414,3 +414,24 @@ def test_a_cached_start_does_not_import_importlib_metadata(tmp_path: Path) -> No
     second = _run(probe, cwd=tmp_path)
     assert first["metadata"] and not second["metadata"]
     assert first["plugins"] == second["plugins"] and {"ftp", "gopher", "http"} <= set(second["plugins"])
+
+
+def test_the_working_folder_matters_only_when_sys_path_is_relative_to_it(
+    plugin_site: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An installed command has only absolute folders on sys.path: run from a new folder,
+    # it still starts from the cache; `python -m` ('' on sys.path) does not.
+    from loader import _entry_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert all(os.path.isabs(entry) for entry in sys.path)
+    load_entry_points(_loader_manager(), ENTRY_POINT_GROUP)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert _entry_cache.lookup(ENTRY_POINT_GROUP) is not None
+    monkeypatch.setattr(sys, "path", ["", *sys.path])
+    load_entry_points(_loader_manager(), ENTRY_POINT_GROUP)
+    assert _entry_cache.lookup(ENTRY_POINT_GROUP) is not None
+    monkeypatch.chdir(tmp_path)
+    assert _entry_cache.lookup(ENTRY_POINT_GROUP) is None
