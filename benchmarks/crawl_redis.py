@@ -95,12 +95,19 @@ def row(workers: int, hosts: int, pages: int, latency: float, args: argparse.Nam
             site.get("/reset")
         cmd = [*shlex.split(args.loader), "fetch", "-r", "-l", "inf", "--frontier", frontier,
                "--per-host", str(PER_HOST), "--no-progress", "-q"]
+        # stderr to files, not pipes: a worker blocked on a full pipe that nobody reads
+        # yet (we wait for the workers one by one) stalls, and its leases run out.
+        logs = [base / f"w{i}.err" for i in range(workers)]
         started = time.perf_counter()
-        procs = [subprocess.Popen([*cmd, "-o", str(out), *starts], env=BENCH_ENV,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                 for out in outs]
-        errors = [p.communicate()[1] for p in procs]
+        procs = []
+        for out, log in zip(outs, logs, strict=True):
+            with log.open("w") as err:
+                procs.append(subprocess.Popen([*cmd, "-o", str(out), *starts], env=BENCH_ENV,
+                                              stdout=subprocess.DEVNULL, stderr=err))
+        for proc in procs:
+            proc.wait()
         wall = time.perf_counter() - started
+        errors = [log.read_text(errors="replace") for log in logs]
         stats = [site.get("/stats") for site in sites]
     finally:
         for site in sites:

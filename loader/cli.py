@@ -706,8 +706,9 @@ async def _cmd_crawl(args: argparse.Namespace, loader: Loader) -> int:
                 tally.pages.pop(page_id, None)  # a long crawl keeps no per-page tally
                 worst = max(worst, EXIT_PARTIAL)
                 continue
-            progress = f"[{pages} done, {crawl.queued} queued] "
-            args._stderr.write(progress + page_line(page.url, page.path, tally, page_id) + "\n")
+            if not args.quiet:  # -q: a crawl's errors and its summary only, not a line a page
+                progress = f"[{pages} done, {crawl.queued} queued] "
+                args._stderr.write(progress + page_line(page.url, page.path, tally, page_id) + "\n")
             tally.pages.pop(page_id, None)  # printed: a long crawl keeps no per-page tally
             if failed:
                 worst = max(worst, EXIT_PARTIAL)

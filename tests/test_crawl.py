@@ -279,6 +279,19 @@ def test_cli_crawl_saves_pages_and_converts_links_between_them(site_server: Site
     assert set(site_server.counts.values()) == {1}
 
 
+def test_cli_crawl_quiet_prints_no_line_a_page(site_server: SiteServer, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """-q on a long crawl: its summary, not one line per page (a worker's log stays small)."""
+    site_server.generate(5)
+    args = ["fetch", "-r", "-l", "inf", "--no-progress", "-o", str(tmp_path / "out"), site_server.url("/p/0.html")]
+    assert main(args) == 0
+    loud = capsys.readouterr().err
+    assert loud.count("queued] ") == 5 and "crawled 5 pages" in loud
+    assert main([*args, "-q"]) == 0
+    quiet = capsys.readouterr().err
+    assert "queued] " not in quiet and quiet.strip().startswith("crawled 5 pages"), quiet
+
+
 def test_cli_crawl_options_need_r(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fetch", "--state", str(tmp_path / "s"), "http://127.0.0.1:9/"]) == 2
     assert "--state go with -r" in capsys.readouterr().err
