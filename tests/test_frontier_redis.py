@@ -72,7 +72,9 @@ def test_three_workers_fetch_every_page_and_requisite_once(
     for proc in procs:
         finish(proc)
     counts = dict(site_server.counts)
-    assert counts.pop("/robots.txt") == 3  # each worker reads robots.txt once (not shared)
+    # Each worker reads robots.txt at most once (not shared); one that starts when its
+    # start URL is already queued, and claims nothing before the end, never needs it.
+    assert 1 <= counts.pop("/robots.txt") <= 3
     assert set(counts) == expected_paths(n)
     assert {path: c for path, c in counts.items() if c != 1} == {}
     # The per-host limit held across the three processes, not per process.
