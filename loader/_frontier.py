@@ -18,8 +18,10 @@ Memory (issue 18: flat for a 100,000-page crawl): the seen-set is :class:`SeenSe
 merged into it when it grows past an eighth of the table, about 9 bytes per URL
 instead of about 90 for a ``set`` of ints; queued URLs are kept encoded as one
 ``bytes`` each (about 40 bytes plus the URL, instead of about 150 for a tuple of a
-str and two ints), and with a state file at most ``WINDOW`` of them are in memory at
-once: the rest wait in the SQLite table and are read back a window at a time.
+str and two ints), and at most ``WINDOW`` of them are in memory at once: the rest
+wait in the state file's table, or without one in a :class:`SpillFile` (an anonymous
+temporary file), and are read back a window at a time, oldest first.  So the queue,
+however long a crawl's frontier grows, holds a few hundred KiB.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from __future__ import annotations
 import bisect
 import hashlib
 import heapq
+import os
 import sqlite3
+import tempfile
 from array import array
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
@@ -43,9 +47,9 @@ if TYPE_CHECKING:
 
     from ._page import PageResult
 
-__all__ = ["WINDOW", "Claim", "Frontier", "LocalFrontier", "SeenSet", "fingerprint"]
+__all__ = ["WINDOW", "Claim", "Frontier", "LocalFrontier", "SeenSet", "SpillFile", "fingerprint"]
 
-#: Queued URLs a :class:`LocalFrontier` with a state file keeps in memory at most.
+#: Queued URLs a :class:`LocalFrontier` keeps in memory at most (the rest wait on disk).
 WINDOW = 4096
 
 
@@ -234,6 +238,64 @@ class _State:
         self.db.close()
 
 
+class SpillFile:
+    """A first-in, first-out queue of byte strings in an anonymous temporary file.
+
+    The tail of a crawl's queue without a state file: :meth:`push` appends records
+    (a 4-byte length, then the bytes) with one ``pwrite``; :meth:`pop` reads up to ``n``
+    of the oldest back.  Once every record has been read the file is emptied and its
+    space reused.  Nothing is left behind: the file has no name, and is gone when closed
+    (or when the process ends, however it ends).
+    """
+
+    CHUNK = 1 << 18
+
+    def __init__(self, directory: str | Path | None = None) -> None:
+        self.file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 (closed by close())
+        self.fd = self.file.fileno()
+        self.read_at = 0
+        self.write_at = 0
+        self.count = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def push(self, records: Sequence[bytes]) -> None:
+        data = b"".join(len(r).to_bytes(4, "big") + r for r in records)
+        written = 0
+        while written < len(data):
+            written += os.pwrite(self.fd, data[written:], self.write_at + written)
+        self.write_at += len(data)
+        self.count += len(records)
+
+    def pop(self, n: int) -> list[bytes]:
+        """Up to ``n`` of the oldest records."""
+        out: list[bytes] = []
+        while len(out) < n and self.count:
+            chunk = os.pread(self.fd, self.CHUNK, self.read_at)
+            at = 0
+            while len(out) < n and self.count and at + 4 <= len(chunk):
+                size = int.from_bytes(chunk[at:at + 4], "big")
+                if at + 4 + size > len(chunk):
+                    if at == 0:  # one record longer than a chunk: read it whole
+                        record = os.pread(self.fd, size, self.read_at + 4)
+                        out.append(record)
+                        at = 4 + size
+                        self.count -= 1
+                    break
+                out.append(chunk[at + 4:at + 4 + size])
+                at += 4 + size
+                self.count -= 1
+            self.read_at += at
+        if not self.count:  # all read: start the file over
+            os.ftruncate(self.fd, 0)
+            self.read_at = self.write_at = 0
+        return out
+
+    def close(self) -> None:
+        self.file.close()
+
+
 def _encode(url: str, depth: int, row: int) -> bytes:
     return f"{row} {depth} {url}".encode("utf-8", "surrogateescape")
 
@@ -265,6 +327,7 @@ class LocalFrontier:
         self._loaded = 0  # highest row read into `entries` (rows above it wait in the file)
         self._spilled = False  # queued rows in the file that are not in `entries`
         self._store: _State | None = None
+        self._spill: SpillFile | None = None  # without a state file: the queue beyond WINDOW
         self._lock: anyio.Lock | None = None
 
     @property
@@ -286,6 +349,9 @@ class LocalFrontier:
         try:
             yield self
         finally:
+            if self._spill is not None:
+                self._spill.close()
+                self._spill = None
             if self._store is not None:
                 with anyio.CancelScope(shield=True):
                     async with self._lock:
@@ -299,15 +365,22 @@ class LocalFrontier:
     def _queue(self, queued: Sequence[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
         """Rows for the entries; kept in memory unless the window is full or rows wait on disk."""
         rows = []
+        overflow: list[bytes] = []
         for url, depth, _fp in queued:
             row = self._next_row
             self._next_row += 1
             rows.append((url, depth, row))
             if self._store is not None and (self._spilled or len(self.entries) >= WINDOW):
                 self._spilled = True  # read back from the file when the window empties
+            elif self._store is None and (self._spill or len(self.entries) >= WINDOW):
+                overflow.append(_encode(url, depth, row))  # behind the window, in order
             else:
                 self.entries.append(_encode(url, depth, row))
                 self._loaded = row
+        if overflow:
+            if self._spill is None:
+                self._spill = SpillFile()
+            self._spill.push(overflow)
         self.queued += len(rows)
         return rows
 
@@ -342,6 +415,8 @@ class LocalFrontier:
                 self._loaded = row
             if len(rows) < WINDOW:
                 self._spilled = False
+        if not self.entries and self._spill:
+            self.entries.extend(self._spill.pop(WINDOW))  # ~WINDOW x 100 bytes: one read
         if not self.entries:
             return None
         url, depth, row = _decode(self.entries.popleft())

@@ -96,6 +96,46 @@ async def test_frontier_is_breadth_first_and_spills_beyond_its_window(
         assert db.execute("SELECT count(*) FROM seen").fetchone() == (23,)
 
 
+async def test_without_a_state_file_the_queue_beyond_the_window_waits_on_disk(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stateless crawl's queue holds at most WINDOW entries in memory, in FIFO order."""
+    monkeypatch.setattr(frontier_module, "WINDOW", 4)
+    urls = [f"http://h/{i}" + "x" * (i % 7) for i in range(40)]
+    entries = [(u, 1, fingerprint(u)) for u in urls]
+    frontier = LocalFrontier()
+    async with frontier.open():
+        await frontier.add([], entries[:10])
+        assert len(frontier.entries) == 4 and frontier.queued == 10
+        spill = frontier._spill
+        assert spill is not None and len(spill) == 6
+        got = [u for u, _ in await _drain(frontier, 5)]
+        claim = await frontier.claim()  # the 6th; its links go behind everything queued
+        assert claim is not None
+        await frontier.done(claim, claim.fp, [], [(u, 2, fp) for u, _, fp in entries[10:]], _page(claim.url))
+        assert len(frontier.entries) <= 4
+        rest = await _drain(frontier)
+        assert not spill and spill.write_at == 0  # drained: the file was emptied for reuse
+        # Queued again after draining: memory first, then the file, still in order.
+        await frontier.add([], [(u + "/again", 3, 0) for u in urls[:9]])
+        again = await _drain(frontier)
+    assert got + [claim.url] + [u for u, _ in rest] == urls
+    assert [d for _, d in rest] == [1] * 4 + [2] * 30
+    assert [u for u, _ in again] == [u + "/again" for u in urls[:9]]
+    assert frontier._spill is None  # closed with the frontier
+
+
+def test_spill_file_reads_records_longer_than_a_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(frontier_module.SpillFile, "CHUNK", 16)
+    spill = frontier_module.SpillFile()
+    records = [b"a" * n for n in (3, 40, 0, 12, 100, 5)]
+    spill.push(records[:4])
+    assert spill.pop(2) == records[:2]
+    spill.push(records[4:])
+    assert spill.pop(10) == records[2:]
+    assert spill.pop(1) == [] and len(spill) == 0
+    spill.close()
+
+
 async def test_max_pages_counts_earlier_runs(tmp_path: Path) -> None:
     state = tmp_path / "state.sqlite"
     entries = [(f"http://h/{i}", 0, fingerprint(f"http://h/{i}")) for i in range(6)]
