@@ -50,6 +50,7 @@ from collections.abc import (
     AsyncIterable,
     AsyncIterator,
     Awaitable,
+    Callable,
     Generator,
     Iterable,
     Iterator,
@@ -81,7 +82,7 @@ from loader import (
     redact_url,
 )
 from loader._display import printable
-from loader._net import check_peer, resolve_host
+from loader._net import check_peer, resolve_host, resolved_already
 from loader._protocol import Channel
 
 if TYPE_CHECKING:
@@ -659,6 +660,9 @@ class HttpHandler(ProtocolHandler):
         tunnel: str | None = None
         #: The direct lane's request head as written (its trace names no request).
         head: bytes = b""
+        #: The core's channel says which phases nobody would see (their time is noted):
+        #: their events, and the arguments for them, are not made.
+        unheard: Callable[[Phase], bool] | None = getattr(channel, "unheard", None)
 
         def trace(name: str, info: dict[str, Any]) -> Awaitable[None]:
             # Not a coroutine function: it hands back channel.emit's own awaitable (one
@@ -666,6 +670,8 @@ class HttpHandler(ProtocolHandler):
             # httpx's lane gets httpx_trace: httpcore insists on a coroutine function.
             phase = _TRACE_PHASES.get(name)
             if phase is None:
+                return _DONE
+            if unheard is not None and phase is not Phase.CONNECTED_TO_SERVER and unheard(phase):
                 return _DONE
             if phase is Phase.RESPONSE_RECEIVED:
                 value = info.get("return_value")
@@ -687,6 +693,8 @@ class HttpHandler(ProtocolHandler):
                     if not peer:
                         raise PolicyDenied("cannot tell which address the connection reached", url=url)
                     check_peer(channel, str(peer[0]), url=url)
+                if unheard is not None and unheard(phase):
+                    return _DONE
                 if peer:
                     return channel.emit(phase, message=f"{peer[0]}:{peer[1]}")
             return channel.emit(phase)
@@ -735,7 +743,8 @@ class HttpHandler(ProtocolHandler):
         if plan is not None:
             origin, how = plan
             head = how.head
-            await resolve_host(channel, origin[1], origin[2], url=url)
+            if not resolved_already(channel, origin[1], origin[2]):
+                await resolve_host(channel, origin[1], origin[2], url=url)
             try:
                 answer = await direct.transport.exchange(origin, how)  # type: ignore[union-attr]
             except NotHandled:
