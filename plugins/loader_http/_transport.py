@@ -691,8 +691,10 @@ class FastTransport:
         trace = how.trace
         request = how.request
         chunked = how.chunked
+        # One info for the steps that name only the request (a tracer is not to keep or change it).
+        info = {"request": request}
         if trace is not None:
-            await trace("http11.send_request_headers.started", {"request": request})
+            await trace("http11.send_request_headers.started", info)
         stream = how.stream
         try:
             if stream is None:
@@ -721,9 +723,9 @@ class FastTransport:
             early = None
             parser = ResponseParser(how.method)
             if trace is not None:
-                await trace("http11.send_request_body.complete", {"request": request})
+                await trace("http11.send_request_body.complete", info)
         if trace is not None:
-            await trace("http11.receive_response_headers.started", {"request": request})
+            await trace("http11.receive_response_headers.started", info)
         head = early or await self._read_head(conn, parser, read_timeout)
         if trace is not None:
             await trace("http11.receive_response_headers.complete", {"request": request, "return_value": head})
