@@ -51,7 +51,6 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
-    Generator,
     Iterable,
     Iterator,
     Sequence,
@@ -119,18 +118,6 @@ def _version_name(version: bytes | str) -> str:
     if isinstance(version, str):
         return version
     return _VERSIONS.get(version) or version.decode("ascii", errors="replace")
-
-
-class _Done:
-    """An awaitable already done: what ``trace`` gives for a name it does not report."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return iter(())
-
-
-_DONE = _Done()
 
 
 class _HeaderLines(Sequence[tuple[str, str]]):
@@ -664,15 +651,17 @@ class HttpHandler(ProtocolHandler):
         #: their events, and the arguments for them, are not made.
         unheard: Callable[[Phase], bool] | None = getattr(channel, "unheard", None)
 
-        def trace(name: str, info: dict[str, Any]) -> Awaitable[None]:
+        def trace(name: str, info: dict[str, Any]) -> Awaitable[None] | None:
             # Not a coroutine function: it hands back channel.emit's own awaitable (one
-            # coroutine a phase, not two) to the direct lane's transport, which awaits it.
-            # httpx's lane gets httpx_trace: httpcore insists on a coroutine function.
+            # coroutine a phase, not two) to the direct lane's transport, which awaits it,
+            # or None when there is nothing to await (a name it does not report, a phase
+            # nobody hears).  httpx's lane gets httpx_trace: httpcore insists on a
+            # coroutine function.
             phase = _TRACE_PHASES.get(name)
             if phase is None:
-                return _DONE
+                return None
             if unheard is not None and phase is not Phase.CONNECTED_TO_SERVER and unheard(phase):
-                return _DONE
+                return None
             if phase is Phase.RESPONSE_RECEIVED:
                 value = info.get("return_value")
                 if isinstance(value, tuple) and len(value) == 4:  # HTTP/1.x: version, status, reason, headers
@@ -694,7 +683,7 @@ class HttpHandler(ProtocolHandler):
                         raise PolicyDenied("cannot tell which address the connection reached", url=url)
                     check_peer(channel, str(peer[0]), url=url)
                 if unheard is not None and unheard(phase):
-                    return _DONE
+                    return None
                 if peer:
                     return channel.emit(phase, message=f"{peer[0]}:{peer[1]}")
             return channel.emit(phase)
@@ -719,7 +708,9 @@ class HttpHandler(ProtocolHandler):
                                    headers=_HeaderLines(info.get("return_value", (None, []))[1]))
                 return
             try:
-                await trace(name, info)
+                step = trace(name, info)
+                if step is not None:
+                    await step
             except PolicyDenied:
                 stream = info.get("return_value")  # httpcore's stream: not ours to leak
                 if stream is not None and hasattr(stream, "aclose"):
