@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_LEASE", "FrontierURL", "RedisFrontier", "RedisHostLimiter", "RedisPoliteness",
-    "add_status_command",
+    "run_status_command",
 ]
 
 #: Seconds a claimed page or a host slot is held before it is given back, unless renewed.
@@ -577,23 +577,8 @@ class RedisFrontier:
 # -- loader crawl-status ---------------------------------------------------------------
 
 
-def add_status_command(sub: Any) -> None:
-    """Add ``loader crawl-status --frontier URL [--collect | --json | --reset]``."""
-    status = sub.add_parser(
-        "crawl-status", help="a shared crawl's counts, results or reset (--frontier redis://…)",
-        description="Print a shared crawl's counts (queued, under way, seen, done), its results "
-                    "stream (--collect: one JSON line a page) or delete its keys (--reset).")
-    status.add_argument("--frontier", required=True, metavar="URL",
-                        help="redis://HOST:PORT/DB[?crawl=NAME], as given to fetch -r")
-    what = status.add_mutually_exclusive_group()
-    what.add_argument("--collect", action="store_true",
-                      help="print each page's result and manifest from the results stream, as JSON lines")
-    what.add_argument("--json", action="store_true", help="print the counts as one JSON object")
-    what.add_argument("--reset", action="store_true", help="delete the crawl's keys (start over)")
-    status.set_defaults(sync=_cmd_status)
-
-
-def _cmd_status(args: argparse.Namespace) -> int:
+def run_status_command(args: argparse.Namespace) -> int:
+    """``loader crawl-status`` (its parser: :mod:`loader._crawl_status`); the exit code."""
     out = getattr(args, "_stdout", sys.stdout)
     err = getattr(args, "_stderr", sys.stderr)
     try:

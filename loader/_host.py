@@ -9,6 +9,7 @@ closed with the host.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -26,6 +27,14 @@ from ._urls import redact_url
 __all__ = ["PluginHost"]
 
 log = logging.getLogger("loader")
+
+
+@functools.cache
+def _port_refusal() -> Callable[[str, frozenset[int]], str | None]:
+    """:func:`loader._policy.port_refusal`, imported on first use (once, not per requisite)."""
+    from ._policy import port_refusal
+
+    return port_refusal
 
 
 class PluginHost:
@@ -112,9 +121,7 @@ class PluginHost:
     def check_allowed(self, url: str, purpose: str) -> None:
         """Raise ``PolicyDenied`` when the core's port policy or a ``loader_allow`` hook refuses ``url``."""
         if purpose in ("requisite", "redirect"):  # what a page or a server chose, not the user
-            from ._policy import port_refusal
-
-            refusal = port_refusal(url, self.allow_ports)
+            refusal = _port_refusal()(url, self.allow_ports)
             if refusal is not None:
                 raise PolicyDenied(refusal, url=redact_url(url))
         if hook_unheard(self.pm, "loader_allow"):

@@ -20,7 +20,7 @@ from ._errors import ConnectError, ConnectTimeout, NameResolutionError, PolicyDe
 from ._events import Phase
 from ._protocol import Channel
 
-__all__ = ["check_peer", "is_ip", "make_ssl_context", "open_connection", "resolve_host"]
+__all__ = ["check_peer", "is_ip", "make_ssl_context", "open_connection", "resolve_host", "resolved_already"]
 
 
 @functools.lru_cache(maxsize=1024)  # asked once per request: parsing an address each time shows
@@ -33,6 +33,12 @@ def is_ip(host: str) -> bool:
     return True
 
 
+def resolved_already(channel: Channel, host: str, port: int) -> bool:
+    """Whether :func:`resolve_host` would return ``None`` at once, emitting nothing (an IP
+    literal, or a name resolved within its TTL): then a caller may skip its coroutine."""
+    return is_ip(host) or channel.context.resolved.fresh(host, port)
+
+
 async def resolve_host(channel: Channel, host: str, port: int, *, url: str | None = None) -> str | None:
     """Resolve ``host`` once per TTL per loader, emitting ``RESOLVING_NAME`` / ``NAME_RESOLVED``.
 
@@ -41,11 +47,9 @@ async def resolve_host(channel: Channel, host: str, port: int, *, url: str | Non
     the system resolver's cache makes that cheap, and this way a bad name fails
     here, with a ``NameResolutionError`` naming the host, before any connect.
     """
-    if is_ip(host):
+    if resolved_already(channel, host, port):
         return None
     resolved = channel.context.resolved
-    if resolved.fresh(host, port):
-        return None
     await channel.emit(Phase.RESOLVING_NAME, message=host)
     try:
         with anyio.fail_after(channel.timeouts.connect):

@@ -136,7 +136,8 @@ class Transfer:
         self.context = requests.context
         self.control = Control(call.control)
         self.t0 = time.monotonic()
-        self.timings: dict[Phase, float] = {}  # first time each phase was reached
+        #: When each phase was first reached, by its name (``Result.timings``).
+        self.timings: dict[str, float] = {}
         self.synchronous = False
         self.final_url = url
         self.redirects = 0
@@ -146,18 +147,28 @@ class Transfer:
         #: ``Loader.fetch(as_is=True)``: one attempt, the answer as it came (see there).
         self.as_is = False
 
-    async def emit(self, phase: Phase, **data: Any) -> None:
-        """Report a phase of this request (the Channel API)."""
-        if phase not in self.timings:  # per chunk otherwise: only the first PROGRESS counts
-            self.timings[phase] = time.monotonic() - self.t0
-        if phase is Phase.PROGRESS:  # an operation's REQUEST_COMPLETE reports the last count
-            self.bytes_done = data.get("bytes_done")
+    def unheard(self, phase: Phase) -> bool:
+        """Note the time ``phase`` was first reached; True when no one would see its event.
+
+        The core's own phases ask this first and skip :meth:`emit`'s coroutine when it
+        says so (a request's few events, when nobody listens, cost their time stamps only).
+        """
+        timings, name = self.timings, _PHASE_NAMES[phase]
+        if name not in timings:  # per chunk otherwise: only the first PROGRESS counts
+            timings[name] = time.monotonic() - self.t0
         delivery = self.call.delivery
         if not delivery.listening:
-            return  # nobody to tell: skip building the event
+            return True  # nobody to tell: skip building the event
         wanted = delivery.phases
-        if wanted is not None and phase not in wanted:
-            return  # no observer asked for this phase, and there is no callback
+        return wanted is not None and phase not in wanted  # no observer asked for it, no callback
+
+    async def emit(self, phase: Phase, **data: Any) -> None:
+        """Report a phase of this request (the Channel API)."""
+        if phase is Phase.PROGRESS:  # an operation's REQUEST_COMPLETE reports the last count
+            self.bytes_done = data.get("bytes_done")
+        if self.unheard(phase):
+            return
+        delivery = self.call.delivery
         event = Event(
             request_id=self.request_id,
             parent_id=self.parent_id,
@@ -197,7 +208,7 @@ class Transfer:
             ok=ok,
             attempts=self.attempt,
             elapsed=time.monotonic() - self.t0,
-            timings={_PHASE_NAMES[phase]: at for phase, at in self.timings.items()},
+            timings=dict(self.timings),
             kind=self.kind,
             parent_id=self.parent_id,
             context=self.call.context,
@@ -352,7 +363,8 @@ class Requests:
         self, t: Transfer, sink: Sink, headers: Mapping[str, str] | None, method: str = "GET", content: Any = None
     ) -> Result:
         url = t.url
-        await t.emit(Phase.HANDLE_CREATED)
+        if not t.unheard(Phase.HANDLE_CREATED):
+            await t.emit(Phase.HANDLE_CREATED)
         deadline = (
             anyio.current_time() + self.timeouts.total if self.timeouts.total is not None else float("inf")
         )
@@ -470,7 +482,8 @@ class Requests:
                             host_stats.bytes += size
                             if rate is not None:
                                 await rate.take(size)
-                            await t.emit(Phase.PROGRESS, bytes_done=done, bytes_total=total)
+                            if not t.unheard(Phase.PROGRESS):
+                                await t.emit(Phase.PROGRESS, bytes_done=done, bytes_total=total)
                     stored = sink.commit()
             except LoaderError as exc:
                 sink.abort()
@@ -494,7 +507,8 @@ class Requests:
             reason=response.reason,
             raw_headers=response.raw_headers,
         )
-        await t.emit(Phase.REQUEST_COMPLETE, bytes_done=done, bytes_total=done, status=response.status)
+        if not t.unheard(Phase.REQUEST_COMPLETE):
+            await t.emit(Phase.REQUEST_COMPLETE, bytes_done=done, bytes_total=done, status=response.status)
         if plain_get(request.method, request.content):
             if t.key is not None:
                 self.remember(t.key, result)

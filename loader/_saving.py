@@ -448,17 +448,13 @@ def _split(text: str) -> tuple[str, str, str]:
     return directory, beside, name
 
 
-def _set_mode(fd: int, mode: int) -> None:
-    """The umask may take bits off (0o600 under 077) or leave them (0o777 directories
-    under 000 when made without a mode): the mode is set, not left to it."""
-    os.fchmod(fd, mode)
-
-
 def _no_mode(fd: int, mode: int) -> None:
     """Where there is no ``fchmod`` (Windows has no such modes)."""
 
 
-_fchmod = _set_mode if hasattr(os, "fchmod") else _no_mode
+#: The umask may take bits off (0o600 under 077) or leave them (0o777 directories under
+#: 000 when made without a mode): the mode is set, not left to it.
+_fchmod = os.fchmod if hasattr(os, "fchmod") else _no_mode
 
 
 def _mkdir(path: str) -> None:

@@ -256,7 +256,11 @@ class HeldSlot:
         scheduler = self.scheduler
         if scheduler.held:  # a held host's requests wait without taking a slot
             await scheduler.wait_host(self.key)
-        await scheduler.total.__aenter__()
+        total = scheduler.total
+        if total.free > 0 and not total.waiters:  # Slots.__aenter__'s own first step, without its coroutine
+            total.free -= 1
+        else:
+            await total.__aenter__()
         if scheduler.limits.host_limiter is not None:
             self.shared = scheduler.limits.host_limiter.slot(self.key, scheduler.limits.per_host)
             try:
@@ -270,7 +274,10 @@ class HeldSlot:
             if limiter is None:
                 limiter = scheduler.hosts[self.key] = Slots(scheduler.limits.per_host)
             self.limiter = limiter
-            await limiter.__aenter__()
+            if limiter.free > 0 and not limiter.waiters:
+                limiter.free -= 1
+            else:
+                await limiter.__aenter__()
         except BaseException:
             self._drop_if_idle()
             scheduler.total.release()

@@ -944,8 +944,8 @@ class _CommandParser(argparse.ArgumentParser):
 def build_parser(pm: pluggy.PluginManager | None = None, *, status: bool = True) -> argparse.ArgumentParser:
     """The full argument parser, with plugin subcommands when ``pm`` is given.
 
-    ``status=False`` leaves ``crawl-status`` out: its module loads the frontiers
-    (sqlite3, uuid: ~6 ms of start-up) that ``fetch`` and ``get`` without ``-r`` never use.
+    ``status=False`` leaves ``crawl-status`` out (argv cannot reach it); its parser's
+    module is light, and the frontiers it uses load only when it runs.
     """
     parser = argparse.ArgumentParser(
         prog="loader",
@@ -1045,7 +1045,7 @@ def build_parser(pm: pluggy.PluginManager | None = None, *, status: bool = True)
     from ._completion import add_completion_command
 
     if status:
-        from ._frontier_redis import add_status_command
+        from ._crawl_status import add_status_command
 
         add_status_command(sub)
     add_completion_command(sub, parser)

@@ -389,7 +389,8 @@ def discover(
             rules = _rules(document, browser)
             fast = not (rules.has_noscript or rules.has_picture)
             for group in _groups(slots):
-                if any(s.kind in LINK_KINDS for s in group):
+                # One slot, nearly always: no generator for any() then.
+                if group[0].kind in LINK_KINDS if len(group) == 1 else any(s.kind in LINK_KINDS for s in group):
                     # Links are outside the browser model: whatever it decides, they are links.
                     for s in group:
                         if s.kind in LINK_KINDS:

@@ -50,12 +50,13 @@ from collections.abc import (
     AsyncIterable,
     AsyncIterator,
     Awaitable,
-    Generator,
+    Callable,
     Iterable,
     Iterator,
     Sequence,
 )
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -81,7 +82,7 @@ from loader import (
     redact_url,
 )
 from loader._display import printable
-from loader._net import check_peer, resolve_host
+from loader._net import check_peer, resolve_host, resolved_already
 from loader._protocol import Channel
 
 if TYPE_CHECKING:
@@ -118,18 +119,6 @@ def _version_name(version: bytes | str) -> str:
     if isinstance(version, str):
         return version
     return _VERSIONS.get(version) or version.decode("ascii", errors="replace")
-
-
-class _Done:
-    """An awaitable already done: what ``trace`` gives for a name it does not report."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[Any, None, None]:
-        return iter(())
-
-
-_DONE = _Done()
 
 
 class _HeaderLines(Sequence[tuple[str, str]]):
@@ -525,6 +514,195 @@ def _proxies_in_environment() -> bool:
                for name, value in os.environ.items())
 
 
+class _Tracing:
+    """One request's trace callbacks (``trace`` for the direct lane, ``httpx_trace`` for
+    httpx's) and what they read: the request's URL for messages, the direct lane's head,
+    whether httpx's lane goes through a proxy, a proxy's CONNECT being traced."""
+
+    __slots__ = ("channel", "deny", "head", "proxied", "tunnel", "unheard", "url")
+
+    def __init__(self, channel: Channel, url: str) -> None:
+        self.channel = channel
+        #: The request's URL for messages (password redacted).
+        self.url = url
+        self.deny = channel.context.deny_private
+        #: Whether httpx's lane sends the current request through a proxy (whose
+        #: address is the user's own setting: not checked against deny_private).
+        self.proxied = False
+        #: The message of a proxy's CONNECT while its request and response are traced.
+        self.tunnel: str | None = None
+        #: The direct lane's request head as written (its trace names no request).
+        self.head = b""
+        #: The core's channel says which phases nobody would see (their time is noted):
+        #: their events, and the arguments for them, are not made.
+        self.unheard: Callable[[Phase], bool] | None = getattr(channel, "unheard", None)
+
+    def trace(self, name: str, info: dict[str, Any]) -> Awaitable[None] | None:
+        # Not a coroutine function: it hands back channel.emit's own awaitable (one
+        # coroutine a phase, not two) to the direct lane's transport, which awaits it,
+        # or None when there is nothing to await (a name it does not report, a phase
+        # nobody hears).  httpx's lane gets httpx_trace: httpcore insists on a
+        # coroutine function.
+        phase = _TRACE_PHASES.get(name)
+        if phase is None:
+            return None
+        unheard, channel = self.unheard, self.channel
+        if unheard is not None and phase is not Phase.CONNECTED_TO_SERVER and unheard(phase):
+            return None
+        if phase is Phase.RESPONSE_RECEIVED:
+            value = info.get("return_value")
+            if isinstance(value, tuple) and len(value) == 4:  # HTTP/1.x: version, status, reason, headers
+                version, status, reason, _ = value
+                return channel.emit(
+                    phase, status=status, reason=reason.decode("ascii", errors="ignore"),
+                    http_version=_version_name(version), headers=_HeaderLines(value[3]),
+                )
+        elif phase is Phase.REQUEST_SENT:
+            sent = info.get("request")
+            return channel.emit(phase, headers=_HeaderLines(
+                self.head if sent is None else getattr(sent.headers, "raw", sent.headers)))
+        elif phase is Phase.CONNECTED_TO_SERVER:
+            stream = info.get("return_value")
+            peer = stream.get_extra_info("server_addr") if stream is not None else None
+            if self.deny and not self.proxied:
+                # The address reached, before a byte is sent on it (TLS's included).
+                if not peer:
+                    raise PolicyDenied("cannot tell which address the connection reached", url=self.url)
+                check_peer(channel, str(peer[0]), url=self.url)
+            if unheard is not None and unheard(phase):
+                return None
+            if peer:
+                return channel.emit(phase, message=f"{peer[0]}:{peer[1]}")
+        return channel.emit(phase)
+
+    async def httpx_trace(self, name: str, info: dict[str, Any]) -> None:
+        phase = _TRACE_PHASES.get(name)
+        if phase is None:
+            return
+        channel = self.channel
+        sent = info.get("request")  # only a step's start names it
+        if sent is not None:
+            self.tunnel = _tunnel_message(sent)
+        tunnel = self.tunnel
+        if tunnel is not None and phase in _EXCHANGE_PHASES:
+            await _tunnel_phase(channel, phase, tunnel, info)
+            if phase is Phase.RESPONSE_RECEIVED:
+                self.tunnel = None
+            return
+        if phase is Phase.RESPONSE_RECEIVED and name.startswith("http2."):
+            status = info.get("return_value", (None,))[0]
+            reason = httpx.codes.get_reason_phrase(status) if isinstance(status, int) else None
+            await channel.emit(phase, status=status, reason=reason, http_version="HTTP/2",
+                               headers=_HeaderLines(info.get("return_value", (None, []))[1]))
+            return
+        try:
+            step = self.trace(name, info)
+            if step is not None:
+                await step
+        except PolicyDenied:
+            stream = info.get("return_value")  # httpcore's stream: not ours to leak
+            if stream is not None and hasattr(stream, "aclose"):
+                with anyio.CancelScope(shield=True):
+                    await stream.aclose()
+            raise
+
+
+class _Opening:
+    """``HttpHandler.open(request, channel)``: the direct lane's exchange when it can
+    answer, else :meth:`HttpHandler._open_httpx` (entered and left through this).
+
+    A plain class, not ``@asynccontextmanager``: that one's async generator (the loop's
+    hooks track each), its Python ``__aenter__``/``__aexit__`` and the
+    ``StopAsyncIteration`` that ends it cost ~12k instructions a request more.
+    """
+
+    __slots__ = ("_body", "_channel", "_handler", "_httpx", "_recording", "_request")
+
+    def __init__(self, handler: HttpHandler, request: Request, channel: Channel) -> None:
+        self._handler = handler
+        self._request = request
+        self._channel = channel
+        self._body: Any = None  # the direct lane's body, closed on exit
+        self._recording: Recording | None = None
+        self._httpx: AbstractAsyncContextManager[Response] | None = None
+
+    async def __aenter__(self) -> Response:
+        handler, request, channel = self._handler, self._request, self._channel
+        tracing = _Tracing(channel, redact_url(request.url))  # for messages: never show a password
+        url = tracing.url
+        headers = dict(request.headers)
+        if request.offset:
+            headers["Range"] = f"bytes={request.offset}-"
+        recorder = channel.context.recorder
+        response: httpx.Response | None = None
+        # Loader.fetch(as_is=True): a 3xx or an error status is the answer (no redirect followed).
+        as_is = bool(request.options.get("as_is"))
+        direct = handler._lane()
+        # A body goes through httpx's client: the lane writes heads only.
+        plan = None if direct is None or request.content is not None else direct.plan(
+            request.method, request.url, headers, tracing.trace
+        )
+        if plan is not None:
+            origin, how = plan
+            head = tracing.head = how.head
+            if not resolved_already(channel, origin[1], origin[2]):
+                await resolve_host(channel, origin[1], origin[2], url=url)
+            try:
+                answer = await direct.transport.exchange(origin, how)  # type: ignore[union-attr]
+            except NotHandled:
+                pass  # HTTP/2 after all: httpx's lane below
+            except httpx.HTTPError as exc:
+                raise map_error(exc, url) from exc
+            else:
+                version, status, reason_bytes, raw, body = answer
+                found = header_dict(raw)
+                if found is not None and not (
+                    sets_cookie(found) or (status in _REDIRECTS and "location" in found and not as_is)
+                ):
+                    self._body = body
+                    try:
+                        recording = self._recording = None if recorder is None else _recording(
+                            recorder, request.url, head, answer[:4], body.connection)
+                        reason = reason_bytes.decode("ascii", errors="ignore")
+                        if status >= 400 and not as_is:
+                            await _drain(_recorded(body, recording), found)
+                            if not await handler._already_complete(
+                                status, found, request, headers, tracing.httpx_trace
+                            ):
+                                raise _status_error(status, reason, found, url)
+                        stream: AsyncIterator[bytes] = _recorded(_RawBody(body, url), recording)
+                        if _is_encoded(found):
+                            stream = _DecodedBody(stream, _decoder(found, url), url)
+                        return _make_response(
+                            request.url, status, reason, found, _version_name(version), stream, request, raw
+                        )
+                    except BaseException:
+                        await self._close_direct()
+                        raise
+                # httpx's part of the answer: its jar, its next request, its header decoding.
+                response = await handler._hand_to_httpx(request, headers, tracing.httpx_trace, url, answer)
+        self._httpx = handler._open_httpx(request, channel, tracing, headers, response)
+        return await self._httpx.__aenter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        if self._httpx is not None:
+            return await self._httpx.__aexit__(exc_type, exc, tb)
+        await self._close_direct()
+        return None
+
+    async def _close_direct(self) -> None:
+        body, recording = self._body, self._recording
+        self._body = self._recording = None
+        try:
+            if recording is not None:
+                recording.close("unspecified")  # nothing if its body ended
+        finally:
+            if body is not None:
+                await body.aclose()
+
+
 class HttpHandler(ProtocolHandler):
     """Serves ``http`` and ``https`` for one loader, with one pooled httpx client.
 
@@ -648,127 +826,21 @@ class HttpHandler(ProtocolHandler):
         if fast is not None and (client is None or routes.default is not fast):
             await fast.aclose()
 
+    def open(self, request: Request, channel: Channel) -> AbstractAsyncContextManager[Response]:
+        return _Opening(self, request, channel)
+
     @asynccontextmanager
-    async def open(self, request: Request, channel: Channel) -> AsyncIterator[Response]:
-        url = redact_url(request.url)  # for messages: never show a password
-        deny = channel.context.deny_private
-        #: Whether httpx's lane sends the current request through a proxy (whose
-        #: address is the user's own setting: not checked against deny_private).
-        proxied = False
-        #: The message of a proxy's CONNECT while its request and response are traced.
-        tunnel: str | None = None
-        #: The direct lane's request head as written (its trace names no request).
-        head: bytes = b""
-
-        def trace(name: str, info: dict[str, Any]) -> Awaitable[None]:
-            # Not a coroutine function: it hands back channel.emit's own awaitable (one
-            # coroutine a phase, not two) to the direct lane's transport, which awaits it.
-            # httpx's lane gets httpx_trace: httpcore insists on a coroutine function.
-            phase = _TRACE_PHASES.get(name)
-            if phase is None:
-                return _DONE
-            if phase is Phase.RESPONSE_RECEIVED:
-                value = info.get("return_value")
-                if isinstance(value, tuple) and len(value) == 4:  # HTTP/1.x: version, status, reason, headers
-                    version, status, reason, _ = value
-                    return channel.emit(
-                        phase, status=status, reason=reason.decode("ascii", errors="ignore"),
-                        http_version=_version_name(version), headers=_HeaderLines(value[3]),
-                    )
-            elif phase is Phase.REQUEST_SENT:
-                sent = info.get("request")
-                return channel.emit(phase, headers=_HeaderLines(
-                    head if sent is None else getattr(sent.headers, "raw", sent.headers)))
-            elif phase is Phase.CONNECTED_TO_SERVER:
-                stream = info.get("return_value")
-                peer = stream.get_extra_info("server_addr") if stream is not None else None
-                if deny and not proxied:
-                    # The address reached, before a byte is sent on it (TLS's included).
-                    if not peer:
-                        raise PolicyDenied("cannot tell which address the connection reached", url=url)
-                    check_peer(channel, str(peer[0]), url=url)
-                if peer:
-                    return channel.emit(phase, message=f"{peer[0]}:{peer[1]}")
-            return channel.emit(phase)
-
-        async def httpx_trace(name: str, info: dict[str, Any]) -> None:
-            phase = _TRACE_PHASES.get(name)
-            if phase is None:
-                return
-            nonlocal tunnel
-            sent = info.get("request")  # only a step's start names it
-            if sent is not None:
-                tunnel = _tunnel_message(sent)
-            if tunnel is not None and phase in _EXCHANGE_PHASES:
-                await _tunnel_phase(channel, phase, tunnel, info)
-                if phase is Phase.RESPONSE_RECEIVED:
-                    tunnel = None
-                return
-            if phase is Phase.RESPONSE_RECEIVED and name.startswith("http2."):
-                status = info.get("return_value", (None,))[0]
-                reason = httpx.codes.get_reason_phrase(status) if isinstance(status, int) else None
-                await channel.emit(phase, status=status, reason=reason, http_version="HTTP/2",
-                                   headers=_HeaderLines(info.get("return_value", (None, []))[1]))
-                return
-            try:
-                await trace(name, info)
-            except PolicyDenied:
-                stream = info.get("return_value")  # httpcore's stream: not ours to leak
-                if stream is not None and hasattr(stream, "aclose"):
-                    with anyio.CancelScope(shield=True):
-                        await stream.aclose()
-                raise
-
-        headers = dict(request.headers)
-        if request.offset:
-            headers["Range"] = f"bytes={request.offset}-"
+    async def _open_httpx(
+        self, request: Request, channel: Channel, tracing: _Tracing, headers: dict[str, str],
+        response: httpx.Response | None,
+    ) -> AsyncIterator[Response]:
+        """``open`` through httpx's client: ``response``, when the direct lane got one and
+        handed it over, else a request built and sent here; redirects followed."""
+        url = tracing.url
+        httpx_trace = tracing.httpx_trace
         recorder = channel.context.recorder
         recording: Recording | None = None
-        response: httpx.Response | None = None
-        # Loader.fetch(as_is=True): a 3xx or an error status is the answer (no redirect followed).
         as_is = bool(request.options.get("as_is"))
-        direct = self._lane()
-        # A body goes through httpx's client: the lane writes heads only.
-        plan = None if direct is None or request.content is not None else direct.plan(
-            request.method, request.url, headers, trace
-        )
-        if plan is not None:
-            origin, how = plan
-            head = how.head
-            await resolve_host(channel, origin[1], origin[2], url=url)
-            try:
-                answer = await direct.transport.exchange(origin, how)  # type: ignore[union-attr]
-            except NotHandled:
-                pass  # HTTP/2 after all: httpx's lane below
-            except httpx.HTTPError as exc:
-                raise map_error(exc, url) from exc
-            else:
-                version, status, reason_bytes, raw, body = answer
-                found = header_dict(raw)
-                if found is not None and not (
-                    sets_cookie(found) or (status in _REDIRECTS and "location" in found and not as_is)
-                ):
-                    recording = None if recorder is None else _recording(
-                        recorder, request.url, head, answer[:4], body.connection)
-                    try:
-                        reason = reason_bytes.decode("ascii", errors="ignore")
-                        if status >= 400 and not as_is:
-                            await _drain(_recorded(body, recording), found)
-                            if not await self._already_complete(status, found, request, headers, httpx_trace):
-                                raise _status_error(status, reason, found, url)
-                        stream: AsyncIterator[bytes] = _recorded(_RawBody(body, url), recording)
-                        if _is_encoded(found):
-                            stream = _DecodedBody(stream, _decoder(found, url), url)
-                        yield _make_response(
-                            request.url, status, reason, found, _version_name(version), stream, request, raw
-                        )
-                    finally:
-                        if recording is not None:
-                            recording.close("unspecified")  # nothing if its body ended
-                        await body.aclose()
-                    return
-                # httpx's part of the answer: its jar, its next request, its header decoding.
-                response = await self._hand_to_httpx(request, headers, httpx_trace, url, answer)
         client = self.client
         if response is not None:
             http_request = response.request
@@ -787,8 +859,8 @@ class HttpHandler(ProtocolHandler):
         carrying = request.content is not None  # whether the request now in flight has the body
         while True:
             if response is None:
-                if deny:
-                    proxied = self._routes.proxied(http_request.url)
+                if tracing.deny:
+                    tracing.proxied = self._routes.proxied(http_request.url)
                 await self._resolve(http_request.url, channel, url)
                 try:
                     response = await client.send(http_request, stream=True)

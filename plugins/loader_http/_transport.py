@@ -62,7 +62,17 @@ __all__ = ["ANSWERED", "Exchange", "FastTransport", "NotHandled", "as_httpx_resp
 READ_SIZE = 256 * 1024
 _HAPPY_EYEBALLS_DELAY = 0.25  # as anyio.connect_tcp races a name's addresses
 
-Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
+#: httpcore's ``trace`` extension: called at each step of an exchange, its awaitable awaited.
+#: The HTTP handler's own may return ``None`` for a step it has nothing to do for (nothing
+#: is awaited then: a request's few steps cost no awaitable when nobody listens).
+Trace = Callable[[str, dict[str, Any]], Awaitable[None] | None]
+
+
+async def _trace(trace: Trace, name: str, info: dict[str, Any]) -> None:
+    """One step of ``trace`` (the per-request steps of :meth:`FastTransport._exchange_on` inline it)."""
+    step = trace(name, info)
+    if step is not None:
+        await step
 
 
 class _Stale(Exception):
@@ -561,7 +571,7 @@ class FastTransport:
         trace = how.trace
         info: dict[str, Any] = {"host": host, "port": port, "local_address": None, "timeout": timeout}
         if trace is not None:
-            await trace("connection.connect_tcp.started", info)
+            await _trace(trace, "connection.connect_tcp.started", info)
         deadline = None if timeout is None else anyio.current_time() + timeout
         local = self.local_address
         if local and is_ip(host) and (":" in host) != (":" in local):
@@ -590,7 +600,7 @@ class FastTransport:
             # Reported as soon as TCP is up, before TLS (as httpcore does): a trace that
             # refuses the address reached (deny_private) stops it before a byte is sent.
             if trace is not None:
-                await trace("connection.connect_tcp.complete", {**info, "return_value": conn})
+                await _trace(trace, "connection.connect_tcp.complete", {**info, "return_value": conn})
             if scheme == "https":
                 conn = await self._start_tls(conn, host, how, deadline)
         except BaseException:
@@ -605,7 +615,7 @@ class FastTransport:
             self._ssl_context = self._ssl_context()
         sni = how.sni or host
         if how.trace is not None:
-            await how.trace("connection.start_tls.started", {"server_hostname": sni})
+            await _trace(how.trace, "connection.start_tls.started", {"server_hostname": sni})
         try:
             with anyio.fail_after(None if deadline is None else max(0.0, deadline - anyio.current_time())):
                 if isinstance(conn, _LoopConnection):
@@ -691,8 +701,12 @@ class FastTransport:
         trace = how.trace
         request = how.request
         chunked = how.chunked
+        # One info for the steps that name only the request (a tracer is not to keep or change it).
+        info = {"request": request}
         if trace is not None:
-            await trace("http11.send_request_headers.started", {"request": request})
+            step = trace("http11.send_request_headers.started", info)
+            if step is not None:
+                await step
         stream = how.stream
         try:
             if stream is None:
@@ -721,12 +735,18 @@ class FastTransport:
             early = None
             parser = ResponseParser(how.method)
             if trace is not None:
-                await trace("http11.send_request_body.complete", {"request": request})
+                step = trace("http11.send_request_body.complete", info)
+                if step is not None:
+                    await step
         if trace is not None:
-            await trace("http11.receive_response_headers.started", {"request": request})
+            step = trace("http11.receive_response_headers.started", info)
+            if step is not None:
+                await step
         head = early or await self._read_head(conn, parser, read_timeout)
         if trace is not None:
-            await trace("http11.receive_response_headers.complete", {"request": request, "return_value": head})
+            step = trace("http11.receive_response_headers.complete", {"request": request, "return_value": head})
+            if step is not None:
+                await step
         reusable = parser.reusable and not how.close
         return head.version, head.status, head.reason, head.headers, _Body(self, conn, parser, reusable, read_timeout)
 
