@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from support.guards import finishes
 
 from loader.discovery.srcset import parse_srcset
 
@@ -102,6 +101,4 @@ def test_width_and_density_accessors() -> None:
     ids=lambda value: f"{value[:12]!r}..{len(value)}",
 )
 def test_megabyte_values_parse_in_linear_time(hostile: str) -> None:
-    start = time.perf_counter()
-    parse_srcset(hostile)
-    assert time.perf_counter() - start < 2
+    finishes(parse_srcset, hostile)  # a hang guard: quadratic work on a megabyte takes hours
