@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # rich loads with the live display only
     from rich.console import Console
     from rich.progress import TaskID
 
-__all__ = ["Count", "EventLog", "LiveProgress", "PlainProgress", "Tally", "failure_text", "page_line"]
+__all__ = ["Count", "EventLog", "LiveProgress", "PlainProgress", "QuietTally", "Tally", "failure_text", "page_line"]
 
 
 def _cause(message: str) -> str:
@@ -182,6 +182,35 @@ class Tally(Count):
         """The run's last line: ``done: 19 files: 15 ok, 3 skipped, 1 failed; 24900 bytes transferred in 0.52s``."""
         return (f"done: {_files(self.total)}: {self.parts(self.skipped_as)}; "
                 f"{self.bytes} bytes transferred in {self.elapsed:.2f}s")
+
+
+#: The phases a :class:`QuietTally` listens to: one event a file.
+_TERMINAL = frozenset({Phase.REQUEST_COMPLETE, Phase.FAILED, Phase.CANCELLED})
+
+
+class QuietTally(Tally):
+    """A :class:`Tally` counting from each file's last event only (``-q``, ``--list``).
+
+    Nothing is displayed while files arrive, so a file's start and progress events
+    need not be built at all: one event a file instead of three or more (~50 µs a
+    file through the hooks).  The counts once a page is over are the same, but for
+    the bytes of a transfer that failed part way, which its ``FAILED`` event does not
+    carry and which are not counted here.
+    """
+
+    loader_event_phases = _TERMINAL
+
+    def update(self, event: Event) -> None:
+        if event.kind == "robots" or not event.phase.terminal:
+            return
+        page = self._page(event)
+        self.total += 1
+        page.total += 1
+        if event.phase is Phase.REQUEST_COMPLETE and not event.synchronous and event.bytes_done:
+            self.bytes += event.bytes_done
+            page.bytes += event.bytes_done
+        self.finish(event)
+        page.finish(event)
 
 
 def _files(count: int) -> str:

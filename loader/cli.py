@@ -368,14 +368,15 @@ class _Output:
     """Progress display and event log for one command run."""
 
     def __init__(self, args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> None:
-        from ._progress import Tally
+        from ._progress import QuietTally, Tally
 
         self.args = args
         self.stdout = stdout
         self.stderr = stderr
         # Completed without a transfer: with --exists skip or -c, a file already there.
         skipping = getattr(args, "exists", None) == "skip" or getattr(args, "resume", False)
-        self.tally = Tally(skipped_as="skipped" if skipping else "reused")
+        quiet = args.quiet or getattr(args, "list", False)  # nothing shown while files arrive
+        self.tally = (QuietTally if quiet else Tally)(skipped_as="skipped" if skipping else "reused")
         args._tally = self.tally  # the page lines count from it, so they agree with the summary
         self.stack = contextlib.ExitStack()
         self.plugins: list[tuple[str, object]] = []

@@ -103,6 +103,20 @@ def test_fetch_partial_failure_exit_code(http_server: Any, tmp_path: Path) -> No
     assert (site / "logo.png").is_file() and not (site / "not-here.png").exists()
 
 
+def test_quiet_page_line_counts_as_the_shown_one(http_server: Any, tmp_path: Path) -> None:
+    """-q counts from each file's last event only; the page's line says the same."""
+    url = http_server.url("/files/http/partial.html")
+    lines = []
+    for name, flags in (("shown", ["--no-progress"]), ("quiet", ["-q"])):
+        out = tmp_path / name
+        code, _, err = run("fetch", url, "-o", str(out), *flags)
+        assert code == EXIT_PARTIAL
+        line = next(x for x in err.splitlines() if x.startswith(url + ": saved to"))
+        lines.append(line.replace(str(out), "DIR"))
+    assert lines[0] == lines[1], lines
+    assert "failed" in lines[1] and " 0 bytes" not in lines[1]
+
+
 def test_fetch_page_failure_exit_code(http_server: Any, tmp_path: Path) -> None:
     url = http_server.url("/status/500")
     code, _, err = run("fetch", url, "-o", str(tmp_path), "-q", "--retries", "0")
