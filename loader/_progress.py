@@ -203,14 +203,11 @@ class QuietTally(Tally):
     def update(self, event: Event) -> None:
         if event.kind == "robots" or not event.phase.terminal:
             return
-        page = self._page(event)
-        self.total += 1
-        page.total += 1
+        self.total += 1  # what HANDLE_CREATED and PROGRESS would have counted
+        self._page(event).total += 1
         if event.phase is Phase.REQUEST_COMPLETE and not event.synchronous and event.bytes_done:
-            self.bytes += event.bytes_done
-            page.bytes += event.bytes_done
-        self.finish(event)
-        page.finish(event)
+            self._add_bytes(event, event.bytes_done)
+        super().update(event)  # the terminal count itself, as Tally does it
 
 
 def _files(count: int) -> str:

@@ -73,10 +73,19 @@ class Slots:
         """Nobody holds a token and nobody waits for one."""
         return self.free == self.total and not self.waiters
 
-    async def __aenter__(self) -> None:
+    def take_free(self) -> bool:
+        """Take a token if one is free and nobody waits (no trip through the loop)."""
         if self.free > 0 and not self.waiters:
             self.free -= 1
-            return
+            return True
+        return False
+
+    async def __aenter__(self) -> None:
+        if not self.take_free():
+            await self.wait_turn()
+
+    async def wait_turn(self) -> None:
+        """Wait in line for a token (after :meth:`take_free` found none)."""
         granted = anyio.Event()
         self.waiters.append(granted)
         try:
@@ -256,11 +265,8 @@ class HeldSlot:
         scheduler = self.scheduler
         if scheduler.held:  # a held host's requests wait without taking a slot
             await scheduler.wait_host(self.key)
-        total = scheduler.total
-        if total.free > 0 and not total.waiters:  # Slots.__aenter__'s own first step, without its coroutine
-            total.free -= 1
-        else:
-            await total.__aenter__()
+        if not scheduler.total.take_free():  # a free token needs no coroutine
+            await scheduler.total.wait_turn()
         if scheduler.limits.host_limiter is not None:
             self.shared = scheduler.limits.host_limiter.slot(self.key, scheduler.limits.per_host)
             try:
@@ -274,10 +280,8 @@ class HeldSlot:
             if limiter is None:
                 limiter = scheduler.hosts[self.key] = Slots(scheduler.limits.per_host)
             self.limiter = limiter
-            if limiter.free > 0 and not limiter.waiters:
-                limiter.free -= 1
-            else:
-                await limiter.__aenter__()
+            if not limiter.take_free():
+                await limiter.wait_turn()
         except BaseException:
             self._drop_if_idle()
             scheduler.total.release()
