@@ -1,7 +1,9 @@
 """What the shell shows: a live rich display, plain log lines, or a JSON-lines event log.
 
 Each is an ordinary observer plugin (a ``loader_event`` hook) registered on the
-command's Loader, so the CLI sees exactly what any other plugin sees.
+command's Loader, so the CLI sees exactly what any other plugin sees.  With ``-q``
+nothing is shown while files arrive, so no observer is registered at all (no event
+is built): a page's line then counts from its results (:meth:`Count.of_results`).
 """
 
 from __future__ import annotations
@@ -13,17 +15,21 @@ from json.encoder import encode_basestring_ascii
 from typing import IO, TYPE_CHECKING, Any
 
 from ._display import printable, shown_url
+from ._errors import RequestCancelled
 from ._events import Event, Phase
+from ._models import Origin
 from .hookspecs import hookimpl
 
 if TYPE_CHECKING:  # rich loads with the live display only
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from pathlib import Path
 
     from rich.console import Console
     from rich.progress import TaskID
 
-__all__ = ["Count", "EventLog", "LiveProgress", "PlainProgress", "QuietTally", "Tally", "failure_text", "page_line"]
+    from ._models import Result
+
+__all__ = ["Count", "EventLog", "LiveProgress", "PlainProgress", "Tally", "failure_text", "page_line"]
 
 
 def _cause(message: str) -> str:
@@ -93,6 +99,29 @@ class Count:
             self.skipped += 1
         else:
             self.ok += 1
+
+    @classmethod
+    def of_results(cls, results: Iterable[Result]) -> Count:
+        """The count of a page's results, as :class:`Tally` counts their events: a file
+        completed without a transfer is skipped (a ``data:`` URL is ``ok``), only
+        network bytes count, and a transfer that failed part way adds none."""
+        count = cls()
+        for result in results:
+            count.total += 1
+            count.done += 1
+            if not result.ok:
+                if isinstance(result.error, RequestCancelled):
+                    count.cancelled += 1
+                else:
+                    count.failed += 1
+            elif result.origin is Origin.NETWORK:
+                count.ok += 1
+                count.bytes += result.size
+            elif result.origin is Origin.DATA:
+                count.ok += 1
+            else:
+                count.skipped += 1
+        return count
 
     def parts(self, skipped_as: str = "skipped") -> str:
         """``15 ok, 3 skipped, 1 failed`` (a count that is zero is left out, but for ``ok``)."""
@@ -184,41 +213,16 @@ class Tally(Count):
                 f"{self.bytes} bytes transferred in {self.elapsed:.2f}s")
 
 
-#: The phases a :class:`QuietTally` listens to: one event a file.
-_TERMINAL = frozenset({Phase.REQUEST_COMPLETE, Phase.FAILED, Phase.CANCELLED})
-
-
-class QuietTally(Tally):
-    """A :class:`Tally` counting from each file's last event only (``-q``, ``--list``).
-
-    Nothing is displayed while files arrive, so a file's start and progress events
-    need not be built at all: one event a file instead of three or more (~50 µs a
-    file through the hooks).  The counts once a page is over are the same, but for
-    the bytes of a transfer that failed part way, which its ``FAILED`` event does not
-    carry and which are not counted here.
-    """
-
-    loader_event_phases = _TERMINAL
-
-    def update(self, event: Event) -> None:
-        if event.kind == "robots" or not event.phase.terminal:
-            return
-        self.total += 1  # what HANDLE_CREATED and PROGRESS would have counted
-        self._page(event).total += 1
-        if event.phase is Phase.REQUEST_COMPLETE and not event.synchronous and event.bytes_done:
-            self._add_bytes(event, event.bytes_done)
-        super().update(event)  # the terminal count itself, as Tally does it
-
-
 def _files(count: int) -> str:
     return "1 file" if count == 1 else f"{count} files"
 
 
-def page_line(url: str, path: Path | None, tally: Tally, page_id: int) -> str:
-    """A saved page's line, counted as the summary counts (the page itself is one of its files)."""
-    count = tally.pages.get(page_id) or Count()
+def page_line(url: str, path: Path | None, count: Count, skipped_as: str) -> str:
+    """A saved page's line (the page itself is one of its files): ``count`` is the
+    page's in the run's :class:`Tally`, so that it agrees with the summary, or, with
+    ``-q``, :meth:`Count.of_results` of the page's results."""
     return (f"{shown_url(url)}: saved to {printable(str(path))}; {_files(count.total)}: "
-            f"{count.parts(tally.skipped_as)}; {count.bytes} bytes transferred")
+            f"{count.parts(skipped_as)}; {count.bytes} bytes transferred")
 
 
 #: ``"phase": …, "code": …`` of each phase, as ``json.dumps`` writes them.

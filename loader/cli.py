@@ -52,7 +52,8 @@ if TYPE_CHECKING:  # names for annotations only: `loader --help` imports none of
     from ._loader import Loader
     from ._models import Result
     from ._options import Command
-    from ._progress import LiveProgress, PlainProgress
+    from ._page import PageResult
+    from ._progress import Count, LiveProgress, PlainProgress
 
     #: What ``signal.signal`` and ``signal.getsignal`` return.
     SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
@@ -368,15 +369,14 @@ class _Output:
     """Progress display and event log for one command run."""
 
     def __init__(self, args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> None:
-        from ._progress import QuietTally, Tally
+        from ._progress import Tally
 
         self.args = args
         self.stdout = stdout
         self.stderr = stderr
         # Completed without a transfer: with --exists skip or -c, a file already there.
         skipping = getattr(args, "exists", None) == "skip" or getattr(args, "resume", False)
-        quiet = args.quiet or getattr(args, "list", False)  # nothing shown while files arrive
-        self.tally = (QuietTally if quiet else Tally)(skipped_as="skipped" if skipping else "reused")
+        self.tally = Tally(skipped_as="skipped" if skipping else "reused")
         args._tally = self.tally  # the page lines count from it, so they agree with the summary
         self.stack = contextlib.ExitStack()
         self.plugins: list[tuple[str, object]] = []
@@ -398,8 +398,8 @@ class _Output:
                         f"cannot write the event log {printable(args.events)}: {printable(exc.strerror or str(exc))}"
                     ) from None
             self.plugins.append(("cli-events", EventLog(stream)))
-        if args.quiet or getattr(args, "list", False):  # --list prints the list only
-            self.plugins.append(("cli-tally", self.tally))
+        if args.quiet or getattr(args, "list", False):
+            pass  # nothing shown while files arrive: no observer, no event built (see page_count)
         elif self.stderr.isatty() and not args.no_progress:
             live = self.display = self.stack.enter_context(LiveProgress(self.tally))
             self.plugins.append(("cli-progress", live))
@@ -584,6 +584,16 @@ def _warm_up(loader: Loader, urls: Sequence[str]) -> None:
             continue
 
 
+def page_count(args: argparse.Namespace, page: PageResult) -> Count:
+    """What a page's line says: its count in the run's tally, which the summary adds up;
+    with ``-q`` (no tally listens, nothing is summed), the count of its results."""
+    from ._progress import Count
+
+    if args.quiet:
+        return Count.of_results((page.document, *page.resources))
+    return args._tally.pages.get(page.document.request_id) or Count()
+
+
 async def _cmd_fetch(args: argparse.Namespace, loader: Loader) -> int:
     from ._progress import page_line
 
@@ -653,7 +663,7 @@ async def _cmd_fetch(args: argparse.Namespace, loader: Loader) -> int:
         if not page.document.ok:
             worst = max(worst, EXIT_FAILED)
             continue
-        args._stderr.write(page_line(url, page.path, args._tally, page.document.request_id) + "\n")
+        args._stderr.write(page_line(url, page.path, page_count(args, page), args._tally.skipped_as) + "\n")
         if failures:
             worst = max(worst, EXIT_PARTIAL)
     if recording:
@@ -709,7 +719,7 @@ async def _cmd_crawl(args: argparse.Namespace, loader: Loader) -> int:
                 continue
             if not args.quiet:  # -q: a crawl's errors and its summary only, not a line a page
                 progress = f"[{pages} done, {crawl.queued} queued] "
-                args._stderr.write(progress + page_line(page.url, page.path, tally, page_id) + "\n")
+                args._stderr.write(progress + page_line(page.url, page.path, page_count(args, page), tally.skipped_as) + "\n")
             tally.pages.pop(page_id, None)  # printed: a long crawl keeps no per-page tally
             if failed:
                 worst = max(worst, EXIT_PARTIAL)

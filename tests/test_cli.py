@@ -103,18 +103,27 @@ def test_fetch_partial_failure_exit_code(http_server: Any, tmp_path: Path) -> No
     assert (site / "logo.png").is_file() and not (site / "not-here.png").exists()
 
 
-def test_quiet_page_line_counts_as_the_shown_one(http_server: Any, tmp_path: Path) -> None:
-    """-q counts from each file's last event only; the page's line says the same."""
-    url = http_server.url("/files/http/partial.html")
-    lines = []
+@pytest.mark.parametrize("page", ["partial.html", "index.html"])
+def test_quiet_page_line_counts_as_the_shown_one(http_server: Any, tmp_path: Path, page: str) -> None:
+    """-q listens to no event: its page line counts the page's results, and says what the
+    event-counted line says (a 404, a stylesheet read for its image, files skipped)."""
+    url = http_server.url(f"/files/http/{page}")
+    lines: dict[str, list[str]] = {}
     for name, flags in (("shown", ["--no-progress"]), ("quiet", ["-q"])):
         out = tmp_path / name
-        code, _, err = run("fetch", url, "-o", str(out), *flags)
-        assert code == EXIT_PARTIAL
-        line = next(x for x in err.splitlines() if x.startswith(url + ": saved to"))
-        lines.append(line.replace(str(out), "DIR"))
-    assert lines[0] == lines[1], lines
-    assert "failed" in lines[1] and " 0 bytes" not in lines[1]
+        for again in ([], ["--exists", "skip"]):  # the second run finds every file there
+            code, _, err = run("fetch", url, "-o", str(out), *flags, *again)
+            assert code in (EXIT_OK, EXIT_PARTIAL)
+            line = next(x for x in err.splitlines() if x.startswith(url + ": saved to"))
+            lines.setdefault(name, []).append(line.replace(str(out), "DIR"))
+    assert lines["shown"] == lines["quiet"], lines
+    first, second = lines["quiet"]
+    assert " 0 bytes" not in first and "skipped" not in first
+    assert "skipped" in second
+    if page == "partial.html":
+        assert "1 failed" in first
+    else:
+        assert "5 files: 5 ok" in first  # the page, its stylesheet and the image in it, two more
 
 
 def test_fetch_page_failure_exit_code(http_server: Any, tmp_path: Path) -> None:
