@@ -30,7 +30,7 @@ log = logging.getLogger("loader")
 
 
 @functools.cache
-def _port_refusal() -> Callable[[str, frozenset[int]], str | None]:
+def _port_refusal() -> Callable[[str, frozenset[int], tuple[str, str, int | None] | None], str | None]:
     """:func:`loader._policy.port_refusal`, imported on first use (once, not per requisite)."""
     from ._policy import port_refusal
 
@@ -118,10 +118,11 @@ class PluginHost:
                 found.setdefault(scheme, name)
         return found
 
-    def check_allowed(self, url: str, purpose: str) -> None:
-        """Raise ``PolicyDenied`` when the core's port policy or a ``loader_allow`` hook refuses ``url``."""
+    def check_allowed(self, url: str, purpose: str, origin: tuple[str, str, int | None] | None = None) -> None:
+        """Raise ``PolicyDenied`` when the core's port policy or a ``loader_allow`` hook refuses ``url``
+        (``origin``: its :func:`~loader._urls.split_origin`, when the caller has it)."""
         if purpose in ("requisite", "redirect"):  # what a page or a server chose, not the user
-            refusal = _port_refusal()(url, self.allow_ports)
+            refusal = _port_refusal()(url, self.allow_ports, origin)
             if refusal is not None:
                 raise PolicyDenied(refusal, url=redact_url(url))
         if hook_unheard(self.pm, "loader_allow"):

@@ -54,12 +54,16 @@ DATASTORE_PORTS = frozenset({
     27017, 27018, 27019,  # MongoDB
 })
 BLOCKED_PORTS = FETCH_BAD_PORTS | DATASTORE_PORTS
-def port_refusal(url: str, allowed: frozenset[int] = frozenset()) -> str | None:
+def port_refusal(
+    url: str, allowed: frozenset[int] = frozenset(), origin: tuple[str, str, int | None] | None = None
+) -> str | None:
     """Why ``url``'s port must not be reached from a page or a redirect, or ``None``.
 
-    A URL that cannot be parsed is not refused here: it fails later with its own error.
+    ``origin``: ``split_origin(url)``, when the caller has it already.  A URL that
+    cannot be parsed is not refused here: it fails later with its own error.
     """
-    origin = split_origin(url)
+    if origin is None:
+        origin = split_origin(url)
     if origin is None:
         return None
     scheme, _, port = origin

@@ -416,7 +416,7 @@ class Requests:
             raise InvalidURL(f"cannot parse URL: {exc}", url=t.url) from exc
         if not scheme:
             raise InvalidURL("not an absolute URL (no scheme)", url=t.url)
-        self.host.check_allowed(url, t.purpose)
+        self.host.check_allowed(url, t.purpose, plain)
         plugin, handler = self.host.handler_entry(scheme, t.url)
         request = Request(
             url=url, method=method, headers=dict(headers or {}), kind=t.kind, content=content,
@@ -454,8 +454,9 @@ class Requests:
         self, t: Transfer, plugin: str, handler: ProtocolHandler, request: Request, sink: Sink
     ) -> Result:
         scheduler, stats = self.scheduler, self.stats
-        host_stats = stats.host(host_key(request.url))
-        async with scheduler.slot(request.url):
+        key = host_key(request.url)
+        host_stats = stats.host(key)
+        async with scheduler.host_slot(key):
             stats.requests += 1
             host_stats.requests += 1
             request = self.host.prepare(request)

@@ -203,6 +203,10 @@ class Scheduler:
         """Hold a global slot and ``url``'s host slot for the body of an ``async with``."""
         return HeldSlot(self, host_key(url))
 
+    def host_slot(self, key: str) -> HeldSlot:
+        """:meth:`slot` for a URL whose :func:`host_key` is ``key`` (already known)."""
+        return HeldSlot(self, key)
+
     def retry_delay(self, exc: LoaderError, attempt: int) -> float | None:
         """Seconds to wait before attempt ``attempt + 1``, or ``None``: do not retry."""
         retries = self.retries

@@ -32,6 +32,7 @@ from loader._saving import (
     make_directories,
     relative_path,
     safe_segment,
+    umask_keeps_file_mode,
     write_file,
 )
 
@@ -336,6 +337,29 @@ def test_modes_do_not_depend_on_the_umask(tmp_path: Path, umask: int, with_root:
         assert stat.S_IMODE(directory.stat().st_mode) == 0o755, directory
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "h/a/p.part").stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o077, 0o022, 0o133])
+def test_a_page_runs_sinks_skip_fchmod_only_when_the_umask_keeps_the_mode(tmp_path: Path, umask: int) -> None:
+    """A page's sinks (sharing a Directories) set the mode only when the umask would
+    change it: the process's umask is read once, so the test clears that answer."""
+    old = os.umask(umask)
+    umask_keeps_file_mode.cache_clear()
+    try:
+        checked = Directories()
+        assert checked.mode_kept == (umask & 0o644 == 0)
+        paths = []
+        for name in ("a.png", "b.png"):
+            sink = FileSink(f"http://h/{name}", tmp_path / "h" / name, root=tmp_path, checked=checked)
+            sink.start(0)
+            sink.write_now(b"x")
+            paths.append(sink.commit())
+        checked.close()
+    finally:
+        os.umask(old)
+        umask_keeps_file_mode.cache_clear()
+    for path in paths:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, oct(umask)
 
 
 def test_make_directories_for_the_output_ignores_the_umask(tmp_path: Path) -> None:
