@@ -146,6 +146,10 @@ class Transfer:
         self.key: str | None = None
         #: ``Loader.fetch(as_is=True)``: one attempt, the answer as it came (see there).
         self.as_is = False
+        delivery = call.delivery
+        #: No observer and no callback: no event of this request is built (see unheard).
+        self._deaf = not delivery.listening
+        self._wanted = delivery.phases
 
     def unheard(self, phase: Phase) -> bool:
         """Note the time ``phase`` was first reached; True when no one would see its event.
@@ -156,10 +160,9 @@ class Transfer:
         timings, name = self.timings, _PHASE_NAMES[phase]
         if name not in timings:  # per chunk otherwise: only the first PROGRESS counts
             timings[name] = time.monotonic() - self.t0
-        delivery = self.call.delivery
-        if not delivery.listening:
+        if self._deaf:
             return True  # nobody to tell: skip building the event
-        wanted = delivery.phases
+        wanted = self._wanted
         return wanted is not None and phase not in wanted  # no observer asked for it, no callback
 
     async def emit(self, phase: Phase, **data: Any) -> None:
@@ -460,7 +463,8 @@ class Requests:
             stats.requests += 1
             host_stats.requests += 1
             request = self.host.prepare(request)
-            offset = sink.resume_offset() if isinstance(sink, FileSink) else 0
+            resuming = sink if isinstance(sink, FileSink) and sink.resume else None
+            offset = resuming.resume_offset() if resuming is not None else 0
             if offset:
                 # If-Range with the partial's validator: a changed resource comes whole.
                 request = dataclasses.replace(request, offset=offset).with_headers(**sink.resume_headers())
@@ -468,7 +472,8 @@ class Requests:
                 async with handler.open(request, t) as response:
                     start = response.offset if offset and response.offset == offset else 0
                     sink.start(start)
-                    sink.remember_response(response.headers)
+                    if resuming is not None:  # the validator for the next run's If-Range
+                        resuming.remember_response(response.headers)
                     done = start
                     total = None if response.length is None else response.length + start
                     if scheduler.held:  # answered: a host held after a 429/503 may be let go

@@ -52,7 +52,9 @@ DEFAULT_PORTS = {
 }
 _ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-_PLAIN_REST = re.compile(r"[/?][A-Za-z0-9._~/?=&+,;:@!$'()*-]*|")
+#: A URL already in canonical form, plain: scheme and host in lower case, no user info,
+#: fragment nor percent escape (the form nearly every URL of a page has).
+_CANONICAL = re.compile(r"([a-z][a-z0-9+.-]*)://[a-z0-9._~-]+(?::([0-9]{1,5}))?([/?][A-Za-z0-9._~/?=&+,;:@!$'()*-]*)?")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -70,13 +72,12 @@ def canonical_url(url: str) -> str:
     tell them apart).  A URL that cannot be parsed is returned as it is.  The
     ``loader_url_key`` hook can replace this function.
     """
+    match = _CANONICAL.fullmatch(url)
+    if match is not None:
+        scheme, port, rest = match.groups()
+        if (port is None or int(port) != DEFAULT_PORTS.get(scheme)) and (rest or scheme not in ("http", "https")):
+            return url  # already canonical: the common case costs one regex match
     url = url.partition("#")[0]
-    match = _PLAIN_ORIGIN.match(url)
-    if match is not None and _PLAIN_REST.fullmatch(url, match.end()):
-        scheme, host, port = match.groups()
-        if scheme == scheme.lower() and host == host.lower() and (port is None or int(port) != DEFAULT_PORTS.get(scheme)):
-            if match.end() < len(url) or scheme not in ("http", "https"):
-                return url  # already canonical: the common case costs one regex match
     try:
         parts = urlsplit(url)
         port = parts.port
