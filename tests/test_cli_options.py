@@ -410,3 +410,17 @@ def test_timestamping_into_a_directory_uses_the_url_name(raw_server: Any, tmp_pa
     assert (tmp_path / "n.txt").read_bytes() == b"fresh body\n"
     code, _, err = run("get", server.url("http", "/dir/n.txt"), "-o", "/dev/null", "-N", "-q")
     assert code == EXIT_USAGE and "regular file" in err
+
+
+@pytest.mark.parametrize("command", ["fetch", "get", "plugins", "demo"])
+def test_a_command_built_alone_has_the_options_of_the_full_parser(command: str) -> None:
+    """``loader fetch`` builds fetch's parser alone: the same options, no sibling."""
+    from loader._completion import collect_actions, subcommands
+    from loader.cli import build_parser
+
+    def spelled(parser: Any) -> list[tuple[tuple[str, ...], str, Any]]:
+        return [(tuple(a.option_strings), a.dest, a.default) for a in collect_actions(parser)]
+
+    alone = subcommands(build_parser(only=command))
+    assert list(alone) == [command]
+    assert spelled(alone[command]) == spelled(subcommands(build_parser())[command])
