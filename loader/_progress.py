@@ -89,13 +89,18 @@ class Count:
         self.bytes = 0
 
     def finish(self, event: Event) -> None:
-        self.done += 1
         phase = event.phase
-        if phase is Phase.CANCELLED:
+        self._end(completed=phase is Phase.REQUEST_COMPLETE, cancelled=phase is Phase.CANCELLED,
+                  skipped=event.synchronous and not event.url.startswith("data:"))
+
+    def _end(self, *, completed: bool, cancelled: bool, skipped: bool) -> None:
+        """One file done: the one place that says which of the four counts it adds to."""
+        self.done += 1
+        if cancelled:
             self.cancelled += 1
-        elif phase is not Phase.REQUEST_COMPLETE:
+        elif not completed:
             self.failed += 1
-        elif event.synchronous and not event.url.startswith("data:"):
+        elif skipped:
             self.skipped += 1
         else:
             self.ok += 1
@@ -108,19 +113,10 @@ class Count:
         count = cls()
         for result in results:
             count.total += 1
-            count.done += 1
-            if not result.ok:
-                if isinstance(result.error, RequestCancelled):
-                    count.cancelled += 1
-                else:
-                    count.failed += 1
-            elif result.origin is Origin.NETWORK:
-                count.ok += 1
+            count._end(completed=result.ok, cancelled=isinstance(result.error, RequestCancelled),
+                       skipped=result.origin not in (Origin.NETWORK, Origin.DATA))
+            if result.ok and result.origin is Origin.NETWORK:
                 count.bytes += result.size
-            elif result.origin is Origin.DATA:
-                count.ok += 1
-            else:
-                count.skipped += 1
         return count
 
     def parts(self, skipped_as: str = "skipped") -> str:

@@ -201,7 +201,7 @@ class Scheduler:
 
     def slot(self, url: str) -> HeldSlot:
         """Hold a global slot and ``url``'s host slot for the body of an ``async with``."""
-        return HeldSlot(self, host_key(url))
+        return self.host_slot(host_key(url))
 
     def host_slot(self, key: str) -> HeldSlot:
         """:meth:`slot` for a URL whose :func:`host_key` is ``key`` (already known)."""
